@@ -1,0 +1,72 @@
+//! Writes that never leave a half-written file behind and never replace a file the caller did not allow.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// Writes `bytes` to `path` through a temporary file in the same directory, then renames it into place.
+///
+/// With `overwrite = false` an existing `path` is an [`Error::OutputExists`] and is left untouched. On any error
+/// the temporary file is removed, so `path` is either its old self or the complete new file.
+pub fn write_file(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()> {
+    if !overwrite && path.exists() {
+        return Err(Error::OutputExists { path: path.into() });
+    }
+    let tmp = temp_sibling(path);
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()
+    })()
+    .map_err(|e| Error::io(&tmp, e))
+    .and_then(|()| {
+        if !overwrite && path.exists() {
+            return Err(Error::OutputExists { path: path.into() });
+        }
+        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// `dir/.name.tmp-<pid>-<nanos>`: hidden, unique per process and call, on the same filesystem as `path`.
+pub fn temp_sibling(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let tmp_name = format!(".{name}.tmp-{}-{nanos}", std::process::id());
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.join(tmp_name),
+        _ => PathBuf::from(tmp_name),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_to_overwrite_and_leaves_no_temporaries() {
+        let dir = std::env::temp_dir().join(format!("gt-atomic-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("a.bin");
+        write_file(&path, b"one", false).unwrap();
+        let e = write_file(&path, b"two", false).unwrap_err();
+        assert_eq!(e.code(), "OUTPUT_EXISTS");
+        assert_eq!(std::fs::read(&path).unwrap(), b"one");
+        write_file(&path, b"two", true).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"two");
+        let e = write_file(&dir.join("missing/x.bin"), b"x", false).unwrap_err();
+        assert_eq!(e.code(), "IO");
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,20 @@
+//! `gauge-core`: the light, dependency-free heart of gauge-transport.
+//!
+//! It holds the gauge group of the residual stream (signed permutations, [`gauge`]), its file format
+//! ([`gauge_file`]), exact linear assignment ([`assignment`]), sign-marginalized matching of correlation matrices
+//! ([`matching`]), streaming correlation statistics ([`stats`]) and `.npy` input ([`npy`]). Conventions follow
+//! `GAUGE.md`: a gauge maps a source chart to a target chart, `(g·x)[perm[i]] = sign[i] * x[i]`.
+#![deny(missing_docs)]
+
+pub mod assignment;
+pub mod atomic;
+pub mod error;
+pub mod gauge;
+pub mod gauge_file;
+pub mod matching;
+pub mod npy;
+pub mod rng;
+pub mod stats;
+
+pub use error::{Error, Result};
+pub use gauge::{Agreement, Gauge, Group, RandomOptions};
