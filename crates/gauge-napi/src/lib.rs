@@ -1,1 +1,14 @@
-//! placeholder
+//! Node-API binding of gauge-transport: type and error conversion around `gauge-core`, nothing more.
+//!
+//! Numeric buffers cross as typed arrays without copies; every error carries a stable `code` (see
+//! `gauge_core::Error::code`); heavy calls run on the libuv thread pool behind a Promise, with a `*Sync` twin where
+//! blocking is cheap enough to offer. No panic reaches Node: synchronous exports use `catch_unwind`, and background
+//! jobs catch unwinding themselves (see [`job`]).
+#![deny(clippy::all)]
+
+mod assignment;
+mod error;
+mod gauge;
+mod job;
+mod npy;
+mod stats;

@@ -1,0 +1,165 @@
+//! `solveAssignment` and `matchGauge`, each as a Promise (libuv thread pool, abortable) and a `*Sync` twin.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use gauge_core::assignment::{self, Solver};
+use gauge_core::matching::{self, Method};
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+use crate::error::{sync, CResult, CodedError};
+use crate::gauge::Gauge;
+use crate::job::{cancel_flag, Job};
+
+/// Options of `solveAssignment`.
+#[napi(object)]
+pub struct AssignmentOptions {
+    /// `jv` (the project's Jonker-Volgenant solver) or `pathfinding` (the `kuhn_munkres` reference, O(n³)).
+    /// @default 'jv'
+    pub solver: Option<String>,
+}
+
+/// A maximum-weight assignment with its optimality certificate.
+#[napi(object, object_from_js = false)]
+pub struct AssignmentResult {
+    /// `rowToCol[i]` is the column given to row `i`.
+    pub row_to_col: Uint32Array,
+    /// `Σ_i scores[i, rowToCol[i]]`.
+    pub objective: f64,
+    /// An upper bound on every assignment's objective (LP duality); equal to `objective` up to rounding.
+    pub dual_bound: f64,
+    /// Whether the row argmaxes were distinct, which certifies them optimal after one pass.
+    pub fast_path: bool,
+}
+
+/// Options of `matchGauge`.
+#[napi(object)]
+pub struct MatchOptions {
+    /// `marginalized` (maximise Σ|C|, signs from C), `signed` (maximise ΣC, signs +1) or `permutation`
+    /// (the marginalized permutation, signs forced to +1).
+    /// @default 'marginalized'
+    pub method: Option<String>,
+    /// Assignment solver, as in `solveAssignment`.
+    /// @default 'jv'
+    pub solver: Option<String>,
+}
+
+/// A gauge estimated from a correlation matrix.
+#[napi(object, object_from_js = false)]
+pub struct MatchResult {
+    /// The estimate, mapping the rows' chart (A) to the columns' chart (B).
+    pub gauge: Gauge,
+    /// Per source coordinate: matched score minus the best alternative in its row and column.
+    pub confidence: Float32Array,
+    /// The maximised objective (Σ|C| or ΣC over the matching).
+    pub objective: f64,
+    /// The dual bound of that maximisation.
+    pub dual_bound: f64,
+    /// Whether the certificate fast path settled the assignment.
+    pub fast_path: bool,
+}
+
+fn solver(s: Option<&str>) -> CResult<Solver> {
+    let s = s.unwrap_or("jv");
+    Solver::parse(s).ok_or_else(|| CodedError::invalid("solver", format!("{s:?} is not one of jv, pathfinding")))
+}
+
+fn method(s: Option<&str>) -> CResult<Method> {
+    let s = s.unwrap_or("marginalized");
+    Method::parse(s).ok_or_else(|| {
+        CodedError::invalid("method", format!("{s:?} is not one of marginalized, signed, permutation"))
+    })
+}
+
+fn size(x: f64, what: &str) -> CResult<usize> {
+    if x.fract() != 0.0 || !(0.0..=4_294_967_295.0).contains(&x) {
+        return Err(CodedError::invalid(what, format!("{x} is not a non-negative integer below 2^32")));
+    }
+    Ok(x as usize)
+}
+
+fn run_solve(scores: &[f32], n: f64, m: f64, o: Option<&str>, cancel: &AtomicBool) -> CResult<AssignmentResult> {
+    let (n, m) = (size(n, "n")?, size(m, "m")?);
+    let a = assignment::solve(scores, n, m, solver(o)?, Some(cancel))?;
+    Ok(AssignmentResult {
+        row_to_col: Uint32Array::new(a.row_to_col),
+        objective: a.objective,
+        dual_bound: a.dual_bound,
+        fast_path: a.fast_path,
+    })
+}
+
+fn run_match(c: &[f32], d: f64, o: &MatchOptionsOwned, cancel: &AtomicBool) -> CResult<MatchResult> {
+    let m = matching::match_gauge(c, size(d, "d")?, method(o.method.as_deref())?, solver(o.solver.as_deref())?, Some(cancel))?;
+    Ok(MatchResult {
+        gauge: Gauge { inner: m.gauge },
+        confidence: Float32Array::new(m.confidence),
+        objective: m.objective,
+        dual_bound: m.dual_bound,
+        fast_path: m.fast_path,
+    })
+}
+
+struct MatchOptionsOwned {
+    method: Option<String>,
+    solver: Option<String>,
+}
+
+impl From<Option<MatchOptions>> for MatchOptionsOwned {
+    fn from(o: Option<MatchOptions>) -> Self {
+        let o = o.unwrap_or(MatchOptions { method: None, solver: None });
+        Self { method: o.method, solver: o.solver }
+    }
+}
+
+/// Maximum-weight assignment on a row-major `n x m` score matrix (`n <= m`), blocking the calling thread.
+/// Throws `SHAPE_MISMATCH`, `ROWS_EXCEED_COLUMNS`, `NON_FINITE` or `EMPTY_INPUT` on bad input.
+#[napi]
+pub fn solve_assignment_sync(
+    env: Env,
+    scores: Float32Array,
+    n: f64,
+    m: f64,
+    options: Option<AssignmentOptions>,
+) -> Result<AssignmentResult> {
+    let s = options.and_then(|o| o.solver);
+    sync(&env, || run_solve(&scores, n, m, s.as_deref(), &AtomicBool::new(false)))
+}
+
+/// `solveAssignmentSync` on the libuv thread pool; `signal` aborts it, also mid-solve (code `ABORTED`).
+#[napi(ts_return_type = "Promise<AssignmentResult>")]
+pub fn solve_assignment(
+    scores: Float32Array,
+    n: f64,
+    m: f64,
+    options: Option<AssignmentOptions>,
+    signal: Option<AbortSignal>,
+) -> AsyncTask<Job<AssignmentResult>> {
+    let flag: Arc<AtomicBool> = cancel_flag(signal.as_ref());
+    let s = options.and_then(|o| o.solver);
+    let job = Job::new(move || run_solve(&scores, n, m, s.as_deref(), &flag));
+    AsyncTask::with_optional_signal(job, signal)
+}
+
+/// Estimates a gauge from a row-major `d x d` correlation matrix `C[i, j] = corr(h_A[:, i], h_B[:, j])`,
+/// blocking the calling thread.
+#[napi]
+pub fn match_gauge_sync(env: Env, c: Float32Array, d: f64, options: Option<MatchOptions>) -> Result<MatchResult> {
+    let o = MatchOptionsOwned::from(options);
+    sync(&env, || run_match(&c, d, &o, &AtomicBool::new(false)))
+}
+
+/// `matchGaugeSync` on the libuv thread pool; `signal` aborts it, also mid-solve (code `ABORTED`).
+#[napi(ts_return_type = "Promise<MatchResult>")]
+pub fn match_gauge(
+    c: Float32Array,
+    d: f64,
+    options: Option<MatchOptions>,
+    signal: Option<AbortSignal>,
+) -> AsyncTask<Job<MatchResult>> {
+    let flag = cancel_flag(signal.as_ref());
+    let o = MatchOptionsOwned::from(options);
+    let job = Job::new(move || run_match(&c, d, &o, &flag));
+    AsyncTask::with_optional_signal(job, signal)
+}

@@ -1,0 +1,64 @@
+#!/usr/bin/env node
+/** The `gauge-transport` command line. Errors print `error [CODE]: message` and exit 1 (2 for usage errors). */
+import { errorCode } from './errors';
+import * as demo from './commands/demo';
+import * as experiment from './commands/experiment';
+import * as match from './commands/match';
+import * as randomGauge from './commands/random-gauge';
+import * as readme from './commands/readme';
+
+interface Command {
+  summary: string;
+  usage: string | (() => string);
+  run(argv: string[]): Promise<void>;
+}
+
+const COMMANDS: Record<string, Command> = {
+  demo: { summary: 'the main job on a built-in default', usage: demo.usage, run: demo.run },
+  match: { summary: 'estimate a gauge from a correlation matrix (.npy)', usage: match.usage, run: match.run },
+  'random-gauge': { summary: 'write a random gauge file', usage: randomGauge.usage, run: randomGauge.run },
+  experiment: { summary: 'run an experiment and record its results', usage: experiment.usage, run: experiment.run },
+  bench: { summary: 'run a benchmark against its peer', usage: experiment.benchUsage, run: experiment.runBench },
+  readme: { summary: "regenerate the README's result tables", usage: readme.usage, run: readme.run },
+};
+
+function help(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((k) => k.length));
+  return `gauge-transport: move coordinate-indexed objects between transformer checkpoints in the right gauge
+
+Usage: gauge-transport <command> [options]   (gauge-transport <command> --help for details)
+
+${Object.entries(COMMANDS)
+  .map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`)
+  .join('\n')}
+`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(help());
+    return name ? 0 : 2;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`error [INVALID_ARGUMENT]: unknown command ${JSON.stringify(name)}\n\n${help()}`);
+    return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write((typeof command.usage === 'function' ? command.usage() : command.usage) + '\n');
+    return 0;
+  }
+  try {
+    await command.run(rest);
+    return 0;
+  } catch (err) {
+    const code = errorCode(err) ?? 'INTERNAL';
+    process.stderr.write(`error [${code}]: ${(err as Error).message ?? String(err)}\n`);
+    return code === 'INVALID_ARGUMENT' ? 2 : 1;
+  }
+}
+
+main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

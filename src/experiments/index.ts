@@ -1,0 +1,42 @@
+/** The registry of experiments: each parses its own flags, runs, and renders its result as a table. */
+import { num, numList, type Value } from '../commands/args';
+import type { Table } from '../table';
+import { ceilingTable, runCeiling, type CeilingResult } from './ceiling';
+
+/** An experiment the CLI can run and the README can show. */
+export interface Experiment<R = unknown> {
+  /** One line for `--help`. */
+  summary: string;
+  /** Flags beyond `--json` and `--results-dir`, for `--help`. */
+  flags: string;
+  /** Flag names and types, for the parser. */
+  options: Record<string, { type: 'string' | 'boolean' }>;
+  run(values: Record<string, Value>): Promise<R>;
+  table(result: R): Table;
+}
+
+const ceiling: Experiment<CeilingResult> = {
+  summary: 'structural ceiling of raw signed matching vs sign-marginalized and permutation-only matching',
+  flags: '[--d 512] [--samples 8192] [--noise 0.5] [--positive-fraction 0.25,0.5,0.75,0.9,1] [--seed 0]',
+  options: {
+    d: { type: 'string' },
+    samples: { type: 'string' },
+    noise: { type: 'string' },
+    'positive-fraction': { type: 'string' },
+    seed: { type: 'string' },
+  },
+  run: (v) =>
+    runCeiling({
+      d: num(v.d, '--d', 512, { min: 2, max: 16384, integer: true }),
+      samples: num(v.samples, '--samples', 8192, { min: 2, integer: true }),
+      noise: num(v.noise, '--noise', 0.5, { min: 0 }),
+      positiveFractions: numList(v['positive-fraction'], '--positive-fraction', [0.25, 0.5, 0.75, 0.9, 1], {
+        min: 0,
+        max: 1,
+      }),
+      seed: num(v.seed, '--seed', 0, { min: 0, max: 2 ** 40, integer: true }),
+    }),
+  table: ceilingTable,
+};
+
+export const EXPERIMENTS: Record<string, Experiment<any>> = { ceiling };

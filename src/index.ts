@@ -1,0 +1,22 @@
+/**
+ * gauge-transport: estimate the gauge between transformer checkpoints (signed permutations of the residual stream
+ * for RMSNorm models, permutations times a global sign for LayerNorm models) and move coordinate-indexed objects
+ * with it. Conventions: GAUGE.md.
+ */
+export { Gauge, gaugeFromArrays, readGauge } from './gauge';
+export type { GaugeAgreement, GaugeMetadata, Group, RandomGaugeOptions } from './gauge';
+export { solveAssignment, solveAssignmentSync } from './assignment';
+export type { AssignmentResult, SolveOptions, Solver } from './assignment';
+export { matchGauge, matchGaugeSync, METHODS } from './matching';
+export type { MatchOptions, MatchResult, Method } from './matching';
+export { GaugeTransportError, errorCode } from './errors';
+export { runCeiling } from './experiments/ceiling';
+export type { CeilingOptions, CeilingResult } from './experiments/ceiling';
+import native = require('./native');
+
+/** Reads a 2-D float32/float64 `.npy` matrix as row-major float32. */
+export const readNpyMatrix = native.readNpyMatrix;
+/** Writes a row-major float32 array as `.npy`, atomically. */
+export const writeNpy = native.writeNpy;
+/** Pearson correlation matrix of paired activations, off the event loop. */
+export const correlation = native.correlation;
