@@ -109,7 +109,9 @@ pub enum Error {
         expected: String,
     },
     /// The output path exists and overwriting was not asked for.
-    #[error("{path}: already exists; refusing to overwrite it (choose another path or pass overwrite)")]
+    #[error(
+        "{path}: already exists; refusing to overwrite it (choose another path or pass overwrite)"
+    )]
     OutputExists {
         /// The path.
         path: PathBuf,

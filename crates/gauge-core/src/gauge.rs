@@ -287,7 +287,10 @@ impl Gauge {
         if axis >= shape.len() {
             return Err(Error::invalid(
                 "axis",
-                format!("{axis} is out of range for a tensor of rank {}", shape.len()),
+                format!(
+                    "{axis} is out of range for a tensor of rank {}",
+                    shape.len()
+                ),
             ));
         }
         let elements: usize = shape.iter().product();

@@ -111,7 +111,11 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<(Gauge, GaugeMeta)> {
     };
     let perm_t = tensor("perm", Dtype::I64)?;
     let sign_t = tensor("sign", Dtype::I8)?;
-    if let Some(extra) = st.names().into_iter().find(|n| *n != "perm" && *n != "sign") {
+    if let Some(extra) = st
+        .names()
+        .into_iter()
+        .find(|n| *n != "perm" && *n != "sign")
+    {
         return Err(bad(format!("unexpected tensor {extra:?}")));
     }
     let mut perm = Vec::with_capacity(perm_t.shape()[0]);
@@ -127,8 +131,8 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<(Gauge, GaugeMeta)> {
     let sign: Vec<i8> = sign_t.data().iter().map(|&b| b as i8).collect();
     let gauge = Gauge::from_parts(perm, sign, &path.display().to_string())?;
     if let Some(g) = md.get("group") {
-        let declared =
-            Group::parse(g).ok_or_else(|| bad(format!("metadata group {g:?} is not Sd, ±Sd or Bd")))?;
+        let declared = Group::parse(g)
+            .ok_or_else(|| bad(format!("metadata group {g:?} is not Sd, ±Sd or Bd")))?;
         if !gauge.group().is_subgroup_of(declared) {
             return Err(bad(format!(
                 "metadata says group {g} but the signs make it {}",
@@ -183,8 +187,14 @@ mod tests {
         let pb: Vec<u8> = perm.iter().flat_map(|p| p.to_le_bytes()).collect();
         let sb: Vec<u8> = sign.iter().map(|&s| s as u8).collect();
         let t = [
-            ("perm", TensorView::new(Dtype::I64, vec![perm.len()], &pb).unwrap()),
-            ("sign", TensorView::new(Dtype::I8, vec![sign.len()], &sb).unwrap()),
+            (
+                "perm",
+                TensorView::new(Dtype::I64, vec![perm.len()], &pb).unwrap(),
+            ),
+            (
+                "sign",
+                TensorView::new(Dtype::I8, vec![sign.len()], &sb).unwrap(),
+            ),
         ];
         let md = md
             .iter()
@@ -204,11 +214,19 @@ mod tests {
         assert_eq!(code(raw(&[1, 0], &[1, 0], &OK)), "GAUGE_BAD_SIGN");
         assert_eq!(code(raw(&[1, 0, 2], &[1, 1], &OK)), "SHAPE_MISMATCH");
         assert_eq!(
-            code(raw(&[1, 0], &[1, -1], &[("format", "x"), ("version", "1"), ("group", "Bd")])),
+            code(raw(
+                &[1, 0],
+                &[1, -1],
+                &[("format", "x"), ("version", "1"), ("group", "Bd")]
+            )),
             "GAUGE_FILE"
         );
         assert_eq!(
-            code(raw(&[1, 0], &[1, -1], &[("format", FORMAT), ("version", "1"), ("group", "Sd")])),
+            code(raw(
+                &[1, 0],
+                &[1, -1],
+                &[("format", FORMAT), ("version", "1"), ("group", "Sd")]
+            )),
             "GAUGE_FILE"
         );
         assert_eq!(code(b"\x08\0\0\0\0\0\0\0{}".to_vec()), "SAFETENSORS_HEADER");

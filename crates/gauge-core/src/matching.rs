@@ -151,8 +151,23 @@ mod tests {
 
     #[test]
     fn marginalized_recovers_a_planted_signed_permutation() {
-        let g = Gauge::random(64, &RandomOptions { seed: 2, positive_fraction: 0.5, group: Group::Bd }).unwrap();
-        let m = match_gauge(&planted(&g, 0.9), 64, Method::Marginalized, Solver::Jv, None).unwrap();
+        let g = Gauge::random(
+            64,
+            &RandomOptions {
+                seed: 2,
+                positive_fraction: 0.5,
+                group: Group::Bd,
+            },
+        )
+        .unwrap();
+        let m = match_gauge(
+            &planted(&g, 0.9),
+            64,
+            Method::Marginalized,
+            Solver::Jv,
+            None,
+        )
+        .unwrap();
         assert_eq!(m.gauge, g);
         assert!(m.confidence.iter().all(|&c| c > 0.8));
         let p = match_gauge(&planted(&g, 0.9), 64, Method::Permutation, Solver::Jv, None).unwrap();
@@ -161,17 +176,31 @@ mod tests {
 
     #[test]
     fn signed_matching_only_gets_the_positive_coordinates() {
-        let g = Gauge::random(200, &RandomOptions { seed: 4, positive_fraction: 0.25, group: Group::Bd }).unwrap();
+        let g = Gauge::random(
+            200,
+            &RandomOptions {
+                seed: 4,
+                positive_fraction: 0.25,
+                group: Group::Bd,
+            },
+        )
+        .unwrap();
         let m = match_gauge(&planted(&g, 0.9), 200, Method::Signed, Solver::Jv, None).unwrap();
         let acc = m.gauge.agreement(&g).unwrap();
-        assert!(acc.perm_accuracy >= 0.25 && acc.perm_accuracy < 0.3, "{acc:?}");
+        assert!(
+            acc.perm_accuracy >= 0.25 && acc.perm_accuracy < 0.3,
+            "{acc:?}"
+        );
     }
 
     #[test]
     fn margins_against_hand_computed_values() {
         // S = [[0.9, 0.2], [0.3, 0.8]], identity matching: row 0: 0.9 - max(0.2, 0.3); row 1: 0.8 - max(0.3, 0.2).
         let m = margins(&[0.9, 0.2, 0.3, 0.8], 2, &[0, 1]);
-        assert!((m[0] - 0.6).abs() < 1e-6 && (m[1] - 0.5).abs() < 1e-6, "{m:?}");
+        assert!(
+            (m[0] - 0.6).abs() < 1e-6 && (m[1] - 0.5).abs() < 1e-6,
+            "{m:?}"
+        );
     }
 
     #[test]

@@ -76,9 +76,13 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<NpyArray> {
     let end = start
         .checked_add(header_len)
         .filter(|&e| e <= bytes.len())
-        .ok_or_else(|| bad(format!("header length {header_len} runs past the end of the file")))?;
-    let header = std::str::from_utf8(&bytes[start..end])
-        .map_err(|_| bad("header is not UTF-8".into()))?;
+        .ok_or_else(|| {
+            bad(format!(
+                "header length {header_len} runs past the end of the file"
+            ))
+        })?;
+    let header =
+        std::str::from_utf8(&bytes[start..end]).map_err(|_| bad("header is not UTF-8".into()))?;
     let descr = dict_value(header, "descr").ok_or_else(|| bad("header has no 'descr'".into()))?;
     let descr = descr.trim().trim_matches(|c| c == '\'' || c == '"');
     let fortran = match dict_value(header, "fortran_order").map(str::trim) {
@@ -96,7 +100,10 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<NpyArray> {
         .ok_or_else(|| bad(format!("shape {shape:?} overflows")))?;
     let (kind, size, little) = match descr.as_bytes() {
         [order @ (b'<' | b'>' | b'|' | b'='), kind, rest @ ..] => {
-            let size: usize = std::str::from_utf8(rest).ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+            let size: usize = std::str::from_utf8(rest)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
             (*kind, size, *order != b'>')
         }
         _ => (0, 0, true),
@@ -252,7 +259,10 @@ mod tests {
     }
 
     fn with_header(descr: &str, fortran: bool, shape: &str, body: &[u8]) -> Vec<u8> {
-        let h = format!("{{'descr': '{descr}', 'fortran_order': {}, 'shape': {shape}, }}\n", if fortran { "True" } else { "False" });
+        let h = format!(
+            "{{'descr': '{descr}', 'fortran_order': {}, 'shape': {shape}, }}\n",
+            if fortran { "True" } else { "False" }
+        );
         let mut b = MAGIC.to_vec();
         b.extend_from_slice(&[1, 0]);
         b.extend_from_slice(&(h.len() as u16).to_le_bytes());
@@ -273,7 +283,10 @@ mod tests {
 
     #[test]
     fn reads_f64_fortran_and_big_endian() {
-        let body: Vec<u8> = [1.0f64, 3.0, 2.0, 4.0].iter().flat_map(|x| x.to_le_bytes()).collect();
+        let body: Vec<u8> = [1.0f64, 3.0, 2.0, 4.0]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
         let a = parse(&with_header("<f8", true, "(2, 2)", &body), p()).unwrap();
         assert_eq!(a.data, NpyData::F64(vec![1.0, 2.0, 3.0, 4.0]));
         let body: Vec<u8> = [1.5f32, 2.5].iter().flat_map(|x| x.to_be_bytes()).collect();
@@ -285,15 +298,30 @@ mod tests {
     fn rejects_bad_files_with_codes() {
         let code = |b: Vec<u8>| parse(&b, p()).unwrap_err().code();
         assert_eq!(code(b"not a npy file".to_vec()), "NPY_FORMAT");
-        assert_eq!(code(with_header("<f4", false, "(2, 2)", &[0; 12])), "NPY_FORMAT");
-        assert_eq!(code(with_header("<f2", false, "(2,)", &[0; 4])), "NPY_DTYPE");
-        assert_eq!(code(with_header("|b1", false, "(2,)", &[0; 2])), "NPY_DTYPE");
-        assert_eq!(code(with_header("<c8", false, "(1,)", &[0; 8])), "NPY_DTYPE");
+        assert_eq!(
+            code(with_header("<f4", false, "(2, 2)", &[0; 12])),
+            "NPY_FORMAT"
+        );
+        assert_eq!(
+            code(with_header("<f2", false, "(2,)", &[0; 4])),
+            "NPY_DTYPE"
+        );
+        assert_eq!(
+            code(with_header("|b1", false, "(2,)", &[0; 2])),
+            "NPY_DTYPE"
+        );
+        assert_eq!(
+            code(with_header("<c8", false, "(1,)", &[0; 8])),
+            "NPY_DTYPE"
+        );
         let mut truncated = with_header("<f4", false, "(1,)", &[0; 4]);
         truncated[8] = 0xff;
         assert_eq!(code(truncated), "NPY_FORMAT");
         let e = parse(&with_header("<u2", false, "(2,)", &[0; 4]), p()).unwrap_err();
-        assert!(e.to_string().contains("c.npy") && e.to_string().contains("<u2"), "{e}");
+        assert!(
+            e.to_string().contains("c.npy") && e.to_string().contains("<u2"),
+            "{e}"
+        );
         let ints = parse(&with_header("<i4", false, "(1,)", &[1, 0, 0, 0]), p()).unwrap();
         assert_eq!(ints.into_f32(p()).unwrap_err().code(), "NPY_DTYPE");
     }

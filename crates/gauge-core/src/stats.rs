@@ -53,12 +53,20 @@ impl CrossMoments {
             ));
         }
         if let Some(k) = x.iter().chain(y).position(|v| !v.is_finite()) {
-            let (which, k, d) = if k < x.len() { ("x", k, d1) } else { ("y", k - x.len(), d2) };
+            let (which, k, d) = if k < x.len() {
+                ("x", k, d1)
+            } else {
+                ("y", k - x.len(), d2)
+            };
             return Err(Error::NonFinite {
                 what: format!("activations {which}"),
                 row: k / d,
                 col: k % d,
-                value: if which == "x" { x[k] as f64 } else { y[k] as f64 },
+                value: if which == "x" {
+                    x[k] as f64
+                } else {
+                    y[k] as f64
+                },
             });
         }
         let mut block = vec![0f32; d1 * d2];
@@ -153,7 +161,10 @@ impl CrossMoments {
                 })
                 .collect()
         };
-        let (ix, iy) = (inv_std(&self.sum_x, &self.sum_xx), inv_std(&self.sum_y, &self.sum_yy));
+        let (ix, iy) = (
+            inv_std(&self.sum_x, &self.sum_xx),
+            inv_std(&self.sum_y, &self.sum_yy),
+        );
         let mut c = vec![0f32; self.d1 * self.d2];
         for i in 0..self.d1 {
             let mx = self.sum_x[i] / n;
@@ -174,7 +185,10 @@ mod tests {
     fn naive_corr(x: &[f32], y: &[f32], n: usize, d1: usize, d2: usize, i: usize, j: usize) -> f64 {
         let xs: Vec<f64> = (0..n).map(|r| x[r * d1 + i] as f64).collect();
         let ys: Vec<f64> = (0..n).map(|r| y[r * d2 + j] as f64).collect();
-        let (mx, my) = (xs.iter().sum::<f64>() / n as f64, ys.iter().sum::<f64>() / n as f64);
+        let (mx, my) = (
+            xs.iter().sum::<f64>() / n as f64,
+            ys.iter().sum::<f64>() / n as f64,
+        );
         let cov: f64 = xs.iter().zip(&ys).map(|(a, b)| (a - mx) * (b - my)).sum();
         let vx: f64 = xs.iter().map(|a| (a - mx).powi(2)).sum();
         let vy: f64 = ys.iter().map(|b| (b - my).powi(2)).sum();
@@ -197,14 +211,18 @@ mod tests {
         let mut a = CrossMoments::new(d1, d2);
         a.update(&x[..1000 * d1], &y[..1000 * d2], 1000).unwrap();
         let mut b = CrossMoments::new(d1, d2);
-        b.update(&x[1000 * d1..], &y[1000 * d2..], n - 1000).unwrap();
+        b.update(&x[1000 * d1..], &y[1000 * d2..], n - 1000)
+            .unwrap();
         a.merge(&b).unwrap();
         let (c, cm) = (whole.correlation().unwrap(), a.correlation().unwrap());
         for i in 0..d1 {
             for j in 0..d2 {
                 let want = naive_corr(&x, &y, n, d1, d2, i, j);
                 assert!((c[i * d2 + j] as f64 - want).abs() < 1e-5, "({i},{j})");
-                assert!((cm[i * d2 + j] as f64 - want).abs() < 1e-5, "merged ({i},{j})");
+                assert!(
+                    (cm[i * d2 + j] as f64 - want).abs() < 1e-5,
+                    "merged ({i},{j})"
+                );
             }
         }
     }
@@ -212,8 +230,13 @@ mod tests {
     #[test]
     fn rejects_non_finite_and_bad_shapes() {
         let mut m = CrossMoments::new(2, 2);
-        assert_eq!(m.update(&[0.0; 3], &[0.0; 4], 2).unwrap_err().code(), "SHAPE_MISMATCH");
-        let e = m.update(&[0.0, 0.0, 0.0, f32::NAN], &[0.0; 4], 2).unwrap_err();
+        assert_eq!(
+            m.update(&[0.0; 3], &[0.0; 4], 2).unwrap_err().code(),
+            "SHAPE_MISMATCH"
+        );
+        let e = m
+            .update(&[0.0, 0.0, 0.0, f32::NAN], &[0.0; 4], 2)
+            .unwrap_err();
         assert_eq!(e.code(), "NON_FINITE");
         assert!(e.to_string().contains("(1, 1)"), "{e}");
     }

@@ -62,24 +62,38 @@ pub struct MatchResult {
 
 fn solver(s: Option<&str>) -> CResult<Solver> {
     let s = s.unwrap_or("jv");
-    Solver::parse(s).ok_or_else(|| CodedError::invalid("solver", format!("{s:?} is not one of jv, pathfinding")))
+    Solver::parse(s).ok_or_else(|| {
+        CodedError::invalid("solver", format!("{s:?} is not one of jv, pathfinding"))
+    })
 }
 
 fn method(s: Option<&str>) -> CResult<Method> {
     let s = s.unwrap_or("marginalized");
     Method::parse(s).ok_or_else(|| {
-        CodedError::invalid("method", format!("{s:?} is not one of marginalized, signed, permutation"))
+        CodedError::invalid(
+            "method",
+            format!("{s:?} is not one of marginalized, signed, permutation"),
+        )
     })
 }
 
 fn size(x: f64, what: &str) -> CResult<usize> {
     if x.fract() != 0.0 || !(0.0..=4_294_967_295.0).contains(&x) {
-        return Err(CodedError::invalid(what, format!("{x} is not a non-negative integer below 2^32")));
+        return Err(CodedError::invalid(
+            what,
+            format!("{x} is not a non-negative integer below 2^32"),
+        ));
     }
     Ok(x as usize)
 }
 
-fn run_solve(scores: &[f32], n: f64, m: f64, o: Option<&str>, cancel: &AtomicBool) -> CResult<AssignmentResult> {
+fn run_solve(
+    scores: &[f32],
+    n: f64,
+    m: f64,
+    o: Option<&str>,
+    cancel: &AtomicBool,
+) -> CResult<AssignmentResult> {
     let (n, m) = (size(n, "n")?, size(m, "m")?);
     let a = assignment::solve(scores, n, m, solver(o)?, Some(cancel))?;
     Ok(AssignmentResult {
@@ -90,8 +104,19 @@ fn run_solve(scores: &[f32], n: f64, m: f64, o: Option<&str>, cancel: &AtomicBoo
     })
 }
 
-fn run_match(c: &[f32], d: f64, o: &MatchOptionsOwned, cancel: &AtomicBool) -> CResult<MatchResult> {
-    let m = matching::match_gauge(c, size(d, "d")?, method(o.method.as_deref())?, solver(o.solver.as_deref())?, Some(cancel))?;
+fn run_match(
+    c: &[f32],
+    d: f64,
+    o: &MatchOptionsOwned,
+    cancel: &AtomicBool,
+) -> CResult<MatchResult> {
+    let m = matching::match_gauge(
+        c,
+        size(d, "d")?,
+        method(o.method.as_deref())?,
+        solver(o.solver.as_deref())?,
+        Some(cancel),
+    )?;
     Ok(MatchResult {
         gauge: Gauge { inner: m.gauge },
         confidence: Float32Array::new(m.confidence),
@@ -108,8 +133,14 @@ struct MatchOptionsOwned {
 
 impl From<Option<MatchOptions>> for MatchOptionsOwned {
     fn from(o: Option<MatchOptions>) -> Self {
-        let o = o.unwrap_or(MatchOptions { method: None, solver: None });
-        Self { method: o.method, solver: o.solver }
+        let o = o.unwrap_or(MatchOptions {
+            method: None,
+            solver: None,
+        });
+        Self {
+            method: o.method,
+            solver: o.solver,
+        }
     }
 }
 
@@ -124,7 +155,9 @@ pub fn solve_assignment_sync(
     options: Option<AssignmentOptions>,
 ) -> Result<AssignmentResult> {
     let s = options.and_then(|o| o.solver);
-    sync(&env, || run_solve(&scores, n, m, s.as_deref(), &AtomicBool::new(false)))
+    sync(&env, || {
+        run_solve(&scores, n, m, s.as_deref(), &AtomicBool::new(false))
+    })
 }
 
 /// `solveAssignmentSync` on the libuv thread pool; `signal` aborts it, also mid-solve (code `ABORTED`).
@@ -145,7 +178,12 @@ pub fn solve_assignment(
 /// Estimates a gauge from a row-major `d x d` correlation matrix `C[i, j] = corr(h_A[:, i], h_B[:, j])`,
 /// blocking the calling thread.
 #[napi]
-pub fn match_gauge_sync(env: Env, c: Float32Array, d: f64, options: Option<MatchOptions>) -> Result<MatchResult> {
+pub fn match_gauge_sync(
+    env: Env,
+    c: Float32Array,
+    d: f64,
+    options: Option<MatchOptions>,
+) -> Result<MatchResult> {
     let o = MatchOptionsOwned::from(options);
     sync(&env, || run_match(&c, d, &o, &AtomicBool::new(false)))
 }

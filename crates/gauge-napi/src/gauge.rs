@@ -59,20 +59,27 @@ pub struct Gauge {
 }
 
 pub(crate) fn parse_group(s: &str) -> CResult<Group> {
-    Group::parse(s).ok_or_else(|| CodedError::invalid("group", format!("{s:?} is not one of Bd, Sd, ±Sd")))
+    Group::parse(s)
+        .ok_or_else(|| CodedError::invalid("group", format!("{s:?} is not one of Bd, Sd, ±Sd")))
 }
 
 pub(crate) fn seed(x: Option<f64>) -> CResult<u64> {
     let s = x.unwrap_or(0.0);
     if s.fract() != 0.0 || !(0.0..=9_007_199_254_740_991.0).contains(&s) {
-        return Err(CodedError::invalid("seed", format!("{s} is not an integer in [0, 2^53)")));
+        return Err(CodedError::invalid(
+            "seed",
+            format!("{s} is not an integer in [0, 2^53)"),
+        ));
     }
     Ok(s as u64)
 }
 
 fn dim(d: f64, what: &str) -> CResult<usize> {
     if d.fract() != 0.0 || !(1.0..=4_294_967_295.0).contains(&d) {
-        return Err(CodedError::invalid(what, format!("{d} is not a positive integer below 2^32")));
+        return Err(CodedError::invalid(
+            what,
+            format!("{d} is not a positive integer below 2^32"),
+        ));
     }
     Ok(d as usize)
 }
@@ -82,7 +89,11 @@ impl Gauge {
     /// The identity gauge on `d` coordinates.
     #[napi(factory)]
     pub fn identity(env: Env, d: f64) -> Result<Gauge> {
-        sync(&env, || Ok(Gauge { inner: gauge_core::Gauge::identity(dim(d, "d")?)? }))
+        sync(&env, || {
+            Ok(Gauge {
+                inner: gauge_core::Gauge::identity(dim(d, "d")?)?,
+            })
+        })
     }
 
     /// A validated gauge from `perm` (a permutation of 0..d) and `sign` (each ±1). Throws
@@ -100,7 +111,11 @@ impl Gauge {
     #[napi(factory)]
     pub fn random(env: Env, d: f64, options: Option<RandomGaugeOptions>) -> Result<Gauge> {
         sync(&env, || {
-            let o = options.unwrap_or(RandomGaugeOptions { seed: None, positive_fraction: None, group: None });
+            let o = options.unwrap_or(RandomGaugeOptions {
+                seed: None,
+                positive_fraction: None,
+                group: None,
+            });
             let group = parse_group(o.group.as_deref().unwrap_or("Bd"))?;
             let default_p = if group == Group::Bd { 0.5 } else { 1.0 };
             let opts = RandomOptions {
@@ -108,14 +123,20 @@ impl Gauge {
                 positive_fraction: o.positive_fraction.unwrap_or(default_p),
                 group,
             };
-            Ok(Gauge { inner: gauge_core::Gauge::random(dim(d, "d")?, &opts)? })
+            Ok(Gauge {
+                inner: gauge_core::Gauge::random(dim(d, "d")?, &opts)?,
+            })
         })
     }
 
     /// Reads and validates a gauge file (GAUGE.md §2).
     #[napi(factory)]
     pub fn read(env: Env, path: String) -> Result<Gauge> {
-        sync(&env, || Ok(Gauge { inner: gauge_file::read(Path::new(&path))?.0 }))
+        sync(&env, || {
+            Ok(Gauge {
+                inner: gauge_file::read(Path::new(&path))?.0,
+            })
+        })
     }
 
     /// The metadata of a gauge file (`source`, `target`, `method`), validating the whole file.
@@ -123,7 +144,11 @@ impl Gauge {
     pub fn read_metadata(env: Env, path: String) -> Result<GaugeMetadata> {
         sync(&env, || {
             let (_, m) = gauge_file::read(Path::new(&path))?;
-            Ok(GaugeMetadata { source: m.source, target: m.target, method: m.method })
+            Ok(GaugeMetadata {
+                source: m.source,
+                target: m.target,
+                method: m.method,
+            })
         })
     }
 
@@ -139,10 +164,19 @@ impl Gauge {
     ) -> Result<()> {
         sync(&env, || {
             let meta = metadata
-                .map(|m| GaugeMeta { source: m.source, target: m.target, method: m.method })
+                .map(|m| GaugeMeta {
+                    source: m.source,
+                    target: m.target,
+                    method: m.method,
+                })
                 .unwrap_or_default();
             let overwrite = options.and_then(|o| o.overwrite).unwrap_or(false);
-            Ok(gauge_file::write(Path::new(&path), &self.inner, &meta, overwrite)?)
+            Ok(gauge_file::write(
+                Path::new(&path),
+                &self.inner,
+                &meta,
+                overwrite,
+            )?)
         })
     }
 
@@ -167,19 +201,27 @@ impl Gauge {
     /// `this ∘ first`: the gauge that applies `first`, then `this`.
     #[napi]
     pub fn compose(&self, env: Env, first: &Gauge) -> Result<Gauge> {
-        sync(&env, || Ok(Gauge { inner: self.inner.compose(&first.inner)? }))
+        sync(&env, || {
+            Ok(Gauge {
+                inner: self.inner.compose(&first.inner)?,
+            })
+        })
     }
 
     /// The inverse gauge (target chart back to source chart).
     #[napi]
     pub fn inverse(&self) -> Gauge {
-        Gauge { inner: self.inner.inverse() }
+        Gauge {
+            inner: self.inner.inverse(),
+        }
     }
 
     /// `|g|`: the same permutation with every sign +1.
     #[napi]
     pub fn abs(&self) -> Gauge {
-        Gauge { inner: self.inner.abs() }
+        Gauge {
+            inner: self.inner.abs(),
+        }
     }
 
     /// The smallest group holding this gauge: `Sd`, `±Sd` or `Bd`.
@@ -199,7 +241,10 @@ impl Gauge {
     pub fn agreement(&self, env: Env, truth: &Gauge) -> Result<GaugeAgreement> {
         sync(&env, || {
             let a = self.inner.agreement(&truth.inner)?;
-            Ok(GaugeAgreement { perm_accuracy: a.perm_accuracy, signed_accuracy: a.signed_accuracy })
+            Ok(GaugeAgreement {
+                perm_accuracy: a.perm_accuracy,
+                signed_accuracy: a.signed_accuracy,
+            })
         })
     }
 
@@ -222,7 +267,9 @@ impl Gauge {
     ) -> Result<Float32Array> {
         sync(&env, || {
             let shape: Vec<usize> = shape.into_iter().map(|s| s as usize).collect();
-            let out = self.inner.apply_axis(&x, &shape, axis as usize, signed.unwrap_or(true))?;
+            let out = self
+                .inner
+                .apply_axis(&x, &shape, axis as usize, signed.unwrap_or(true))?;
             Ok(Float32Array::new(out))
         })
     }

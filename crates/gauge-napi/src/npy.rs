@@ -25,15 +25,30 @@ pub struct NpyMatrix {
 pub fn read_npy_matrix(env: Env, path: String) -> Result<NpyMatrix> {
     sync(&env, || {
         let (data, rows, cols) = npy::read_matrix_f32(Path::new(&path))?;
-        Ok(NpyMatrix { data: Float32Array::new(data), rows: rows as u32, cols: cols as u32 })
+        Ok(NpyMatrix {
+            data: Float32Array::new(data),
+            rows: rows as u32,
+            cols: cols as u32,
+        })
     })
 }
 
 /// Writes a row-major float32 array of `shape` to a `.npy` file atomically; `OUTPUT_EXISTS` unless `overwrite`.
 #[napi]
-pub fn write_npy(env: Env, path: String, data: Float32Array, shape: Vec<u32>, overwrite: Option<bool>) -> Result<()> {
+pub fn write_npy(
+    env: Env,
+    path: String,
+    data: Float32Array,
+    shape: Vec<u32>,
+    overwrite: Option<bool>,
+) -> Result<()> {
     sync(&env, || {
         let shape: Vec<usize> = shape.into_iter().map(|s| s as usize).collect();
-        Ok(npy::write_f32(Path::new(&path), &data, &shape, overwrite.unwrap_or(false))?)
+        Ok(npy::write_f32(
+            Path::new(&path),
+            &data,
+            &shape,
+            overwrite.unwrap_or(false),
+        )?)
     })
 }

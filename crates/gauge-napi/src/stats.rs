@@ -12,7 +12,13 @@ use crate::job::Job;
 /// Pearson correlations `C[i, j] = corr(x[:, i], y[:, j])` of row-major `x` (`[rows, dx]`) and `y`
 /// (`[rows, dy]`), returned row-major `[dx, dy]`; blocks of f32 GEMM accumulated in f64. Off the event loop.
 #[napi(ts_return_type = "Promise<Float32Array>")]
-pub fn correlation(x: Float32Array, y: Float32Array, rows: u32, dx: u32, dy: u32) -> AsyncTask<Job<Float32Array>> {
+pub fn correlation(
+    x: Float32Array,
+    y: Float32Array,
+    rows: u32,
+    dx: u32,
+    dy: u32,
+) -> AsyncTask<Job<Float32Array>> {
     AsyncTask::new(Job::new(move || {
         let mut m = CrossMoments::new(dx as usize, dy as usize);
         m.update(&x, &y, rows as usize)?;
@@ -25,7 +31,10 @@ pub fn correlation(x: Float32Array, y: Float32Array, rows: u32, dx: u32, dy: u32
 pub fn random_normal(env: Env, count: f64, seed_value: Option<f64>) -> Result<Float32Array> {
     sync(&env, || {
         if count.fract() != 0.0 || !(0.0..=4e9).contains(&count) {
-            return Err(CodedError::invalid("count", format!("{count} is not a non-negative integer")));
+            return Err(CodedError::invalid(
+                "count",
+                format!("{count} is not a non-negative integer"),
+            ));
         }
         let mut out = vec![0f32; count as usize];
         SplitMix64::new(seed(seed_value)?).fill_normal(&mut out);
@@ -38,9 +47,14 @@ pub fn random_normal(env: Env, count: f64, seed_value: Option<f64>) -> Result<Fl
 pub fn random_uniform(env: Env, count: f64, seed_value: Option<f64>) -> Result<Float32Array> {
     sync(&env, || {
         if count.fract() != 0.0 || !(0.0..=4e9).contains(&count) {
-            return Err(CodedError::invalid("count", format!("{count} is not a non-negative integer")));
+            return Err(CodedError::invalid(
+                "count",
+                format!("{count} is not a non-negative integer"),
+            ));
         }
         let mut rng = SplitMix64::new(seed(seed_value)?);
-        Ok(Float32Array::new((0..count as usize).map(|_| rng.next_f32()).collect()))
+        Ok(Float32Array::new(
+            (0..count as usize).map(|_| rng.next_f32()).collect(),
+        ))
     })
 }

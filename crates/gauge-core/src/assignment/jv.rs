@@ -7,7 +7,7 @@
 //! keeps `v <= 0` and therefore the rectangular optimality conditions. Each remaining free row is then assigned
 //! by a Dijkstra search over columns, relaxing one whole scanned row at a time in a contiguous, branch-free loop.
 
-use super::{cancelled, Cancel};
+use super::{cancelled, kernels, Cancel};
 use crate::error::{Error, Result};
 
 const NONE: u32 = u32::MAX;
@@ -97,11 +97,7 @@ impl<'a> State<'a> {
         let mut best = self.row(0).to_vec();
         let mut arg = vec![0u32; m];
         for i in 1..n {
-            for ((b, a), &s) in best.iter_mut().zip(arg.iter_mut()).zip(self.row(i)) {
-                let better = s > *b;
-                *b = if better { s } else { *b };
-                *a = if better { i as u32 } else { *a };
-            }
+            kernels::column_max(self.row(i), i as u32, &mut best, &mut arg);
         }
         let mut matches = vec![0u32; n];
         for j in (0..m).rev() {
@@ -124,14 +120,9 @@ impl<'a> State<'a> {
                 0 => free.push(i as u32),
                 1 => {
                     let j1 = self.x[i] as usize;
-                    let min = self
-                        .row(i)
-                        .iter()
-                        .zip(&self.v)
-                        .enumerate()
-                        .filter(|&(j, _)| j != j1)
-                        .map(|(_, (&s, &v))| -(s as f64) - v)
-                        .fold(f64::INFINITY, f64::min);
+                    let (row, v) = (self.row(i), &self.v);
+                    let min = kernels::min_reduced(&row[..j1], &v[..j1])
+                        .min(kernels::min_reduced(&row[j1 + 1..], &v[j1 + 1..]));
                     if min.is_finite() {
                         self.v[j1] -= min;
                     }
@@ -156,12 +147,16 @@ impl<'a> State<'a> {
                 continue;
             }
             budget -= 1;
-            let (umin, mut j1, usubmin, j2) = two_smallest(self.row(i as usize), &self.v);
+            let (umin, mut j1, mut usubmin, j2) =
+                kernels::two_smallest(self.row(i as usize), &self.v);
+            if j2 == usize::MAX {
+                usubmin = umin;
+            }
             let mut i0 = self.y[j1];
             let strict = umin < usubmin;
             if strict {
                 self.v[j1] -= usubmin - umin;
-            } else if i0 != NONE && j2 != NONE as usize {
+            } else if i0 != NONE && j2 != usize::MAX {
                 j1 = j2;
                 i0 = self.y[j1];
             }
@@ -181,11 +176,9 @@ impl<'a> State<'a> {
     /// Assigns free row `f` along a shortest augmenting path and updates the duals of the scanned columns.
     fn augment(&mut self, f: u32, s: &mut Search) {
         s.w.copy_from_slice(&self.v);
-        s.pred.fill(f);
         s.scanned.clear();
-        let mut min = init_row(self.row(f as usize), &self.v, &mut s.dist);
+        let (mut min, mut j) = init_row(self.row(f as usize), &self.v, f, &mut s.dist, &mut s.pred);
         let end = loop {
-            let j = position_of(&s.dist, min);
             if self.y[j] == NONE {
                 break j;
             }
@@ -196,7 +189,7 @@ impl<'a> State<'a> {
             let row = self.row(i as usize);
             // h_k = c_ik - v_k - u1 with u1 chosen so that h_j = min.
             let u1 = -(row[j] as f64) - self.v[j] - min;
-            min = relax(row, &s.w, u1, i, &mut s.dist, &mut s.pred);
+            (min, j) = kernels::relax(row, &s.w, u1, i, &mut s.dist, &mut s.pred);
         };
         for &(j, d) in &s.scanned {
             self.v[j as usize] += d - min;
@@ -214,58 +207,9 @@ impl<'a> State<'a> {
     }
 }
 
-/// `dist_k = c_fk - v_k`; returns the minimum.
-fn init_row(row: &[f32], v: &[f64], dist: &mut [f64]) -> f64 {
-    let mut mins = [f64::INFINITY; 4];
-    for (k, ((d, &s), &vk)) in dist.iter_mut().zip(row).zip(v).enumerate() {
-        let h = -(s as f64) - vk;
-        *d = h;
-        let lane = &mut mins[k & 3];
-        *lane = if h < *lane { h } else { *lane };
-    }
-    mins.into_iter().fold(f64::INFINITY, f64::min)
-}
-
-/// Relaxes every column through row `i`: `dist_k = min(dist_k, c_ik - w_k - u1)`, recording `pred`. Scanned
-/// columns have `w = -inf` and stay at `+inf`. Returns the new minimum distance.
-fn relax(row: &[f32], w: &[f64], u1: f64, i: u32, dist: &mut [f64], pred: &mut [u32]) -> f64 {
-    let mut mins = [f64::INFINITY; 4];
-    let iter = dist.iter_mut().zip(pred.iter_mut()).zip(row).zip(w);
-    for (k, (((d, p), &s), &wk)) in iter.enumerate() {
-        let h = -(s as f64) - wk - u1;
-        let better = h < *d;
-        let nd = if better { h } else { *d };
-        *d = nd;
-        *p = if better { i } else { *p };
-        let lane = &mut mins[k & 3];
-        *lane = if nd < *lane { nd } else { *lane };
-    }
-    mins.into_iter().fold(f64::INFINITY, f64::min)
-}
-
-fn position_of(dist: &[f64], min: f64) -> usize {
-    dist.iter()
-        .position(|&d| d == min)
-        .expect("the minimum is attained")
-}
-
-/// The smallest and second-smallest reduced cost `c_ij - v_j` of a row, with their columns (`j2 = NONE` when
-/// the row has one column).
-fn two_smallest(row: &[f32], v: &[f64]) -> (f64, usize, f64, usize) {
-    let (mut u1, mut j1, mut u2, mut j2) = (f64::INFINITY, NONE as usize, f64::INFINITY, NONE as usize);
-    for (j, (&s, &vj)) in row.iter().zip(v).enumerate() {
-        let h = -(s as f64) - vj;
-        if h < u2 {
-            if h < u1 {
-                (u2, j2) = (u1, j1);
-                (u1, j1) = (h, j);
-            } else {
-                (u2, j2) = (h, j);
-            }
-        }
-    }
-    if j2 == NONE as usize {
-        u2 = u1;
-    }
-    (u1, j1, u2, j2)
+/// `dist_k = c_fk - v_k` for the free row `f`; returns the minimum and its first position.
+fn init_row(row: &[f32], v: &[f64], f: u32, dist: &mut [f64], pred: &mut [u32]) -> (f64, usize) {
+    // With every `dist` at +inf, relaxing through the free row with `u1 = 0` is exactly the initialisation.
+    dist.fill(f64::INFINITY);
+    kernels::relax(row, v, 0.0, f, dist, pred)
 }

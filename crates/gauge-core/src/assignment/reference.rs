@@ -28,7 +28,8 @@ pub(super) fn solve(
         .iter()
         .map(|&s| (s as f64 * scale).round() as i64)
         .collect();
-    let weights = Matrix::from_vec(n, m, ints).map_err(|e| Error::invalid("scores", e.to_string()))?;
+    let weights =
+        Matrix::from_vec(n, m, ints).map_err(|e| Error::invalid("scores", e.to_string()))?;
     let (_, cols) = kuhn_munkres(&weights);
     let row_to_col: Vec<u32> = cols.into_iter().map(|j| j as u32).collect();
     let duals = recover_duals(scores, n, m, &row_to_col, cancel)?;

@@ -37,12 +37,18 @@ fn check_valid(a: &Assignment, s: &[f32], n: usize, m: usize) {
     assert_eq!(a.row_to_col.len(), n);
     let mut seen = vec![false; m];
     for &j in &a.row_to_col {
-        assert!(!std::mem::replace(&mut seen[j as usize], true), "column {j} used twice");
+        assert!(
+            !std::mem::replace(&mut seen[j as usize], true),
+            "column {j} used twice"
+        );
     }
     let obj = objective(s, m, &a.row_to_col);
     assert!((obj - a.objective).abs() < 1e-9, "{obj} vs {}", a.objective);
     let gap = a.dual_bound - a.objective;
-    assert!(gap.abs() <= 1e-9 * (1.0 + a.objective.abs()) * n as f64, "dual gap {gap}");
+    assert!(
+        gap.abs() <= 1e-9 * (1.0 + a.objective.abs()) * n as f64,
+        "dual gap {gap}"
+    );
 }
 
 #[test]
@@ -50,7 +56,11 @@ fn matches_brute_force_on_small_problems() {
     let mut rng = SplitMix64::new(42);
     for trial in 0..600 {
         let n = 1 + rng.below(7) as usize;
-        let m = n + if trial % 3 == 0 { rng.below(3) as usize } else { 0 };
+        let m = n + if trial % 3 == 0 {
+            rng.below(3) as usize
+        } else {
+            0
+        };
         let s = random_scores(&mut rng, n, m, trial % 2 == 0);
         let best = brute_force(&s, n, m);
         for solver in [Solver::Jv, Solver::Pathfinding] {
@@ -113,9 +123,19 @@ fn rejects_bad_input_with_codes() {
         assert_eq!(code(&[1.0; 5], 2, 3, solver), "SHAPE_MISMATCH");
         assert_eq!(code(&[1.0; 6], 3, 2, solver), "ROWS_EXCEED_COLUMNS");
         assert_eq!(code(&[1.0, f32::NAN, 0.0, 1.0], 2, 2, solver), "NON_FINITE");
-        assert_eq!(code(&[1.0, 0.0, f32::INFINITY, 1.0], 2, 2, solver), "NON_FINITE");
+        assert_eq!(
+            code(&[1.0, 0.0, f32::INFINITY, 1.0], 2, 2, solver),
+            "NON_FINITE"
+        );
     }
-    let e = solve(&[0.0, 1.0, f32::NEG_INFINITY, 0.0, 1.0, 2.0], 2, 3, Solver::Jv, None).unwrap_err();
+    let e = solve(
+        &[0.0, 1.0, f32::NEG_INFINITY, 0.0, 1.0, 2.0],
+        2,
+        3,
+        Solver::Jv,
+        None,
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("entry (0, 2)"), "{e}");
 }
 
