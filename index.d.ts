@@ -59,6 +59,12 @@ export declare class Gauge {
   applyAxis(x: Float32Array, shape: Array<number>, axis: number, signed?: boolean | undefined | null): Float32Array
 }
 
+/** Panics inside the addon on the libuv thread pool; rejects with `INTERNAL_PANIC`. For tests only. */
+export declare function __panicSelfTest(): Promise<boolean>
+
+/** Panics inside the addon on the calling thread; throws `INTERNAL_PANIC`. For tests only. */
+export declare function __panicSelfTestSync(): boolean
+
 /** Options of `solveAssignment`. */
 export interface AssignmentOptions {
   /**

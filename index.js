@@ -836,6 +836,8 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.Gauge = nativeBinding.Gauge
+module.exports.__panicSelfTest = nativeBinding.__panicSelfTest
+module.exports.__panicSelfTestSync = nativeBinding.__panicSelfTestSync
 module.exports.correlation = nativeBinding.correlation
 module.exports.matchGauge = nativeBinding.matchGauge
 module.exports.matchGaugeSync = nativeBinding.matchGaugeSync

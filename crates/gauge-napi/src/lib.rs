@@ -13,4 +13,5 @@ mod error;
 mod gauge;
 mod job;
 mod npy;
+mod selftest;
 mod stats;
