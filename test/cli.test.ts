@@ -1,0 +1,210 @@
+/**
+ * The compiled command line (`dist/cli.js`, built by `npm run build:ts`), run as a child process in a temporary
+ * working directory: exit codes (0 ok, 1 error, 2 usage), `error [CODE]` on stderr, the files it writes, and JSON
+ * output. `.npy` inputs are written byte by byte (format 1.0) so the reader is tested against the format.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Gauge } from '../src';
+import { floatBytes, npyBytes, plantedCorrelation, tempDir } from './helpers';
+
+const CLI = path.join(__dirname, '..', 'dist', 'cli.js');
+
+let dir: string;
+let cleanup: () => void;
+
+beforeAll(() => {
+  if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build:ts\` before the CLI tests`);
+});
+beforeEach(() => ({ dir, cleanup } = tempDir('cli')));
+afterEach(() => cleanup());
+
+function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: dir, encoding: 'utf8', timeout: 30_000 });
+  if (r.error) throw r.error;
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('random-gauge', () => {
+  test('writes a gauge file equal to Gauge.random with the same d and seed', () => {
+    fs.mkdirSync(path.join(dir, 'tmp'));
+    const r = cli('random-gauge', '--d', '64', '--seed', '3', '--out', 'tmp/g.safetensors');
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const g = Gauge.read(path.join(dir, 'tmp', 'g.safetensors'));
+    const expected = Gauge.random(64, { seed: 3 });
+    expect(Array.from(g.perm)).toEqual(Array.from(expected.perm));
+    expect(Array.from(g.sign)).toEqual(Array.from(expected.sign));
+  });
+
+  test('a second run without --overwrite exits 1 with OUTPUT_EXISTS and leaves the file unchanged', () => {
+    fs.mkdirSync(path.join(dir, 'tmp'));
+    const out = path.join(dir, 'tmp', 'g.safetensors');
+    expect(cli('random-gauge', '--d', '64', '--seed', '3', '--out', 'tmp/g.safetensors').status).toBe(0);
+    const before = fs.readFileSync(out);
+    const r = cli('random-gauge', '--d', '64', '--seed', '4', '--out', 'tmp/g.safetensors');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^error \[OUTPUT_EXISTS\]: .*tmp\/g\.safetensors/);
+    expect(fs.readFileSync(out).equals(before)).toBe(true);
+    expect(fs.readdirSync(path.join(dir, 'tmp'))).toEqual(['g.safetensors']);
+  });
+
+  test('--overwrite replaces the file', () => {
+    expect(cli('random-gauge', '--d', '16', '--seed', '3', '--out', 'g.safetensors').status).toBe(0);
+    const r = cli('random-gauge', '--d', '16', '--seed', '4', '--out', 'g.safetensors', '--overwrite');
+    expect(r.status).toBe(0);
+    expect(Gauge.read(path.join(dir, 'g.safetensors')).equals(Gauge.random(16, { seed: 4 }))).toBe(true);
+  });
+
+  test.each([
+    [['--d', '0', '--out', 'g.safetensors']],
+    [['--d', '8.5', '--out', 'g.safetensors']],
+    [['--d', 'eight', '--out', 'g.safetensors']],
+    [['--d', '8']],
+    [['--d', '8', '--out', 'g.safetensors', '--group', 'Od']],
+  ])('bad arguments %j exit 2 with INVALID_ARGUMENT and write nothing', (args) => {
+    const r = cli('random-gauge', ...args);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^error \[INVALID_ARGUMENT\]/);
+    expect(fs.readdirSync(dir)).toEqual([]);
+  });
+});
+
+describe('match', () => {
+  const d = 32;
+  const truth = Gauge.random(d, { seed: 12, positiveFraction: 0.4 });
+  const c = plantedCorrelation(truth.perm, truth.sign, 0.05, 9);
+
+  test.each([
+    ['float64', '<f8', 8 as const],
+    ['float32', '<f4', 4 as const],
+  ])('recovers a planted gauge from a %s .npy and prints JSON with the objective', (_, descr, width) => {
+    fs.writeFileSync(path.join(dir, 'C.npy'), npyBytes(descr, [d, d], floatBytes(c, width)));
+    const r = cli('match', 'C.npy', '--out', 'g.safetensors', '--json');
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const g = Gauge.read(path.join(dir, 'g.safetensors'));
+    expect(g.equals(truth)).toBe(true);
+    const summary = JSON.parse(r.stdout);
+    let expected = 0;
+    for (let i = 0; i < d; i++) expected += Math.abs(c[i * d + truth.perm[i]]);
+    expect(summary.objective).toBeCloseTo(expected, 6);
+    expect(summary.dualBound).toBeCloseTo(expected, 6);
+    expect(summary).toMatchObject({
+      out: 'g.safetensors',
+      d,
+      method: 'marginalized',
+      solver: 'jv',
+      group: 'Bd',
+      nonPositiveConfidence: 0,
+      negativeSigns: Array.from(truth.sign).filter((s) => s < 0).length,
+    });
+    expect(Gauge.readMetadata(path.join(dir, 'g.safetensors')).method).toBe('marginalized');
+  });
+
+  test('--method permutation writes |g|', () => {
+    fs.writeFileSync(path.join(dir, 'C.npy'), npyBytes('<f4', [d, d], floatBytes(c, 4)));
+    const r = cli('match', 'C.npy', '--out', 'g.safetensors', '--method', 'permutation');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('wrote g.safetensors');
+    expect(Gauge.read(path.join(dir, 'g.safetensors')).equals(truth.abs())).toBe(true);
+  });
+
+  test('a float16 .npy exits 1 with NPY_DTYPE, naming the file', () => {
+    fs.writeFileSync(path.join(dir, 'C.npy'), npyBytes('<f2', [2, 2], new Uint8Array(8)));
+    const r = cli('match', 'C.npy', '--out', 'g.safetensors');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^error \[NPY_DTYPE\]: C\.npy/);
+    expect(fs.existsSync(path.join(dir, 'g.safetensors'))).toBe(false);
+  });
+
+  test('a non-square matrix exits 1 with SHAPE_MISMATCH', () => {
+    fs.writeFileSync(path.join(dir, 'C.npy'), npyBytes('<f4', [3, 4], floatBytes(new Array(12).fill(0.1), 4)));
+    const r = cli('match', 'C.npy', '--out', 'g.safetensors');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^error \[SHAPE_MISMATCH\]: C\.npy.*3 x 4/);
+    expect(fs.existsSync(path.join(dir, 'g.safetensors'))).toBe(false);
+  });
+
+  test('a truncated .npy exits 1 with NPY_FORMAT', () => {
+    const bytes = npyBytes('<f4', [d, d], floatBytes(c, 4));
+    fs.writeFileSync(path.join(dir, 'C.npy'), bytes.subarray(0, bytes.length - 4));
+    const r = cli('match', 'C.npy', '--out', 'g.safetensors');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^error \[NPY_FORMAT\]: C\.npy/);
+  });
+
+  test('a missing file exits 1 with IO, naming it', () => {
+    const r = cli('match', 'absent.npy', '--out', 'g.safetensors');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^error \[IO\]: absent\.npy/);
+  });
+
+  test('an unknown flag exits 2 with INVALID_ARGUMENT', () => {
+    const r = cli('match', 'C.npy', '--out', 'g.safetensors', '--bogus');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^error \[INVALID_ARGUMENT\]: .*--bogus/);
+  });
+
+  test('a missing --out or an unknown --method exits 2 with INVALID_ARGUMENT', () => {
+    fs.writeFileSync(path.join(dir, 'C.npy'), npyBytes('<f4', [d, d], floatBytes(c, 4)));
+    for (const args of [['C.npy'], ['C.npy', '--out', 'g.safetensors', '--method', 'absolute']]) {
+      const r = cli('match', ...args);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(/^error \[INVALID_ARGUMENT\]/);
+    }
+    expect(fs.existsSync(path.join(dir, 'g.safetensors'))).toBe(false);
+  });
+});
+
+describe('experiment ceiling', () => {
+  test('prints JSON showing the ceiling of signed matching and writes <results-dir>/ceiling.json', () => {
+    const results = path.join(dir, 'results');
+    const r = cli('experiment', 'ceiling', '--d', '64', '--samples', '1024', '--results-dir', results, '--json');
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.name).toBe('ceiling');
+    expect(out.params).toMatchObject({ d: 64, samples: 1024 });
+    expect(out.rows.map((row: { positiveFraction: number }) => row.positiveFraction)).toEqual([0.25, 0.5, 0.75, 0.9, 1]);
+    for (const row of out.rows) {
+      const p = row.positiveFraction;
+      expect(row.methods.marginalized.signedAccuracy).toBe(1);
+      expect(row.methods.marginalized.permAccuracy).toBe(1);
+      expect(Math.abs(row.methods.signed.permAccuracy - p)).toBeLessThanOrEqual(0.1);
+      expect(row.methods.permutation.permAccuracy).toBe(1);
+      expect(row.methods.permutation.signedAccuracy).toBe(Math.round(p * 64) / 64);
+    }
+    const file = path.join(results, 'ceiling.json');
+    expect(fs.existsSync(file)).toBe(true);
+    expect(JSON.parse(fs.readFileSync(file, 'utf8'))).toEqual(out);
+  });
+
+  test('an unknown experiment exits 2 with INVALID_ARGUMENT', () => {
+    const r = cli('experiment', 'nonexistent', '--results-dir', dir);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^error \[INVALID_ARGUMENT\]/);
+  });
+});
+
+describe('help and usage', () => {
+  test('--help exits 0 and lists the commands', () => {
+    const r = cli('--help');
+    expect(r.status).toBe(0);
+    for (const name of ['match', 'random-gauge', 'experiment']) expect(r.stdout).toContain(name);
+  });
+
+  test('<command> --help exits 0 with that command usage', () => {
+    const r = cli('match', '--help');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('gauge-transport match <C.npy>');
+  });
+
+  test('no command exits 2 and an unknown command exits 2 with INVALID_ARGUMENT', () => {
+    expect(cli().status).toBe(2);
+    const r = cli('transmogrify');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^error \[INVALID_ARGUMENT\]: unknown command "transmogrify"/);
+  });
+});
