@@ -68,7 +68,8 @@ export declare function __panicSelfTestSync(): boolean
 /** Options of `solveAssignment`. */
 export interface AssignmentOptions {
   /**
-   * `jv` (the project's Jonker-Volgenant solver) or `pathfinding` (the `kuhn_munkres` reference, O(n³)).
+   * `jv` (the project's Jonker-Volgenant style solver: sparse candidates priced against the dense matrix, dense
+   * fallback), `jv-dense` (the dense solver alone) or `pathfinding` (the `kuhn_munkres` reference, O(n³)).
    * @default 'jv'
    */
   solver?: string
@@ -84,6 +85,8 @@ export interface AssignmentResult {
   dualBound: number
   /** Whether the row argmaxes were distinct, which certifies them optimal after one pass. */
   fastPath: boolean
+  /** Which path produced the result: `certificate`, `sparse`, `dense` or `pathfinding`. */
+  path: string
 }
 
 /**

@@ -10,7 +10,7 @@ import native = require('./native');
 import { throwIfAborted } from './errors';
 
 /** Assignment solver. */
-export type Solver = 'jv' | 'pathfinding';
+export type Solver = 'jv' | 'jv-dense' | 'pathfinding';
 
 /** Options of {@link solveAssignment}. */
 export interface SolveOptions {

@@ -27,13 +27,17 @@ fn main() {
     };
     for _ in 0..3 {
         let t = std::time::Instant::now();
-        let a = solve(&scores, n, n, Solver::Jv, None).expect("valid input");
+        let solver = std::env::var("SOLVER")
+            .ok()
+            .and_then(|s| Solver::parse(&s))
+            .unwrap_or_default();
+        let a = solve(&scores, n, n, solver, None).expect("valid input");
         println!(
-            "n={n} sigma={sigma:?}: {:.3} s, objective {:.6}, gap {:.2e}, fast path {}",
+            "n={n} sigma={sigma:?}: {:.3} s, objective {:.6}, gap {:.2e}, path {}",
             t.elapsed().as_secs_f64(),
             a.objective,
             a.dual_bound - a.objective,
-            a.fast_path
+            a.path
         );
     }
 }

@@ -14,12 +14,13 @@ pub fn write_file(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()> {
         return Err(Error::OutputExists { path: path.into() });
     }
     let tmp = temp_sibling(path);
+    // Errors name the caller's path: the temporary file is an implementation detail.
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()
     })()
-    .map_err(|e| Error::io(&tmp, e))
+    .map_err(|e| Error::io(path, e))
     .and_then(|()| {
         if !overwrite && path.exists() {
             return Err(Error::OutputExists { path: path.into() });
@@ -66,6 +67,7 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), b"two");
         let e = write_file(&dir.join("missing/x.bin"), b"x", false).unwrap_err();
         assert_eq!(e.code(), "IO");
+        assert!(e.to_string().contains("missing/x.bin:"), "{e}");
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -211,6 +211,11 @@ fn jv_matches_scipy() {
 }
 
 #[test]
+fn dense_jv_matches_scipy() {
+    run(Solver::JvDense, usize::MAX);
+}
+
+#[test]
 fn pathfinding_matches_scipy() {
     run(Solver::Pathfinding, PATHFINDING_MAX_N);
 }

@@ -10,12 +10,13 @@ use napi_derive::napi;
 
 use crate::error::{sync, CResult, CodedError};
 use crate::gauge::Gauge;
-use crate::job::{cancel_flag, Job};
+use crate::job::{abort_parts, Job};
 
 /// Options of `solveAssignment`.
 #[napi(object)]
 pub struct AssignmentOptions {
-    /// `jv` (the project's Jonker-Volgenant solver) or `pathfinding` (the `kuhn_munkres` reference, O(n³)).
+    /// `jv` (the project's Jonker-Volgenant style solver: sparse candidates priced against the dense matrix, dense
+    /// fallback), `jv-dense` (the dense solver alone) or `pathfinding` (the `kuhn_munkres` reference, O(n³)).
     /// @default 'jv'
     pub solver: Option<String>,
 }
@@ -31,6 +32,8 @@ pub struct AssignmentResult {
     pub dual_bound: f64,
     /// Whether the row argmaxes were distinct, which certifies them optimal after one pass.
     pub fast_path: bool,
+    /// Which path produced the result: `certificate`, `sparse`, `dense` or `pathfinding`.
+    pub path: String,
 }
 
 /// Options of `matchGauge`.
@@ -63,7 +66,10 @@ pub struct MatchResult {
 fn solver(s: Option<&str>) -> CResult<Solver> {
     let s = s.unwrap_or("jv");
     Solver::parse(s).ok_or_else(|| {
-        CodedError::invalid("solver", format!("{s:?} is not one of jv, pathfinding"))
+        CodedError::invalid(
+            "solver",
+            format!("{s:?} is not one of jv, jv-dense, pathfinding"),
+        )
     })
 }
 
@@ -101,6 +107,7 @@ fn run_solve(
         objective: a.objective,
         dual_bound: a.dual_bound,
         fast_path: a.fast_path,
+        path: a.path.to_string(),
     })
 }
 
@@ -161,18 +168,22 @@ pub fn solve_assignment_sync(
 }
 
 /// `solveAssignmentSync` on the libuv thread pool; `signal` aborts it, also mid-solve (code `ABORTED`).
-#[napi(ts_return_type = "Promise<AssignmentResult>")]
+#[napi(
+    ts_args_type = "scores: Float32Array, n: number, m: number, options?: AssignmentOptions | undefined | null, signal?: AbortSignal | undefined | null",
+    ts_return_type = "Promise<AssignmentResult>"
+)]
 pub fn solve_assignment(
+    env: Env,
     scores: Float32Array,
     n: f64,
     m: f64,
     options: Option<AssignmentOptions>,
-    signal: Option<AbortSignal>,
-) -> AsyncTask<Job<AssignmentResult>> {
-    let flag: Arc<AtomicBool> = cancel_flag(signal.as_ref());
+    signal: Option<Object>,
+) -> Result<AsyncTask<Job<AssignmentResult>>> {
+    let (signal, flag): (_, Arc<AtomicBool>) = abort_parts(&env, signal)?;
     let s = options.and_then(|o| o.solver);
     let job = Job::new(move || run_solve(&scores, n, m, s.as_deref(), &flag));
-    AsyncTask::with_optional_signal(job, signal)
+    Ok(AsyncTask::with_optional_signal(job, signal))
 }
 
 /// Estimates a gauge from a row-major `d x d` correlation matrix `C[i, j] = corr(h_A[:, i], h_B[:, j])`,
@@ -189,15 +200,19 @@ pub fn match_gauge_sync(
 }
 
 /// `matchGaugeSync` on the libuv thread pool; `signal` aborts it, also mid-solve (code `ABORTED`).
-#[napi(ts_return_type = "Promise<MatchResult>")]
+#[napi(
+    ts_args_type = "c: Float32Array, d: number, options?: MatchOptions | undefined | null, signal?: AbortSignal | undefined | null",
+    ts_return_type = "Promise<MatchResult>"
+)]
 pub fn match_gauge(
+    env: Env,
     c: Float32Array,
     d: f64,
     options: Option<MatchOptions>,
-    signal: Option<AbortSignal>,
-) -> AsyncTask<Job<MatchResult>> {
-    let flag = cancel_flag(signal.as_ref());
+    signal: Option<Object>,
+) -> Result<AsyncTask<Job<MatchResult>>> {
+    let (signal, flag) = abort_parts(&env, signal)?;
     let o = MatchOptionsOwned::from(options);
     let job = Job::new(move || run_match(&c, d, &o, &flag));
-    AsyncTask::with_optional_signal(job, signal)
+    Ok(AsyncTask::with_optional_signal(job, signal))
 }

@@ -74,6 +74,17 @@ pub(crate) fn seed(x: Option<f64>) -> CResult<u64> {
     Ok(s as u64)
 }
 
+/// A non-negative integer argument (an axis or an extent).
+fn index(x: f64, what: &str) -> CResult<usize> {
+    if x.fract() != 0.0 || !(0.0..=4_294_967_295.0).contains(&x) {
+        return Err(CodedError::invalid(
+            what,
+            format!("{x} is not a non-negative integer"),
+        ));
+    }
+    Ok(x as usize)
+}
+
 fn dim(d: f64, what: &str) -> CResult<usize> {
     if d.fract() != 0.0 || !(1.0..=4_294_967_295.0).contains(&d) {
         return Err(CodedError::invalid(
@@ -261,15 +272,19 @@ impl Gauge {
         &self,
         env: Env,
         x: Float32Array,
-        shape: Vec<u32>,
-        axis: u32,
+        shape: Vec<f64>,
+        axis: f64,
         signed: Option<bool>,
     ) -> Result<Float32Array> {
         sync(&env, || {
-            let shape: Vec<usize> = shape.into_iter().map(|s| s as usize).collect();
+            let shape = shape
+                .iter()
+                .map(|&s| index(s, "shape"))
+                .collect::<CResult<Vec<usize>>>()?;
+            let axis = index(axis, "axis")?;
             let out = self
                 .inner
-                .apply_axis(&x, &shape, axis as usize, signed.unwrap_or(true))?;
+                .apply_axis(&x, &shape, axis, signed.unwrap_or(true))?;
             Ok(Float32Array::new(out))
         })
     }

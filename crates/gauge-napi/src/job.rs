@@ -43,12 +43,23 @@ where
     }
 }
 
-/// A cancellation flag raised when `signal` aborts, also while the job is already running.
-pub fn cancel_flag(signal: Option<&AbortSignal>) -> Arc<AtomicBool> {
+/// The `AbortSignal` for napi's `AsyncTask` and a cancellation flag for the computation, raised when `signal`
+/// aborts (also while the job runs) and raised from the start when it had already aborted before the call.
+pub fn abort_parts(
+    env: &Env,
+    signal: Option<Object>,
+) -> Result<(Option<AbortSignal>, Arc<AtomicBool>)> {
     let flag = Arc::new(AtomicBool::new(false));
-    if let Some(signal) = signal {
-        let raised = flag.clone();
-        signal.on_abort(move || raised.store(true, Ordering::Relaxed));
+    let Some(obj) = signal else {
+        return Ok((None, flag));
+    };
+    let aborted: Option<bool> = obj.get_named_property("aborted").ok();
+    // SAFETY: `obj` is a live value of this env; `from_napi_value` checks it is an AbortSignal-like object.
+    let signal = unsafe { AbortSignal::from_napi_value(env.raw(), obj.raw())? };
+    let raised = flag.clone();
+    signal.on_abort(move || raised.store(true, Ordering::Relaxed));
+    if aborted == Some(true) {
+        flag.store(true, Ordering::Relaxed);
     }
-    flag
+    Ok((Some(signal), flag))
 }

@@ -4,9 +4,12 @@
 //! `Σ_i scores[i, col[i]]`. Two solvers return the same optimum:
 //!
 //! - [`Solver::Jv`] (default): the project's shortest-augmenting-path solver in the style of Jonker and Volgenant
-//!   (1987), with `f64` duals, column reduction, reduction transfer and augmenting row reduction for square
-//!   problems, and a certificate fast path: when the row argmaxes are all distinct that matching is optimal, found
-//!   in one pass over the matrix. `O(n² m)` worst case, far less on typical inputs.
+//!   (1987) with `f64` duals. After a certificate fast path (when the row argmaxes are all distinct, that
+//!   matching is optimal, found in one pass over the matrix), it solves the problem restricted to the 16 largest
+//!   entries of each row and prices the dense matrix until no row has a better column ([`sparse`]); if that does
+//!   not settle it, the dense solver takes over.
+//! - [`Solver::JvDense`]: the dense solver alone: column reduction, reduction transfer and augmenting row
+//!   reduction for square problems, then Dijkstra over all columns per free row. `O(n² m)` worst case.
 //! - [`Solver::Pathfinding`]: a reference path through `pathfinding::kuhn_munkres` on exactly scaled integers,
 //!   `O(n² m)`, slower; its input is validated here because the crate panics on `n > m` and never ends on NaN.
 //!
@@ -17,6 +20,7 @@
 mod jv;
 mod kernels;
 mod reference;
+mod sparse;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -25,18 +29,21 @@ use crate::error::{Error, Result};
 /// Which algorithm solves the assignment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Solver {
-    /// The project's Jonker-Volgenant style solver (default).
+    /// The project's Jonker-Volgenant style solver on sparse candidates with dense pricing (default).
     #[default]
     Jv,
+    /// The same solver on the dense matrix from the start.
+    JvDense,
     /// `pathfinding::kuhn_munkres`, the reference.
     Pathfinding,
 }
 
 impl Solver {
-    /// Parses `jv` or `pathfinding`.
+    /// Parses `jv`, `jv-dense` or `pathfinding`.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "jv" => Some(Solver::Jv),
+            "jv-dense" => Some(Solver::JvDense),
             "pathfinding" => Some(Solver::Pathfinding),
             _ => None,
         }
@@ -54,6 +61,8 @@ pub struct Assignment {
     pub dual_bound: f64,
     /// Whether the certificate fast path (distinct row argmaxes) settled the problem.
     pub fast_path: bool,
+    /// Which path produced it: `certificate`, `sparse`, `dense` or `pathfinding`.
+    pub path: &'static str,
 }
 
 /// A cooperative cancellation flag, polled between augmentations.
@@ -84,9 +93,13 @@ pub fn solve(
     if let Some(a) = certificate(scores, n, m) {
         return Ok(a);
     }
-    let (row_to_col, duals) = match solver {
-        Solver::Jv => jv::solve(scores, n, m, cancel)?,
-        Solver::Pathfinding => reference::solve(scores, n, m, cancel)?,
+    let ((row_to_col, duals), path) = match solver {
+        Solver::Jv => match sparse::solve(scores, n, m, cancel)? {
+            Some(solution) => (solution, "sparse"),
+            None => (jv::solve(scores, n, m, cancel)?, "dense"),
+        },
+        Solver::JvDense => (jv::solve(scores, n, m, cancel)?, "dense"),
+        Solver::Pathfinding => (reference::solve(scores, n, m, cancel)?, "pathfinding"),
     };
     let objective = objective(scores, m, &row_to_col);
     let dual_bound = dual_bound(scores, n, m, &duals);
@@ -95,6 +108,7 @@ pub fn solve(
         objective,
         dual_bound,
         fast_path: false,
+        path,
     })
 }
 
@@ -152,6 +166,7 @@ fn certificate(scores: &[f32], n: usize, m: usize) -> Option<Assignment> {
         objective,
         dual_bound: objective,
         fast_path: true,
+        path: "certificate",
     })
 }
 

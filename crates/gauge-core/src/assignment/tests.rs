@@ -63,7 +63,7 @@ fn matches_brute_force_on_small_problems() {
         };
         let s = random_scores(&mut rng, n, m, trial % 2 == 0);
         let best = brute_force(&s, n, m);
-        for solver in [Solver::Jv, Solver::Pathfinding] {
+        for solver in [Solver::Jv, Solver::JvDense, Solver::Pathfinding] {
             let a = solve(&s, n, m, solver, None).unwrap();
             check_valid(&a, &s, n, m);
             assert!(
@@ -82,16 +82,18 @@ fn agrees_with_pathfinding_up_to_300() {
         for (ties, extra) in [(false, 0), (true, 0), (false, n / 3), (true, 5)] {
             let m = n + extra;
             let s = random_scores(&mut rng, n, m, ties);
-            let jv = solve(&s, n, m, Solver::Jv, None).unwrap();
             let pf = solve(&s, n, m, Solver::Pathfinding, None).unwrap();
-            check_valid(&jv, &s, n, m);
             check_valid(&pf, &s, n, m);
-            assert!(
-                (jv.objective - pf.objective).abs() < 1e-9 * n as f64,
-                "case {k} n={n} m={m} ties={ties}: {} vs {}",
-                jv.objective,
-                pf.objective
-            );
+            for solver in [Solver::Jv, Solver::JvDense] {
+                let jv = solve(&s, n, m, solver, None).unwrap();
+                check_valid(&jv, &s, n, m);
+                assert!(
+                    (jv.objective - pf.objective).abs() < 1e-9 * n as f64,
+                    "{solver:?} case {k} n={n} m={m} ties={ties}: {} vs {}",
+                    jv.objective,
+                    pf.objective
+                );
+            }
         }
     }
 }
@@ -118,7 +120,7 @@ fn fast_path_certifies_distinct_argmaxes() {
 #[test]
 fn rejects_bad_input_with_codes() {
     let code = |s: &[f32], n, m, solver| solve(s, n, m, solver, None).unwrap_err().code();
-    for solver in [Solver::Jv, Solver::Pathfinding] {
+    for solver in [Solver::Jv, Solver::JvDense, Solver::Pathfinding] {
         assert_eq!(code(&[], 0, 0, solver), "EMPTY_INPUT");
         assert_eq!(code(&[1.0; 5], 2, 3, solver), "SHAPE_MISMATCH");
         assert_eq!(code(&[1.0; 6], 3, 2, solver), "ROWS_EXCEED_COLUMNS");
