@@ -37,7 +37,9 @@ export interface Timing {
 export interface AssignmentBenchRow {
   n: number;
   kind: string;
-  jv: Timing & { fastPath: boolean; dualGap: number };
+  jv: Timing & { path: string; dualGap: number };
+  /** The dense JV solver alone (`jv-dense`), to show what the sparse candidate graph buys. */
+  jvDense: Timing;
   pathfinding: Timing | null;
   scipy: Timing;
   /** scipy's median time over ours: > 1 means we are faster. */
@@ -84,7 +86,8 @@ export async function runAssignmentBench(options: AssignmentBenchOptions = {}): 
   ensurePython(['numpy', 'scipy'], ['numpy', 'scipy']);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gauge-transport-bench-'));
   try {
-    const cases: { n: number; kind: string; file: string; jv: AssignmentBenchRow['jv']; pathfinding: Timing | null }[] = [];
+    const cases: Omit<AssignmentBenchRow, 'scipy' | 'speedupVsScipy' | 'objectiveRelDiff'>[] = [];
+    const files: string[] = [];
     for (const n of params.sizes) {
       for (const [k, { kind, sigma }] of KINDS.entries()) {
         const m = benchMatrix(n, sigma, params.seed + 100 * n + 10 * k);
@@ -92,24 +95,26 @@ export async function runAssignmentBench(options: AssignmentBenchOptions = {}): 
         native.writeNpy(file, m, [n, n]);
         const jv = time(params.reps, () => native.solveAssignmentSync(m, n, n, { solver: 'jv' }));
         const r = jv.result;
-        process.stderr.write(`  n=${n} ${kind}: jv ${secs(median(jv.times))}\n`);
+        const dense = time(params.reps, () => native.solveAssignmentSync(m, n, n, { solver: 'jv-dense' }));
+        process.stderr.write(`  n=${n} ${kind}: jv ${secs(median(jv.times))} (${r.path}), jv-dense ${secs(median(dense.times))}\n`);
         let pathfinding: Timing | null = null;
         if (n <= params.pathfindingMaxN) {
           const pf = time(params.reps, () => native.solveAssignmentSync(m, n, n, { solver: 'pathfinding' }));
           pathfinding = { times: pf.times, median: median(pf.times), objective: pf.result.objective };
           process.stderr.write(`  n=${n} ${kind}: pathfinding ${secs(pathfinding.median)}\n`);
         }
+        files.push(file);
         cases.push({
           n,
           kind,
-          file,
           jv: {
             times: jv.times,
             median: median(jv.times),
             objective: r.objective,
-            fastPath: r.fastPath,
+            path: r.path,
             dualGap: r.dualBound - r.objective,
           },
+          jvDense: { times: dense.times, median: median(dense.times), objective: dense.result.objective },
           pathfinding,
         });
       }
@@ -117,16 +122,13 @@ export async function runAssignmentBench(options: AssignmentBenchOptions = {}): 
     process.stderr.write('  scipy.optimize.linear_sum_assignment...\n');
     const peer = runPeer<{ scipy: string; numpy: string; results: Record<string, { times: number[]; objective: number }> }>(
       'scipy_lsa.py',
-      ['--reps', String(params.reps), ...cases.map((c) => c.file)],
+      ['--reps', String(params.reps), ...files],
     );
-    const rows: AssignmentBenchRow[] = cases.map((c) => {
-      const s = peer.results[c.file];
+    const rows: AssignmentBenchRow[] = cases.map((c, k) => {
+      const s = peer.results[files[k]];
       const scipy = { times: s.times, median: median(s.times), objective: s.objective };
       return {
-        n: c.n,
-        kind: c.kind,
-        jv: c.jv,
-        pathfinding: c.pathfinding,
+        ...c,
         scipy,
         speedupVsScipy: scipy.median / c.jv.median,
         objectiveRelDiff: Math.abs(c.jv.objective - scipy.objective) / Math.max(1, Math.abs(scipy.objective)),
@@ -140,11 +142,23 @@ export async function runAssignmentBench(options: AssignmentBenchOptions = {}): 
 
 export function assignmentTable(r: AssignmentBenchResult): Table {
   return {
-    header: ['n', 'matrix', 'ours (jv)', 'pathfinding', `scipy ${r.peer.scipy}`, 'speed-up vs scipy', 'objective rel. diff'],
+    header: [
+      'n',
+      'matrix',
+      'ours (jv)',
+      'path',
+      'dense JV',
+      'pathfinding',
+      `scipy ${r.peer.scipy}`,
+      'speed-up vs scipy',
+      'objective rel. diff',
+    ],
     rows: r.rows.map((row) => [
       String(row.n),
       row.kind,
-      secs(row.jv.median) + (row.jv.fastPath ? ' (certificate)' : ''),
+      secs(row.jv.median),
+      row.jv.path,
+      secs(row.jvDense.median),
       row.pathfinding ? secs(row.pathfinding.median) : 'skipped',
       secs(row.scipy.median),
       `${row.speedupVsScipy.toFixed(2)}x`,
