@@ -2,6 +2,21 @@
 //!
 //! A gauge `g` maps the source chart to the target chart: `(g·x)[perm[i]] = sign[i] * x[i]`, i.e. the matrix
 //! `G = P D` with `G[perm[i], i] = sign[i]`.
+//!
+//! ```
+//! use gauge_core::{Gauge, Group};
+//!
+//! // Coordinate 0 goes to 2 with its sign flipped, 1 goes to 0, 2 goes to 1.
+//! let g = Gauge::from_parts(vec![2, 0, 1], vec![-1, 1, 1], "example")?;
+//! assert_eq!(g.apply_vector(&[1.0, 2.0, 3.0])?, vec![2.0, 3.0, -1.0]);
+//! assert_eq!(g.group(), Group::Bd);
+//!
+//! // `h.compose(&g)` applies g first, then h; the inverse undoes g.
+//! let back = g.inverse().apply_vector(&g.apply_vector(&[1.0, 2.0, 3.0])?)?;
+//! assert_eq!(back, vec![1.0, 2.0, 3.0]);
+//! assert_eq!(g.inverse().compose(&g)?, Gauge::identity(3)?);
+//! # Ok::<(), gauge_core::Error>(())
+//! ```
 
 use crate::error::{Error, Result};
 use crate::rng::SplitMix64;

@@ -16,6 +16,22 @@
 //! Both report a *dual bound*: `Σ_i max_j (s_ij - v_j) + Σ_j v_j` for column duals `v` (`v >= 0` when `n < m`),
 //! an upper bound on every assignment's objective by LP duality. `dual_bound - objective` (≈ 0 up to rounding)
 //! certifies optimality without trusting the solver.
+//!
+//! ```
+//! use gauge_core::assignment::{solve, Solver};
+//!
+//! // [[5, 1], [2, 9]]: each row takes its best column.
+//! let scores = [5.0, 1.0, 2.0, 9.0];
+//! let a = solve(&scores, 2, 2, Solver::Jv, None)?;
+//! assert_eq!(a.row_to_col, vec![0, 1]);
+//! assert_eq!(a.objective, 14.0);
+//! // [[5, 4], [9, 1]]: both rows prefer column 0; the optimum gives it to row 1, since 4 + 9 > 5 + 1.
+//! let s = [5.0, 4.0, 9.0, 1.0];
+//! let b = solve(&s, 2, 2, Solver::Jv, None)?;
+//! assert_eq!((b.row_to_col.clone(), b.objective), (vec![1, 0], 13.0));
+//! assert!((b.dual_bound - b.objective).abs() < 1e-12);
+//! # Ok::<(), gauge_core::Error>(())
+//! ```
 
 mod jv;
 mod kernels;
