@@ -8,12 +8,15 @@
 
 pub mod assignment;
 pub mod atomic;
+pub mod checkpoint;
 pub mod error;
 pub mod gauge;
 pub mod gauge_file;
 pub mod matching;
 pub mod npy;
+pub mod recharting;
 pub mod rng;
+pub mod roles;
 pub mod stats;
 
 pub use error::{Error, Result};

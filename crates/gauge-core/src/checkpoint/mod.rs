@@ -1,0 +1,269 @@
+//! Hugging Face checkpoint directories: `config.json` with `model.safetensors` or shards listed in
+//! `model.safetensors.index.json`. Headers are read and validated up front; tensor data is read on demand, one
+//! tensor at a time, so memory stays bounded by the largest tensor.
+
+mod header;
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+pub use header::{header_bytes, read_header, Dtype, Header, TensorInfo};
+
+use crate::error::{Error, Result};
+use crate::roles::Architecture;
+
+/// The name of a single-file checkpoint.
+pub const SINGLE_FILE: &str = "model.safetensors";
+/// The name of the shard index of a sharded checkpoint.
+pub const INDEX_FILE: &str = "model.safetensors.index.json";
+
+/// One safetensors file of a checkpoint.
+#[derive(Debug, Clone)]
+pub struct Shard {
+    /// Its path.
+    pub path: PathBuf,
+    /// Its validated header.
+    pub header: Header,
+}
+
+/// An opened checkpoint directory.
+#[derive(Debug, Clone)]
+pub struct Checkpoint {
+    /// The directory.
+    pub dir: PathBuf,
+    /// `config.json`.
+    pub config: serde_json::Value,
+    /// The architecture named by the config.
+    pub arch: Architecture,
+    /// The safetensors files, in the order of the index (or the single file).
+    pub shards: Vec<Shard>,
+}
+
+impl Checkpoint {
+    /// Opens and validates a checkpoint directory.
+    pub fn open(dir: &Path) -> Result<Self> {
+        if !dir.is_dir() {
+            return Err(Error::invalid(
+                dir.display().to_string(),
+                "is not a checkpoint directory (expected config.json and model.safetensors)",
+            ));
+        }
+        let config_path = dir.join("config.json");
+        let text = std::fs::read_to_string(&config_path).map_err(|e| Error::io(&config_path, e))?;
+        let config: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+            Error::invalid(
+                config_path.display().to_string(),
+                format!("is not JSON: {e}"),
+            )
+        })?;
+        let arch = Architecture::from_config(&config)
+            .map_err(|e| Error::invalid(config_path.display().to_string(), e.to_string()))?;
+        let index_path = dir.join(INDEX_FILE);
+        let shards = if index_path.exists() {
+            open_shards(dir, &index_path)?
+        } else {
+            let path = dir.join(SINGLE_FILE);
+            if !path.exists() {
+                return Err(Error::invalid(
+                    dir.display().to_string(),
+                    format!("has neither {SINGLE_FILE} nor {INDEX_FILE}"),
+                ));
+            }
+            vec![Shard {
+                header: read_header(&path)?,
+                path,
+            }]
+        };
+        let ckpt = Self {
+            dir: dir.into(),
+            config,
+            arch,
+            shards,
+        };
+        ckpt.hidden_size()?;
+        Ok(ckpt)
+    }
+
+    /// The residual width `d` from the config (`hidden_size`, or `n_embd` for GPT-2).
+    pub fn hidden_size(&self) -> Result<usize> {
+        let key = match self.arch {
+            Architecture::Gpt2 => "n_embd",
+            _ => "hidden_size",
+        };
+        self.config
+            .get(key)
+            .and_then(|v| v.as_u64())
+            .filter(|&v| v > 0)
+            .map(|v| v as usize)
+            .ok_or_else(|| {
+                Error::invalid(
+                    self.dir.join("config.json").display().to_string(),
+                    format!("has no positive integer {key:?}"),
+                )
+            })
+    }
+
+    /// Every tensor with the index of its shard.
+    pub fn tensors(&self) -> impl Iterator<Item = (usize, &TensorInfo)> {
+        self.shards
+            .iter()
+            .enumerate()
+            .flat_map(|(k, s)| s.header.tensors.iter().map(move |t| (k, t)))
+    }
+
+    /// Finds a tensor by name.
+    pub fn find(&self, name: &str) -> Option<(usize, &TensorInfo)> {
+        self.tensors().find(|(_, t)| t.name == name)
+    }
+
+    /// Reads the raw little-endian bytes of tensor `t` of shard `shard` into `buf` (resized to fit).
+    pub fn read_bytes(&self, shard: usize, t: &TensorInfo, buf: &mut Vec<u8>) -> Result<()> {
+        let s = &self.shards[shard];
+        buf.resize((t.end - t.start) as usize, 0);
+        let f = File::open(&s.path).map_err(|e| Error::io(&s.path, e))?;
+        f.read_exact_at(buf, s.header.data_start + t.start)
+            .map_err(|e| Error::io(&s.path, e))
+    }
+
+    /// Reads a floating-point tensor as `f32`.
+    pub fn read_f32(&self, name: &str) -> Result<Vec<f32>> {
+        let (shard, t) = self.find(name).ok_or_else(|| {
+            Error::invalid(
+                self.dir.display().to_string(),
+                format!("has no tensor {name:?}"),
+            )
+        })?;
+        let mut buf = Vec::new();
+        self.read_bytes(shard, t, &mut buf)?;
+        Ok(match t.dtype {
+            Dtype::F32 => buf
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+            Dtype::BF16 => buf
+                .chunks_exact(2)
+                .map(|c| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16))
+                .collect(),
+            Dtype::F16 => buf
+                .chunks_exact(2)
+                .map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]])))
+                .collect(),
+            Dtype::F64 => buf
+                .chunks_exact(8)
+                .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")) as f32)
+                .collect(),
+            other => {
+                return Err(Error::invalid(
+                    format!("tensor {name:?}"),
+                    format!("has dtype {}, expected a float", other.as_str()),
+                ))
+            }
+        })
+    }
+}
+
+/// IEEE half to single precision, exactly.
+pub fn f16_to_f32(h: u16) -> f32 {
+    let sign = ((h >> 15) as u32) << 31;
+    let exp = ((h >> 10) & 0x1f) as u32;
+    let frac = (h & 0x3ff) as u32;
+    let bits = match (exp, frac) {
+        (0, 0) => sign,
+        (0, f) => {
+            // Subnormal: normalise.
+            let shift = f.leading_zeros() - 21;
+            sign | ((127 - 15 - shift + 1) << 23) | ((f << (shift + 13)) & 0x7f_ffff)
+        }
+        (0x1f, f) => sign | 0x7f80_0000 | (f << 13),
+        (e, f) => sign | ((e + 127 - 15) << 23) | (f << 13),
+    };
+    f32::from_bits(bits)
+}
+
+fn open_shards(dir: &Path, index_path: &Path) -> Result<Vec<Shard>> {
+    let bad = |reason: String| Error::invalid(index_path.display().to_string(), reason);
+    let text = std::fs::read_to_string(index_path).map_err(|e| Error::io(index_path, e))?;
+    let index: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| bad(format!("is not JSON: {e}")))?;
+    let map = index
+        .get("weight_map")
+        .and_then(|m| m.as_object())
+        .ok_or_else(|| bad("has no weight_map object".into()))?;
+    let mut files: Vec<String> = Vec::new();
+    let mut expected: HashMap<String, String> = HashMap::new();
+    for (name, file) in map {
+        let file = file
+            .as_str()
+            .ok_or_else(|| bad(format!("weight_map[{name:?}] is not a file name")))?;
+        if file.contains('/') || file.contains("..") {
+            return Err(bad(format!(
+                "weight_map[{name:?}] = {file:?} leaves the directory"
+            )));
+        }
+        if !files.iter().any(|f| f == file) {
+            files.push(file.to_string());
+        }
+        expected.insert(name.clone(), file.to_string());
+    }
+    files.sort();
+    let mut shards = Vec::with_capacity(files.len());
+    for file in &files {
+        let path = dir.join(file);
+        if !path.exists() {
+            return Err(Error::invalid(
+                path.display().to_string(),
+                format!("is a shard named in {INDEX_FILE} but does not exist"),
+            ));
+        }
+        let header = read_header(&path)?;
+        for t in &header.tensors {
+            match expected.get(&t.name) {
+                Some(f) if f == file => {}
+                Some(f) => {
+                    return Err(Error::invalid(
+                        path.display().to_string(),
+                        format!("holds tensor {:?} that the index places in {f}", t.name),
+                    ))
+                }
+                None => {
+                    return Err(Error::invalid(
+                        path.display().to_string(),
+                        format!("holds tensor {:?} missing from the index", t.name),
+                    ))
+                }
+            }
+        }
+        shards.push(Shard { path, header });
+    }
+    for (name, file) in &expected {
+        let shard = shards
+            .iter()
+            .find(|s| s.path.ends_with(file))
+            .expect("opened above");
+        if !shard.header.tensors.iter().any(|t| &t.name == name) {
+            return Err(Error::invalid(
+                shard.path.display().to_string(),
+                format!("lacks tensor {name:?} that the index places there"),
+            ));
+        }
+    }
+    Ok(shards)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn f16_conversion_matches_known_values() {
+        assert_eq!(f16_to_f32(0x3c00), 1.0);
+        assert_eq!(f16_to_f32(0xc000), -2.0);
+        assert_eq!(f16_to_f32(0x7bff), 65504.0);
+        assert_eq!(f16_to_f32(0x0001), 2f32.powi(-24));
+        assert_eq!(f16_to_f32(0x03ff), 1023.0 * 2f32.powi(-24));
+        assert!(f16_to_f32(0x7e00).is_nan());
+        assert_eq!(f16_to_f32(0xfc00), f32::NEG_INFINITY);
+    }
+}
