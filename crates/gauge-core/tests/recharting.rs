@@ -377,7 +377,7 @@ fn constant_gains_make_the_gauge_continuous_and_are_refused() {
     let start = ckpt.shards[0].header.data_start as usize;
     for t in &ckpt.shards[0].header.tensors {
         if t.name.ends_with("norm.weight") {
-            let ones = encode(&vec![1.0; D], Dtype::F32);
+            let ones = encode(&[1.0; D], Dtype::F32);
             bytes[start + t.start as usize..start + t.end as usize].copy_from_slice(&ones);
         }
     }
