@@ -65,6 +65,36 @@ export declare function __panicSelfTest(): Promise<boolean>
 /** Panics inside the addon on the calling thread; throws `INTERNAL_PANIC`. For tests only. */
 export declare function __panicSelfTestSync(): boolean
 
+/**
+ * Re-charts `model` by `gauge` into the new directory `out` (streamed, atomic; never over the input or an
+ * existing non-empty directory). Off the event loop.
+ */
+export declare function applyGauge(model: string, gauge: Gauge, out: string, options?: ApplyGaugeOptions | undefined | null): Promise<ApplyResult>
+
+/** Options of `applyGauge`. */
+export interface ApplyGaugeOptions {
+  /**
+   * Write a gauge outside the model's group (per-coordinate signs on a LayerNorm model), or re-chart a
+   * model whose gauge is continuous, anyway. The result then computes a different function.
+   * @default false
+   */
+  force?: boolean
+}
+
+/** What `applyGauge` wrote. */
+export interface ApplyResult {
+  /** The output directory. */
+  out: string
+  /** Tensors written. */
+  tensors: number
+  /** Tensors moved by the gauge. */
+  moved: number
+  /** Tensor bytes written. */
+  bytes: number
+  /** Safetensors files written. */
+  shards: number
+}
+
 /** Options of `solveAssignment`. */
 export interface AssignmentOptions {
   /**
@@ -95,6 +125,20 @@ export interface AssignmentResult {
  */
 export declare function correlation(x: Float32Array, y: Float32Array, rows: number, dx: number, dy: number): Promise<Float32Array>
 
+/** Norm gain statistics over every gain entry. */
+export interface GainStatistics {
+  /** Number of gain vectors. */
+  vectors: number
+  /** Smallest gain entry. */
+  min: number
+  /** Largest gain entry. */
+  max: number
+  /** Mean gain entry. */
+  mean: number
+  /** Standard deviation of the gain entries. */
+  std: number
+}
+
 /** Perm and signed accuracy of one gauge against another, over all d coordinates. */
 export interface GaugeAgreement {
   /** Fraction of coordinates sent to the same target coordinate. */
@@ -112,6 +156,27 @@ export interface GaugeMetadata {
   /** How the gauge was obtained, for example `marginalized`. */
   method?: string
 }
+
+/**
+ * Writes a random checkpoint with generic gains for a preset (`tiny`, `tiny-qwen2`, `tiny-gpt2`, `smollm2-135m`,
+ * `tinyllama-1.1b`, `qwen2.5-0.5b`) or a `config.json`, into the new directory `out`. Returns the tensor bytes
+ * written. Off the event loop.
+ */
+export declare function initCheckpoint(config: string, out: string, options?: InitOptions | undefined | null): Promise<number>
+
+/** Options of `initCheckpoint`. */
+export interface InitOptions {
+  /** @default 0 */
+  seed?: number
+  /**
+   * `F32` or `BF16`.
+   * @default 'F32'
+   */
+  dtype?: string
+}
+
+/** Describes a Hugging Face checkpoint directory (config and safetensors headers, gains). */
+export declare function inspectModel(path: string): ModelInfo
 
 /** `matchGaugeSync` on the libuv thread pool; `signal` aborts it, also mid-solve (code `ABORTED`). */
 export declare function matchGauge(c: Float32Array, d: number, options?: MatchOptions | undefined | null, signal?: AbortSignal | undefined | null): Promise<MatchResult>
@@ -149,6 +214,36 @@ export interface MatchResult {
   dualBound: number
   /** Whether the certificate fast path settled the assignment. */
   fastPath: boolean
+}
+
+/** A checkpoint's description. */
+export interface ModelInfo {
+  /** `llama` (Llama, Mistral, Qwen2), `gpt2` or `gpt_neox`. */
+  architecture: string
+  /** The config's `architectures[0]`. */
+  class?: string
+  /** Residual width d. */
+  d: number
+  /** Number of blocks, when the config says. */
+  layers?: number
+  /** Attention heads, when the config says. */
+  heads?: number
+  /** Key/value heads, when the config says. */
+  kvHeads?: number
+  /** Element types present (`F32`, `BF16`, ...). */
+  dtypes: Array<string>
+  /** Number of parameters. */
+  parameters: number
+  /** Number of safetensors files. */
+  shards: number
+  /** `RMSNorm` or `LayerNorm`. */
+  norm: string
+  /** Statistics of the norm gains, which decide whether the gauge is discrete. */
+  gains: GainStatistics
+  /** The residual gauge group: `Bd`, `±Sd` or `O(d)` (all gains equal: coordinate transport is ill-posed). */
+  group: string
+  /** Why the group is `O(d)`, when it is. */
+  continuousReason?: string
 }
 
 /** A floating-point matrix read from a `.npy` file, converted to `f32`. */

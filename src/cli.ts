@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** The `gauge-transport` command line. Errors print `error [CODE]: message` and exit 1 (2 for usage errors). */
 import { errorCode } from './errors';
+import * as checkpoints from './commands/checkpoints';
 import * as demo from './commands/demo';
 import * as experiment from './commands/experiment';
 import * as match from './commands/match';
@@ -17,6 +18,9 @@ const COMMANDS: Record<string, Command> = {
   demo: { summary: 'the main job on a built-in default', usage: demo.usage, run: demo.run },
   match: { summary: 'estimate a gauge from a correlation matrix (.npy)', usage: match.usage, run: match.run },
   'random-gauge': { summary: 'write a random gauge file', usage: randomGauge.usage, run: randomGauge.run },
+  inspect: { summary: 'describe a checkpoint and its gauge group', usage: checkpoints.inspectUsage, run: checkpoints.inspect },
+  apply: { summary: 're-chart a checkpoint by a gauge', usage: checkpoints.applyUsage, run: checkpoints.apply },
+  init: { summary: 'write a random checkpoint with generic gains', usage: checkpoints.initUsage, run: checkpoints.init },
   experiment: { summary: 'run an experiment and record its results', usage: experiment.usage, run: experiment.run },
   bench: { summary: 'run a benchmark against its peer', usage: experiment.benchUsage, run: experiment.runBench },
   readme: { summary: "regenerate the README's result tables", usage: readme.usage, run: readme.run },

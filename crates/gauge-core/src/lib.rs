@@ -12,6 +12,8 @@ pub mod checkpoint;
 pub mod error;
 pub mod gauge;
 pub mod gauge_file;
+pub mod init;
+pub mod inspect;
 pub mod matching;
 pub mod npy;
 pub mod recharting;

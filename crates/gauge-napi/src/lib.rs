@@ -9,6 +9,7 @@
 #![cfg_attr(test, allow(dead_code))]
 
 mod assignment;
+mod checkpoint;
 mod error;
 mod gauge;
 mod job;
