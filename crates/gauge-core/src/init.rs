@@ -153,6 +153,8 @@ impl ModelShape {
                 "vocab_size": self.vocab,
                 "layer_norm_epsilon": 1e-5,
                 "activation_function": "gelu_new",
+                "bos_token_id": self.vocab - 1,
+                "eos_token_id": self.vocab - 1,
                 "tie_word_embeddings": true,
             }),
             _ => {

@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Independent check of `gauge-transport apply` with Hugging Face transformers.
+
+For each tiny architecture (Llama, Qwen2, GPT-2) this script writes a random checkpoint with generic gains
+(`gauge-transport init`), re-charts it with random gauges (`gauge-transport apply`), loads both directories in
+`transformers` (CPU, float32) and compares on fixed token ids:
+
+- the logits (equal within 1e-4 when the gauge is in the model's group),
+- every hidden state of `output_hidden_states` (h' = g·h, i.e. h'[..., perm[i]] = sign[i] * h[..., i]).
+
+Gauges outside the group (a Bd gauge on GPT-2, a random rotation is not expressible as a file) are applied with
+--force and must change the logits. Needs `pip install torch transformers safetensors`; run from the repository
+root after `npm install`:  python3 scripts/checks/recharting_transformers.py [--json]
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import torch
+from safetensors.torch import load_file
+from transformers import AutoModelForCausalLM
+
+CLI = [os.environ.get("NODE", "node"), os.path.join(os.path.dirname(__file__), "..", "..", "dist", "cli.js")]
+
+
+def cli(*args):
+    subprocess.run([*CLI, *args], check=True, stdout=subprocess.DEVNULL)
+
+
+def load(path):
+    model = AutoModelForCausalLM.from_pretrained(path, torch_dtype=torch.float32)
+    model.eval()
+    return model
+
+
+def run(model, ids):
+    with torch.no_grad():
+        out = model(input_ids=ids, output_hidden_states=True)
+    return out.logits, out.hidden_states
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    torch.manual_seed(0)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for preset, groups in [("tiny", ["Bd", "Sd"]), ("tiny-qwen2", ["Bd"]), ("tiny-gpt2", ["±Sd", "Sd", "Bd"])]:
+            base = os.path.join(tmp, preset)
+            cli("init", "--config", preset, "--seed", "11", "--out", base)
+            model = load(base)
+            d = model.config.hidden_size
+            vocab = model.config.vocab_size
+            ids = torch.randint(0, vocab, (2, 12), generator=torch.Generator().manual_seed(3))
+            logits, hidden = run(model, ids)
+            for group in groups:
+                gfile = os.path.join(tmp, f"{preset}-{group}.safetensors")
+                cli("random-gauge", "--d", str(d), "--seed", "5", "--group", group, "--out", gfile)
+                g = load_file(gfile)
+                perm, sign = g["perm"].long(), g["sign"].float()
+                out_dir = os.path.join(tmp, f"{preset}-{group}")
+                in_group = not (group == "Bd" and preset == "tiny-gpt2")
+                cli("apply", base, "--gauge", gfile, "--out", out_dir, *([] if in_group else ["--force"]))
+                logits2, hidden2 = run(load(out_dir), ids)
+                logit_diff = (logits2 - logits).abs().max().item()
+                # h'[..., perm[i]] = sign[i] * h[..., i], checked on every site transformers returns.
+                hidden_diff = 0.0
+                for h, h2 in zip(hidden, hidden2):
+                    moved = torch.empty_like(h)
+                    moved[..., perm] = h * sign
+                    hidden_diff = max(hidden_diff, (h2 - moved).abs().max().item())
+                rows.append(
+                    {
+                        "model": preset,
+                        "gauge": group,
+                        "in_group": in_group,
+                        "max_logit_diff": logit_diff,
+                        "max_hidden_diff": hidden_diff,
+                        "logit_scale": logits.abs().max().item(),
+                    }
+                )
+    ok = all(
+        (r["max_logit_diff"] < 1e-4) if r["in_group"] else (r["max_logit_diff"] > 1e-3) for r in rows
+    )
+    if args.json:
+        print(json.dumps({"transformers": __import__("transformers").__version__, "rows": rows, "ok": ok}, indent=2))
+    else:
+        for r in rows:
+            print(
+                f"{r['model']:>11} gauge {r['gauge']:>3} ({'in group' if r['in_group'] else 'forced  '}): "
+                f"max |logit diff| {r['max_logit_diff']:.2e}, max |h' - g·h| {r['max_hidden_diff']:.2e}"
+            )
+        print("OK" if ok else "FAILED")
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
