@@ -1,6 +1,7 @@
 /** The registry of benchmarks, shaped like the experiments' registry. */
-import { num, numList } from '../commands/args';
+import { num, numList, str } from '../commands/args';
 import type { Experiment } from '../experiments';
+import { applyTable, runApplyBench, type ApplyBenchResult } from './apply';
 import { assignmentTable, runAssignmentBench, type AssignmentBenchResult } from './assignment';
 
 const assignment: Experiment<AssignmentBenchResult> = {
@@ -22,4 +23,17 @@ const assignment: Experiment<AssignmentBenchResult> = {
   table: assignmentTable,
 };
 
-export const BENCHES: Record<string, Experiment<any>> = { assignment };
+const apply: Experiment<ApplyBenchResult> = {
+  summary: 're-charting a TinyLlama-1.1B-shaped bf16 checkpoint against cp of the same file; peak RSS',
+  flags: '[--preset tinyllama-1.1b] [--reps 3] [--work-dir DIR]',
+  options: { preset: { type: 'string' }, reps: { type: 'string' }, 'work-dir': { type: 'string' } },
+  run: (v) =>
+    runApplyBench({
+      preset: str(v.preset, '--preset'),
+      reps: num(v.reps, '--reps', 3, { min: 1, max: 20, integer: true }),
+      workDir: str(v['work-dir'], '--work-dir'),
+    }),
+  table: applyTable,
+};
+
+export const BENCHES: Record<string, Experiment<any>> = { assignment, apply };

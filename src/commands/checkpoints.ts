@@ -54,7 +54,9 @@ export async function apply(argv: string[]): Promise<void> {
   const r = await native.applyGauge(positionals[0], gauge, out, { force: values.force === true });
   const seconds = (performance.now() - t0) / 1000;
   if (values.json) {
-    process.stdout.write(JSON.stringify({ ...r, seconds }, null, 2) + '\n');
+    // maxRSS is reported in KiB.
+    const maxRssBytes = process.resourceUsage().maxRSS * 1024;
+    process.stdout.write(JSON.stringify({ ...r, seconds, maxRssBytes }, null, 2) + '\n');
   } else {
     process.stdout.write(
       `wrote ${r.out}: ${r.tensors} tensors (${r.moved} moved), ${(r.bytes / 2 ** 20).toFixed(1)} MiB in ${r.shards} file(s), ${seconds.toFixed(2)} s\n`,

@@ -11,7 +11,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use crate::checkpoint::{header_bytes, Checkpoint, Dtype, TensorInfo};
+use crate::checkpoint::{header_bytes, Checkpoint, TensorInfo};
 use crate::error::{Error, Result};
 use crate::gauge::Gauge;
 use crate::gauge_file::{self, GaugeMeta};
@@ -193,7 +193,6 @@ fn write_all(
         shards: ckpt.shards.len(),
         out: tmp.into(),
     };
-    let (mut src, mut dst) = (Vec::new(), Vec::new());
     for (k, shard) in ckpt.shards.iter().enumerate() {
         let name = shard.path.file_name().expect("a shard is a file");
         let path = tmp.join(name);
@@ -209,32 +208,12 @@ fn write_all(
         );
         let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
         let mut w = BufWriter::with_capacity(1 << 22, file);
-        let io = |e| Error::io(&path, e);
         w.write_all(&header_bytes(&shard.header.tensors, &metadata))
-            .map_err(io)?;
-        let mut written = 0u64;
-        for t in &shard.header.tensors {
-            // Safetensors data is contiguous; gaps (allowed by some writers) are kept as zeros.
-            if t.start > written {
-                w.write_all(&vec![0u8; (t.start - written) as usize])
-                    .map_err(io)?;
-            }
-            ckpt.read_bytes(k, t, &mut src)?;
-            let role = roles[&t.name];
-            let bytes: &[u8] = match role.action() {
-                None => &src,
-                Some((axis, signed)) => {
-                    dst.resize(src.len(), 0);
-                    move_axis(&src, &mut dst, t, axis, gauge, signed);
-                    report.moved += 1;
-                    &dst
-                }
-            };
-            w.write_all(bytes).map_err(io)?;
-            written = t.end;
-            report.tensors += 1;
-            report.bytes += bytes.len() as u64;
-        }
+            .map_err(|e| Error::io(&path, e))?;
+        let (moved, bytes) = stream_tensors(ckpt, k, gauge, roles, &mut w, &path)?;
+        report.tensors += shard.header.tensors.len();
+        report.moved += moved;
+        report.bytes += bytes;
         let file = w
             .into_inner()
             .map_err(|e| Error::io(&path, e.into_error()))?;
@@ -244,6 +223,95 @@ fn write_all(
     let gauge_path = tmp.join(GAUGE_FILE);
     std::fs::write(&gauge_path, gauge_bytes).map_err(|e| Error::io(&gauge_path, e))?;
     Ok(report)
+}
+
+/// What the mover hands the writer.
+enum Chunk {
+    /// Moved tensor bytes.
+    Owned(Vec<u8>),
+    /// A byte range of the input map that does not move, written straight from the map.
+    Mapped(std::ops::Range<usize>),
+    /// Zero bytes for a gap between tensors (kept as the input had them).
+    Zeros(usize),
+}
+
+/// Moves and writes the tensors of shard `k` in data order. The input is memory-mapped and each tensor is
+/// gathered from the map into one output buffer (a single pass), while a second thread writes the previous
+/// buffer, so the disk stays busy. Pages of the map are released as soon as they are consumed, so resident memory
+/// stays near the two buffers in flight. Returns the number of moved tensors and the bytes written.
+fn stream_tensors(
+    ckpt: &Checkpoint,
+    k: usize,
+    gauge: &Gauge,
+    roles: &HashMap<String, Role>,
+    w: &mut BufWriter<File>,
+    path: &Path,
+) -> Result<(usize, u64)> {
+    let shard = &ckpt.shards[k];
+    let file = File::open(&shard.path).map_err(|e| Error::io(&shard.path, e))?;
+    // SAFETY: the map is read-only; a concurrent truncation of the input by another process could fault, as
+    // with any reader of a memory-mapped file, which is why checkpoints are opened, never modified, here.
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(&shard.path, e))?;
+    let release = |range: std::ops::Range<usize>| {
+        // SAFETY: a shared read-only file mapping: MADV_DONTNEED only drops resident pages, which fault back in
+        // from the page cache if touched again; nothing this process wrote can be lost.
+        let _ = unsafe {
+            map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, range.start, range.len())
+        };
+    };
+    let base = shard.header.data_start as usize;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(0);
+    std::thread::scope(|scope| {
+        let writer = scope.spawn(|| -> Result<u64> {
+            let mut bytes = 0u64;
+            for chunk in rx {
+                let written = match chunk {
+                    Chunk::Owned(buf) => w.write_all(&buf).map(|()| buf.len()),
+                    Chunk::Mapped(range) => {
+                        let r = w.write_all(&map[range.clone()]).map(|()| range.len());
+                        release(range);
+                        r
+                    }
+                    Chunk::Zeros(n) => w.write_all(&vec![0u8; n]).map(|()| n),
+                };
+                bytes += written.map_err(|e| Error::io(path, e))? as u64;
+            }
+            Ok(bytes)
+        });
+        let mut moved = 0;
+        let mut end = 0u64;
+        for t in &shard.header.tensors {
+            if t.start > end && tx.send(Chunk::Zeros((t.start - end) as usize)).is_err() {
+                break;
+            }
+            end = t.end;
+            let range = base + t.start as usize..base + t.end as usize;
+            let chunk = match roles[&t.name].action() {
+                None => Chunk::Mapped(range),
+                Some((axis, signed)) => {
+                    let mut buf = vec![0u8; range.len()];
+                    move_axis(
+                        &map[range.clone()],
+                        &mut buf,
+                        t,
+                        axis,
+                        gauge,
+                        signed,
+                        &|r| release(range.start + r.start..range.start + r.end),
+                    );
+                    release(range);
+                    moved += 1;
+                    Chunk::Owned(buf)
+                }
+            };
+            if tx.send(chunk).is_err() {
+                break; // the writer failed; its error is returned below
+            }
+        }
+        drop(tx);
+        let bytes = writer.join().expect("the writer thread does not panic")?;
+        Ok((moved, bytes))
+    })
 }
 
 /// Copies every regular file beside the weights (config, tokenizer, generation config, and the shard index,
@@ -267,43 +335,172 @@ fn copy_side_files(ckpt: &Checkpoint, tmp: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `dst[.., perm[i], ..] = sign[i] * src[.., i, ..]` on raw little-endian float elements of `t`; a negative
-/// sign flips the element's top (sign) bit, which negates any IEEE float exactly.
-fn move_axis(src: &[u8], dst: &mut [u8], t: &TensorInfo, axis: usize, gauge: &Gauge, signed: bool) {
-    let es = t.dtype.size();
+/// `dst[.., perm[i], ..] = sign[i] * src[.., i, ..]` on the raw little-endian float elements of `t`; a negative
+/// sign flips the element's top (sign) bit, which negates any IEEE float exactly. `done(range)` is called with
+/// byte ranges of `src` that will not be read again.
+fn move_axis(
+    src: &[u8],
+    dst: &mut [u8],
+    t: &TensorInfo,
+    axis: usize,
+    gauge: &Gauge,
+    signed: bool,
+    done: &dyn Fn(std::ops::Range<usize>),
+) {
     let d = t.shape[axis];
-    let outer: usize = t.shape[..axis].iter().product();
     let inner: usize = t.shape[axis + 1..].iter().product();
+    debug_assert!(t.dtype.is_float());
+    match t.dtype.size() {
+        2 => move_typed::<u16>(src, dst, d, inner, gauge, signed, 0x8000, done),
+        4 => move_typed::<u32>(src, dst, d, inner, gauge, signed, 0x8000_0000, done),
+        _ => move_typed::<u64>(src, dst, d, inner, gauge, signed, 1 << 63, done),
+    }
+}
+
+/// An unsigned integer as wide as a float element: its top bit is the float's sign.
+trait Element: Copy + Default + PartialEq + std::ops::BitXor<Output = Self> {
+    fn read(b: &[u8]) -> Self;
+    fn write(self, b: &mut [u8]);
+}
+
+macro_rules! element {
+    ($t:ty) => {
+        impl Element for $t {
+            fn read(b: &[u8]) -> Self {
+                <$t>::from_le_bytes(b.try_into().expect("element width"))
+            }
+            fn write(self, b: &mut [u8]) {
+                b.copy_from_slice(&self.to_le_bytes());
+            }
+        }
+    };
+}
+element!(u16);
+element!(u32);
+element!(u64);
+
+/// Bytes of input gathered between two releases of consumed input pages.
+const RELEASE_EVERY: usize = 8 << 20;
+
+/// The typed kernel of [`move_axis`]. When the residual axis is the last one, every output row is gathered from
+/// its input row with per-coordinate XOR masks (the sign bit or zero), on aligned typed slices when the buffers
+/// allow it. Otherwise whole blocks of `inner` elements move, flipped where the sign is negative.
+#[allow(clippy::too_many_arguments)]
+fn move_typed<T: Element>(
+    src: &[u8],
+    dst: &mut [u8],
+    d: usize,
+    inner: usize,
+    gauge: &Gauge,
+    signed: bool,
+    top: T,
+    done: &dyn Fn(std::ops::Range<usize>),
+) {
+    let es = std::mem::size_of::<T>();
+    let masks: Vec<T> = gauge
+        .sign()
+        .iter()
+        .map(|&s| if signed && s < 0 { top } else { T::default() })
+        .collect();
+    if inner == 1 {
+        let inv = gauge.inverse();
+        let inv_perm = inv.perm();
+        let inv_masks: Vec<T> = inv_perm.iter().map(|&i| masks[i as usize]).collect();
+        let rows_per_release = (RELEASE_EVERY / (d * es)).max(1);
+        // SAFETY: T is a plain unsigned integer, valid for every bit pattern; `align_to` yields only the
+        // correctly aligned middle part, and is used only when there is nothing before or after it.
+        let (sh, s_typed, st) = unsafe { src.align_to::<T>() };
+        let (dh, d_typed, dt) = unsafe { dst.align_to_mut::<T>() };
+        let aligned = sh.is_empty() && st.is_empty() && dh.is_empty() && dt.is_empty();
+        if aligned && cfg!(target_endian = "little") {
+            for (r, (s_row, d_row)) in s_typed
+                .chunks_exact(d)
+                .zip(d_typed.chunks_exact_mut(d))
+                .enumerate()
+            {
+                for ((out, &i), &m) in d_row.iter_mut().zip(inv_perm).zip(&inv_masks) {
+                    *out = s_row[i as usize] ^ m;
+                }
+                if (r + 1) % rows_per_release == 0 {
+                    done((r + 1 - rows_per_release) * d * es..(r + 1) * d * es);
+                }
+            }
+            return;
+        }
+        for (s_row, d_row) in src.chunks_exact(d * es).zip(dst.chunks_exact_mut(d * es)) {
+            for ((out, &i), &m) in d_row.chunks_exact_mut(es).zip(inv_perm).zip(&inv_masks) {
+                let i = i as usize;
+                (T::read(&s_row[i * es..(i + 1) * es]) ^ m).write(out);
+            }
+        }
+        return;
+    }
     let block = inner * es;
-    let (perm, sign) = (gauge.perm(), gauge.sign());
-    debug_assert!(
-        t.dtype.is_float() && matches!(t.dtype, Dtype::F64 | Dtype::F32 | Dtype::F16 | Dtype::BF16)
-    );
-    for o in 0..outer {
-        let base = o * d * block;
-        if inner == 1 {
-            // The residual axis is the last one: an element-wise gather within each row.
-            let s_row = &src[base..base + d * es];
-            let d_row = &mut dst[base..base + d * es];
-            for i in 0..d {
-                let p = perm[i] as usize;
-                d_row[p * es..(p + 1) * es].copy_from_slice(&s_row[i * es..(i + 1) * es]);
-                if signed && sign[i] < 0 {
-                    d_row[p * es + es - 1] ^= 0x80;
+    let perm = gauge.perm();
+    for (s_slab, d_slab) in src
+        .chunks_exact(d * block)
+        .zip(dst.chunks_exact_mut(d * block))
+    {
+        for i in 0..d {
+            let p = perm[i] as usize;
+            let to = &mut d_slab[p * block..(p + 1) * block];
+            to.copy_from_slice(&s_slab[i * block..(i + 1) * block]);
+            if masks[i] != T::default() {
+                for e in to.chunks_exact_mut(es) {
+                    (T::read(e) ^ masks[i]).write(e);
                 }
             }
-        } else {
-            for i in 0..d {
-                let p = perm[i] as usize;
-                let from = &src[base + i * block..base + (i + 1) * block];
-                let to = &mut dst[base + p * block..base + (p + 1) * block];
-                to.copy_from_slice(from);
-                if signed && sign[i] < 0 {
-                    for e in to.chunks_exact_mut(es) {
-                        e[es - 1] ^= 0x80;
-                    }
-                }
-            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkpoint::Dtype;
+    use crate::gauge::RandomOptions;
+
+    /// The byte-wise fallback (misaligned buffers) and the typed path agree with the f32 reference.
+    #[test]
+    fn misaligned_buffers_take_the_byte_path_with_the_same_result() {
+        let d = 6;
+        let g = Gauge::random(
+            d,
+            &RandomOptions {
+                seed: 3,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let values: Vec<f32> = (0..3 * d).map(|i| i as f32 - 4.5).collect();
+        let t = TensorInfo {
+            name: "x".into(),
+            dtype: Dtype::F32,
+            shape: vec![3, d],
+            start: 0,
+            end: 12 * d as u64,
+        };
+        let want: Vec<u8> = g
+            .apply_axis(&values, &[3, d], 1, true)
+            .unwrap()
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        for shift in [0, 1] {
+            let mut src = vec![0u8; bytes.len() + 1];
+            src[shift..shift + bytes.len()].copy_from_slice(&bytes);
+            let mut dst = vec![0u8; bytes.len() + 1];
+            move_axis(
+                &src[shift..shift + bytes.len()],
+                &mut dst[shift..shift + bytes.len()],
+                &t,
+                1,
+                &g,
+                true,
+                &|_| {},
+            );
+            assert_eq!(&dst[shift..shift + bytes.len()], &want[..], "shift {shift}");
         }
     }
 }
