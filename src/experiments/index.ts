@@ -2,6 +2,7 @@
 import { num, numList, type Value } from '../commands/args';
 import type { Table } from '../table';
 import { ceilingTable, runCeiling, type CeilingResult } from './ceiling';
+import { rechartingCheckTable, runRechartingCheck, type RechartingCheckResult } from './recharting-check';
 
 /** An experiment the CLI can run and the README can show. */
 export interface Experiment<R = unknown> {
@@ -39,4 +40,12 @@ const ceiling: Experiment<CeilingResult> = {
   table: ceilingTable,
 };
 
-export const EXPERIMENTS: Record<string, Experiment<any>> = { ceiling };
+const rechartingCheck: Experiment<RechartingCheckResult> = {
+  summary: 'apply checked in Hugging Face transformers: logits unchanged, hidden states moved by g',
+  flags: '(no flags; needs torch and transformers, installed from PyPI when missing)',
+  options: {},
+  run: () => runRechartingCheck(),
+  table: rechartingCheckTable,
+};
+
+export const EXPERIMENTS: Record<string, Experiment<any>> = { ceiling, 'recharting-check': rechartingCheck };
