@@ -8,6 +8,7 @@ use gauge_core::matching::{self, Method};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
+use crate::args::index;
 use crate::error::{sync, CResult, CodedError};
 use crate::gauge::Gauge;
 use crate::job::{abort_parts, Job};
@@ -83,16 +84,6 @@ fn method(s: Option<&str>) -> CResult<Method> {
     })
 }
 
-fn size(x: f64, what: &str) -> CResult<usize> {
-    if x.fract() != 0.0 || !(0.0..=4_294_967_295.0).contains(&x) {
-        return Err(CodedError::invalid(
-            what,
-            format!("{x} is not a non-negative integer below 2^32"),
-        ));
-    }
-    Ok(x as usize)
-}
-
 fn run_solve(
     scores: &[f32],
     n: f64,
@@ -100,7 +91,7 @@ fn run_solve(
     o: Option<&str>,
     cancel: &AtomicBool,
 ) -> CResult<AssignmentResult> {
-    let (n, m) = (size(n, "n")?, size(m, "m")?);
+    let (n, m) = (index(n, "n")?, index(m, "m")?);
     let a = assignment::solve(scores, n, m, solver(o)?, Some(cancel))?;
     Ok(AssignmentResult {
         row_to_col: Uint32Array::new(a.row_to_col),
@@ -119,7 +110,7 @@ fn run_match(
 ) -> CResult<MatchResult> {
     let m = matching::match_gauge(
         c,
-        size(d, "d")?,
+        index(d, "d")?,
         method(o.method.as_deref())?,
         solver(o.solver.as_deref())?,
         Some(cancel),

@@ -8,8 +8,9 @@ use gauge_core::recharting::{self, ApplyOptions};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
+use crate::args::seed;
 use crate::error::{sync, CResult, CodedError};
-use crate::gauge::{seed, Gauge};
+use crate::gauge::Gauge;
 use crate::job::Job;
 
 /// Norm gain statistics over every gain entry.

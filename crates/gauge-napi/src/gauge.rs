@@ -7,6 +7,7 @@ use gauge_core::{Group, RandomOptions};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
+use crate::args::{dim, index, seed};
 use crate::error::{sync, CResult, CodedError};
 
 /// Options of `Gauge.random`.
@@ -61,38 +62,6 @@ pub struct Gauge {
 pub(crate) fn parse_group(s: &str) -> CResult<Group> {
     Group::parse(s)
         .ok_or_else(|| CodedError::invalid("group", format!("{s:?} is not one of Bd, Sd, ±Sd")))
-}
-
-pub(crate) fn seed(x: Option<f64>) -> CResult<u64> {
-    let s = x.unwrap_or(0.0);
-    if s.fract() != 0.0 || !(0.0..=9_007_199_254_740_991.0).contains(&s) {
-        return Err(CodedError::invalid(
-            "seed",
-            format!("{s} is not an integer in [0, 2^53)"),
-        ));
-    }
-    Ok(s as u64)
-}
-
-/// A non-negative integer argument (an axis or an extent).
-fn index(x: f64, what: &str) -> CResult<usize> {
-    if x.fract() != 0.0 || !(0.0..=4_294_967_295.0).contains(&x) {
-        return Err(CodedError::invalid(
-            what,
-            format!("{x} is not a non-negative integer"),
-        ));
-    }
-    Ok(x as usize)
-}
-
-fn dim(d: f64, what: &str) -> CResult<usize> {
-    if d.fract() != 0.0 || !(1.0..=4_294_967_295.0).contains(&d) {
-        return Err(CodedError::invalid(
-            what,
-            format!("{d} is not a positive integer below 2^32"),
-        ));
-    }
-    Ok(d as usize)
 }
 
 #[napi]

@@ -8,6 +8,7 @@
 // napi-derive compiles the export registrations out of test builds, which leaves everything they call unused.
 #![cfg_attr(test, allow(dead_code))]
 
+mod args;
 mod assignment;
 mod checkpoint;
 mod error;

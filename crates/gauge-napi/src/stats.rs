@@ -5,8 +5,8 @@ use gauge_core::stats::CrossMoments;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::error::{sync, CodedError};
-use crate::gauge::seed;
+use crate::args::{index, seed};
+use crate::error::sync;
 use crate::job::Job;
 
 /// Pearson correlations `C[i, j] = corr(x[:, i], y[:, j])` of row-major `x` (`[rows, dx]`) and `y`
@@ -30,13 +30,7 @@ pub fn correlation(
 #[napi]
 pub fn random_normal(env: Env, count: f64, seed_value: Option<f64>) -> Result<Float32Array> {
     sync(&env, || {
-        if count.fract() != 0.0 || !(0.0..=4e9).contains(&count) {
-            return Err(CodedError::invalid(
-                "count",
-                format!("{count} is not a non-negative integer"),
-            ));
-        }
-        let mut out = vec![0f32; count as usize];
+        let mut out = vec![0f32; index(count, "count")?];
         SplitMix64::new(seed(seed_value)?).fill_normal(&mut out);
         Ok(Float32Array::new(out))
     })
@@ -46,15 +40,10 @@ pub fn random_normal(env: Env, count: f64, seed_value: Option<f64>) -> Result<Fl
 #[napi]
 pub fn random_uniform(env: Env, count: f64, seed_value: Option<f64>) -> Result<Float32Array> {
     sync(&env, || {
-        if count.fract() != 0.0 || !(0.0..=4e9).contains(&count) {
-            return Err(CodedError::invalid(
-                "count",
-                format!("{count} is not a non-negative integer"),
-            ));
-        }
+        let count = index(count, "count")?;
         let mut rng = SplitMix64::new(seed(seed_value)?);
         Ok(Float32Array::new(
-            (0..count as usize).map(|_| rng.next_f32()).collect(),
+            (0..count).map(|_| rng.next_f32()).collect(),
         ))
     })
 }

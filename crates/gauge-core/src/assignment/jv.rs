@@ -7,8 +7,8 @@
 //! keeps `v <= 0` and therefore the rectangular optimality conditions. Each remaining free row is then assigned
 //! by a Dijkstra search over columns, relaxing one whole scanned row at a time in a contiguous, branch-free loop.
 
-use super::{cancelled, kernels, Cancel};
-use crate::error::{Error, Result};
+use super::{check_cancel, kernels, Cancel};
+use crate::error::Result;
 
 const NONE: u32 = u32::MAX;
 
@@ -30,11 +30,7 @@ pub(super) fn solve(
     };
     let mut search = Search::new(m);
     for f in free.drain(..) {
-        if cancelled(cancel) {
-            return Err(Error::Aborted {
-                what: "assignment".into(),
-            });
-        }
+        check_cancel(cancel)?;
         st.augment(f, &mut search);
     }
     Ok((st.x, st.v.iter().map(|&v| -v).collect()))

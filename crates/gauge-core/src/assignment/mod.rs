@@ -84,8 +84,14 @@ pub struct Assignment {
 /// A cooperative cancellation flag, polled between augmentations.
 pub type Cancel<'a> = Option<&'a AtomicBool>;
 
-pub(crate) fn cancelled(cancel: Cancel<'_>) -> bool {
-    cancel.is_some_and(|c| c.load(Ordering::Relaxed))
+/// `ABORTED` once the caller has raised `cancel`.
+pub(crate) fn check_cancel(cancel: Cancel<'_>) -> Result<()> {
+    if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+        return Err(Error::Aborted {
+            what: "assignment".into(),
+        });
+    }
+    Ok(())
 }
 
 /// Solves `max Σ_i scores[i, col[i]]` over injective `col`. `scores` is row-major `[n, m]`, `n <= m`.
@@ -101,11 +107,7 @@ pub fn solve(
     cancel: Cancel<'_>,
 ) -> Result<Assignment> {
     validate(scores, n, m, "scores")?;
-    if cancelled(cancel) {
-        return Err(Error::Aborted {
-            what: "assignment".into(),
-        });
-    }
+    check_cancel(cancel)?;
     if let Some(a) = certificate(scores, n, m) {
         return Ok(a);
     }

@@ -8,7 +8,7 @@
 use pathfinding::kuhn_munkres::kuhn_munkres;
 use pathfinding::matrix::Matrix;
 
-use super::{cancelled, Cancel};
+use super::{check_cancel, Cancel};
 use crate::error::{Error, Result};
 
 pub(super) fn solve(
@@ -60,11 +60,7 @@ fn recover_duals(
         }
     }
     for _ in 0..=n {
-        if cancelled(cancel) {
-            return Err(Error::Aborted {
-                what: "assignment".into(),
-            });
-        }
+        check_cancel(cancel)?;
         let mut changed = false;
         for (i, &xi) in x.iter().enumerate() {
             let row = &scores[i * m..(i + 1) * m];

@@ -12,8 +12,8 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use super::{cancelled, kernels, Cancel};
-use crate::error::{Error, Result};
+use super::{check_cancel, kernels, Cancel};
+use crate::error::Result;
 
 /// Candidates kept per row before pricing.
 const K: usize = 16;
@@ -37,10 +37,8 @@ pub(super) fn solve(scores: &[f32], n: usize, m: usize, cancel: Cancel<'_>) -> R
     let mut free: Vec<u32> = (0..n as u32).collect();
     for _ in 0..ROUNDS {
         for (k, &f) in free.iter().enumerate() {
-            if k % 64 == 0 && cancelled(cancel) {
-                return Err(Error::Aborted {
-                    what: "assignment".into(),
-                });
+            if k % 64 == 0 {
+                check_cancel(cancel)?;
             }
             if !st.augment(f) {
                 return Ok(None);
