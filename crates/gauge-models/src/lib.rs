@@ -1,0 +1,289 @@
+//! `gauge-models`: forward passes of Hugging Face checkpoints with candle, returning logits and the hidden states
+//! at the residual-stream sites of `GAUGE.md` §3.
+//!
+//! Sites: `h_0` is the embeddings output (GPT-2: token plus position embeddings), `h_l` the residual stream after
+//! block `l` (`1 ≤ l ≤ L`), and the final norm's output `norm(h_L)`, which is what the logits read. Hugging Face's
+//! `output_hidden_states` returns `h_0, …, h_{L-1}, norm(h_L)` (index `i < L` is `h_i`, index `L` is the final
+//! norm), and never `h_L` itself; [`Site::hf_hidden_states`] lists that order.
+//!
+//! Weights are read from a validated [`gauge_core::checkpoint::Checkpoint`] as `f32` (BF16 and F16 checkpoints are
+//! widened exactly) and the forward runs in `f32`: on the CPU by default, or on CUDA or Metal with the `cuda` and
+//! `metal` cargo features (candle's). Attention is causal over whole sequences of equal length (no padding, no KV
+//! cache). One architecture per file: `llama.rs` (Llama, Mistral, Qwen2: RMSNorm, grouped-query attention with
+//! RoPE, SwiGLU, optional q/k/v biases, tied or untied head) and `gpt2.rs` (LayerNorm, Conv1D, learned positions,
+//! `gelu_new`, tied head). Features they do not implement (RoPE scaling, sliding windows shorter than the
+//! sequence, other activations) are refused with [`Error::Unsupported`], never approximated.
+#![deny(missing_docs)]
+
+mod attention;
+mod config;
+pub mod error;
+mod gpt2;
+mod llama;
+mod weights;
+
+use std::fmt;
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+use gauge_core::checkpoint::Checkpoint;
+use gauge_core::roles::Architecture;
+
+pub use candle_core;
+pub use error::{Error, Result};
+
+/// A hidden-state site in the residual chart (`GAUGE.md` §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Site {
+    /// `h_l`: `h_0` is the embeddings output, `h_l` for `1 ≤ l ≤ L` the residual stream after block `l`.
+    Residual(usize),
+    /// The final norm's output `norm(h_L)`, the input of the output head.
+    FinalNorm,
+}
+
+impl Site {
+    /// Every site of a model with `layers` blocks: `h_0, …, h_L`, then the final norm.
+    pub fn all(layers: usize) -> Vec<Site> {
+        (0..=layers)
+            .map(Site::Residual)
+            .chain([Site::FinalNorm])
+            .collect()
+    }
+
+    /// The sites of Hugging Face's `output_hidden_states`, in its order: index `i < layers` is `h_i`, index `layers`
+    /// is the final norm's output.
+    ///
+    /// ```
+    /// use gauge_models::Site;
+    /// let sites = Site::hf_hidden_states(2);
+    /// assert_eq!(sites, [Site::Residual(0), Site::Residual(1), Site::FinalNorm]);
+    /// ```
+    pub fn hf_hidden_states(layers: usize) -> Vec<Site> {
+        (0..layers)
+            .map(Site::Residual)
+            .chain([Site::FinalNorm])
+            .collect()
+    }
+}
+
+impl fmt::Display for Site {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Site::Residual(l) => write!(f, "h_{l}"),
+            Site::FinalNorm => f.write_str("final_norm"),
+        }
+    }
+}
+
+/// The result of a forward pass.
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// Logits `[batch, seq, vocab]`, `f32`.
+    pub logits: Tensor,
+    /// The requested sites, in the order asked for, each `[batch, seq, d]`, `f32`.
+    pub hidden: Vec<(Site, Tensor)>,
+}
+
+impl Output {
+    /// The hidden state at `site`, if it was requested.
+    pub fn hidden(&self, site: Site) -> Option<&Tensor> {
+        self.hidden.iter().find(|(s, _)| *s == site).map(|(_, t)| t)
+    }
+}
+
+/// Collects the hidden states a caller asked for while a model runs.
+pub(crate) struct Recorder {
+    sites: Vec<Site>,
+    found: Vec<Option<Tensor>>,
+}
+
+impl Recorder {
+    fn new(sites: &[Site]) -> Self {
+        Self {
+            sites: sites.to_vec(),
+            found: vec![None; sites.len()],
+        }
+    }
+
+    /// Keeps `t` for every request of `site`.
+    pub(crate) fn record(&mut self, site: Site, t: &Tensor) {
+        for (s, slot) in self.sites.iter().zip(&mut self.found) {
+            if *s == site {
+                *slot = Some(t.clone());
+            }
+        }
+    }
+
+    fn finish(self) -> Vec<(Site, Tensor)> {
+        self.sites
+            .into_iter()
+            .zip(self.found)
+            .map(|(s, t)| (s, t.expect("every model records every site")))
+            .collect()
+    }
+}
+
+enum Inner {
+    Llama(llama::Llama),
+    Gpt2(gpt2::Gpt2),
+}
+
+/// A causal language model loaded from a Hugging Face checkpoint directory.
+///
+/// ```
+/// use gauge_models::candle_core::Device;
+/// use gauge_models::{Model, Site};
+///
+/// let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny");
+/// let model = Model::load(&dir, &Device::Cpu)?;
+/// let out = model.forward_ids(&[vec![1, 2, 3], vec![4, 5, 6]], &[Site::Residual(1), Site::FinalNorm])?;
+/// assert_eq!(out.logits.dims(), &[2, 3, model.vocab_size()]);
+/// assert_eq!(out.hidden(Site::Residual(1)).unwrap().dims(), &[2, 3, model.hidden_size()]);
+/// # Ok::<(), gauge_models::Error>(())
+/// ```
+pub struct Model {
+    inner: Inner,
+    device: Device,
+    layers: usize,
+    hidden: usize,
+    vocab: usize,
+}
+
+impl Model {
+    /// Opens the checkpoint directory `dir` (`config.json` with `model.safetensors` or shards) and loads it onto
+    /// `device`.
+    pub fn load(dir: &Path, device: &Device) -> Result<Self> {
+        Self::from_checkpoint(&Checkpoint::open(dir)?, device)
+    }
+
+    /// Loads an opened checkpoint onto `device`; every weight is read once, as `f32`.
+    pub fn from_checkpoint(ckpt: &Checkpoint, device: &Device) -> Result<Self> {
+        let config = config::Config::new(&ckpt.config, ckpt.dir.join("config.json"));
+        let vb = weights::var_builder(ckpt, device);
+        let (inner, layers, hidden, vocab) = match ckpt.arch {
+            Architecture::Llama => {
+                let m = llama::Llama::new(vb, &config)?;
+                let (l, d, v) = (m.num_layers(), m.hidden_size(), m.vocab_size());
+                (Inner::Llama(m), l, d, v)
+            }
+            Architecture::Gpt2 => {
+                let m = gpt2::Gpt2::new(vb, &config)?;
+                let (l, d, v) = (m.num_layers(), m.hidden_size(), m.vocab_size());
+                (Inner::Gpt2(m), l, d, v)
+            }
+            Architecture::GptNeoX => {
+                return Err(Error::unsupported(
+                    "GPTNeoXForCausalLM",
+                    "gauge-models runs the Llama family (Llama, Mistral, Qwen2) and GPT-2",
+                ))
+            }
+        };
+        Ok(Self {
+            inner,
+            device: device.clone(),
+            layers,
+            hidden,
+            vocab,
+        })
+    }
+
+    /// The number of blocks `L`.
+    pub fn num_layers(&self) -> usize {
+        self.layers
+    }
+
+    /// The residual width `d`.
+    pub fn hidden_size(&self) -> usize {
+        self.hidden
+    }
+
+    /// The vocabulary size `V` (the logits' last axis).
+    pub fn vocab_size(&self) -> usize {
+        self.vocab
+    }
+
+    /// The device the weights live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Runs token ids `[batch, seq]` (a `U32` or `I64` tensor) and returns logits `[batch, seq, vocab]` with the
+    /// hidden states at `sites`, each `[batch, seq, d]`, in the order of `sites`.
+    ///
+    /// Every id must be below the vocabulary size, `sites` may name `h_0..=h_L` and the final norm.
+    pub fn forward(&self, ids: &Tensor, sites: &[Site]) -> Result<Output> {
+        let (batch, seq) = ids.dims2().map_err(|_| {
+            Error::input(
+                "ids",
+                format!("has shape {:?}, expected [batch, seq]", ids.dims()),
+            )
+        })?;
+        if batch == 0 || seq == 0 {
+            return Err(Error::input("ids", "is empty"));
+        }
+        let ids = match ids.dtype() {
+            DType::U32 => ids.to_device(&self.device)?,
+            DType::I64 => {
+                let raw = ids.flatten_all()?.to_vec1::<i64>()?;
+                let ids: Vec<u32> = raw
+                    .iter()
+                    .map(|&i| u32::try_from(i).unwrap_or(u32::MAX))
+                    .collect();
+                Tensor::from_vec(ids, (batch, seq), &self.device)?
+            }
+            other => {
+                return Err(Error::input(
+                    "ids",
+                    format!("has dtype {other:?}, expected U32 or I64"),
+                ))
+            }
+        };
+        if let Some(&bad) = ids
+            .flatten_all()?
+            .to_vec1::<u32>()?
+            .iter()
+            .find(|&&i| i as usize >= self.vocab)
+        {
+            return Err(Error::input(
+                "ids",
+                format!("holds {bad}, outside the vocabulary of {}", self.vocab),
+            ));
+        }
+        for site in sites {
+            if let Site::Residual(l) = site {
+                if *l > self.layers {
+                    return Err(Error::input(
+                        "sites",
+                        format!("h_{l} does not exist in a model of {} blocks", self.layers),
+                    ));
+                }
+            }
+        }
+        let mut rec = Recorder::new(sites);
+        let logits = match &self.inner {
+            Inner::Llama(m) => m.forward(&ids, &mut rec)?,
+            Inner::Gpt2(m) => m.forward(&ids, &mut rec)?,
+        };
+        Ok(Output {
+            logits,
+            hidden: rec.finish(),
+        })
+    }
+
+    /// [`Model::forward`] on token ids given as rows of equal length (`batch` rows of `seq` ids).
+    pub fn forward_ids(&self, ids: &[Vec<u32>], sites: &[Site]) -> Result<Output> {
+        let seq = ids.first().map_or(0, Vec::len);
+        if let Some((row, r)) = ids.iter().enumerate().find(|(_, r)| r.len() != seq) {
+            return Err(Error::input(
+                "ids",
+                format!(
+                    "row {row} has {} ids but row 0 has {seq}; sequences must have equal length",
+                    r.len()
+                ),
+            ));
+        }
+        let flat: Vec<u32> = ids.concat();
+        let t = Tensor::from_vec(flat, (ids.len(), seq), &self.device)?;
+        self.forward(&t, sites)
+    }
+}
