@@ -229,16 +229,16 @@ fn write_all(
 enum Chunk {
     /// Moved tensor bytes.
     Owned(Vec<u8>),
-    /// A byte range of the input map that does not move, written straight from the map.
-    Mapped(std::ops::Range<usize>),
+    /// A tensor that does not move, written straight from its map.
+    Mapped(memmap2::Mmap),
     /// Zero bytes for a gap between tensors (kept as the input had them).
     Zeros(usize),
 }
 
-/// Moves and writes the tensors of shard `k` in data order. The input is memory-mapped and each tensor is
-/// gathered from the map into one output buffer (a single pass), while a second thread writes the previous
-/// buffer, so the disk stays busy. Pages of the map are released as soon as they are consumed, so resident memory
-/// stays near the two buffers in flight. Returns the number of moved tensors and the bytes written.
+/// Moves and writes the tensors of shard `k` in data order. Each tensor is mapped on its own with its pages
+/// populated in one call (far cheaper than a page fault per 4 KiB), gathered into an output buffer in a single
+/// pass and unmapped, while a second thread writes the previous buffer, so the disk stays busy and memory holds
+/// about two tensors. Returns the number of moved tensors and the bytes written.
 fn stream_tensors(
     ckpt: &Checkpoint,
     k: usize,
@@ -249,68 +249,67 @@ fn stream_tensors(
 ) -> Result<(usize, u64)> {
     let shard = &ckpt.shards[k];
     let file = File::open(&shard.path).map_err(|e| Error::io(&shard.path, e))?;
-    // SAFETY: the map is read-only; a concurrent truncation of the input by another process could fault, as
-    // with any reader of a memory-mapped file, which is why checkpoints are opened, never modified, here.
-    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(&shard.path, e))?;
-    let release = |range: std::ops::Range<usize>| {
-        // SAFETY: a shared read-only file mapping: MADV_DONTNEED only drops resident pages, which fault back in
-        // from the page cache if touched again; nothing this process wrote can be lost.
-        let _ = unsafe {
-            map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, range.start, range.len())
-        };
+    let map_tensor = |t: &TensorInfo| -> Result<memmap2::Mmap> {
+        // SAFETY: a read-only map of a checkpoint this process only reads; a concurrent truncation by another
+        // process could fault, as with any reader of a memory-mapped file.
+        unsafe {
+            memmap2::MmapOptions::new()
+                .offset(shard.header.data_start + t.start)
+                .len((t.end - t.start) as usize)
+                .populate()
+                .map(&file)
+        }
+        .map_err(|e| Error::io(&shard.path, e))
     };
-    let base = shard.header.data_start as usize;
     let (tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(0);
+    // Written buffers come back for reuse, so their pages are faulted in once, not once per tensor.
+    let (pool_tx, pool_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
     std::thread::scope(|scope| {
-        let writer = scope.spawn(|| -> Result<u64> {
+        let writer = scope.spawn(move || -> Result<u64> {
             let mut bytes = 0u64;
             for chunk in rx {
                 let written = match chunk {
-                    Chunk::Owned(buf) => w.write_all(&buf).map(|()| buf.len()),
-                    Chunk::Mapped(range) => {
-                        let r = w.write_all(&map[range.clone()]).map(|()| range.len());
-                        release(range);
+                    Chunk::Owned(buf) => {
+                        let r = w.write_all(&buf).map(|()| buf.len());
+                        let _ = pool_tx.try_send(buf);
                         r
                     }
+                    Chunk::Mapped(map) => w.write_all(&map).map(|()| map.len()),
                     Chunk::Zeros(n) => w.write_all(&vec![0u8; n]).map(|()| n),
                 };
                 bytes += written.map_err(|e| Error::io(path, e))? as u64;
             }
             Ok(bytes)
         });
-        let mut moved = 0;
-        let mut end = 0u64;
-        for t in &shard.header.tensors {
-            if t.start > end && tx.send(Chunk::Zeros((t.start - end) as usize)).is_err() {
-                break;
-            }
-            end = t.end;
-            let range = base + t.start as usize..base + t.end as usize;
-            let chunk = match roles[&t.name].action() {
-                None => Chunk::Mapped(range),
-                Some((axis, signed)) => {
-                    let mut buf = vec![0u8; range.len()];
-                    move_axis(
-                        &map[range.clone()],
-                        &mut buf,
-                        t,
-                        axis,
-                        gauge,
-                        signed,
-                        &|r| release(range.start + r.start..range.start + r.end),
-                    );
-                    release(range);
-                    moved += 1;
-                    Chunk::Owned(buf)
+        let produced = (|| -> Result<usize> {
+            let mut moved = 0;
+            let mut end = 0u64;
+            for t in &shard.header.tensors {
+                if t.start > end && tx.send(Chunk::Zeros((t.start - end) as usize)).is_err() {
+                    break;
                 }
-            };
-            if tx.send(chunk).is_err() {
-                break; // the writer failed; its error is returned below
+                end = t.end;
+                let map = map_tensor(t)?;
+                let chunk = match roles[&t.name].action() {
+                    None => Chunk::Mapped(map),
+                    Some((axis, signed)) => {
+                        let mut buf = pool_rx.try_recv().unwrap_or_default();
+                        // Every byte is overwritten by the move; resizing only grows a reused buffer.
+                        buf.resize(map.len(), 0);
+                        move_axis(&map, &mut buf, t, axis, gauge, signed);
+                        moved += 1;
+                        Chunk::Owned(buf)
+                    }
+                };
+                if tx.send(chunk).is_err() {
+                    break; // the writer failed; its error is returned below
+                }
             }
-        }
+            Ok(moved)
+        })();
         drop(tx);
         let bytes = writer.join().expect("the writer thread does not panic")?;
-        Ok((moved, bytes))
+        Ok((produced?, bytes))
     })
 }
 
@@ -336,24 +335,15 @@ fn copy_side_files(ckpt: &Checkpoint, tmp: &Path) -> Result<()> {
 }
 
 /// `dst[.., perm[i], ..] = sign[i] * src[.., i, ..]` on the raw little-endian float elements of `t`; a negative
-/// sign flips the element's top (sign) bit, which negates any IEEE float exactly. `done(range)` is called with
-/// byte ranges of `src` that will not be read again.
-fn move_axis(
-    src: &[u8],
-    dst: &mut [u8],
-    t: &TensorInfo,
-    axis: usize,
-    gauge: &Gauge,
-    signed: bool,
-    done: &dyn Fn(std::ops::Range<usize>),
-) {
+/// sign flips the element's top (sign) bit, which negates any IEEE float exactly.
+fn move_axis(src: &[u8], dst: &mut [u8], t: &TensorInfo, axis: usize, gauge: &Gauge, signed: bool) {
     let d = t.shape[axis];
     let inner: usize = t.shape[axis + 1..].iter().product();
     debug_assert!(t.dtype.is_float());
     match t.dtype.size() {
-        2 => move_typed::<u16>(src, dst, d, inner, gauge, signed, 0x8000, done),
-        4 => move_typed::<u32>(src, dst, d, inner, gauge, signed, 0x8000_0000, done),
-        _ => move_typed::<u64>(src, dst, d, inner, gauge, signed, 1 << 63, done),
+        2 => move_typed::<u16>(src, dst, d, inner, gauge, signed, 0x8000),
+        4 => move_typed::<u32>(src, dst, d, inner, gauge, signed, 0x8000_0000),
+        _ => move_typed::<u64>(src, dst, d, inner, gauge, signed, 1 << 63),
     }
 }
 
@@ -379,9 +369,6 @@ element!(u16);
 element!(u32);
 element!(u64);
 
-/// Bytes of input gathered between two releases of consumed input pages.
-const RELEASE_EVERY: usize = 8 << 20;
-
 /// The typed kernel of [`move_axis`]. When the residual axis is the last one, every output row is gathered from
 /// its input row with per-coordinate XOR masks (the sign bit or zero), on aligned typed slices when the buffers
 /// allow it. Otherwise whole blocks of `inner` elements move, flipped where the sign is negative.
@@ -394,7 +381,6 @@ fn move_typed<T: Element>(
     gauge: &Gauge,
     signed: bool,
     top: T,
-    done: &dyn Fn(std::ops::Range<usize>),
 ) {
     let es = std::mem::size_of::<T>();
     let masks: Vec<T> = gauge
@@ -406,23 +392,15 @@ fn move_typed<T: Element>(
         let inv = gauge.inverse();
         let inv_perm = inv.perm();
         let inv_masks: Vec<T> = inv_perm.iter().map(|&i| masks[i as usize]).collect();
-        let rows_per_release = (RELEASE_EVERY / (d * es)).max(1);
         // SAFETY: T is a plain unsigned integer, valid for every bit pattern; `align_to` yields only the
         // correctly aligned middle part, and is used only when there is nothing before or after it.
         let (sh, s_typed, st) = unsafe { src.align_to::<T>() };
         let (dh, d_typed, dt) = unsafe { dst.align_to_mut::<T>() };
         let aligned = sh.is_empty() && st.is_empty() && dh.is_empty() && dt.is_empty();
         if aligned && cfg!(target_endian = "little") {
-            for (r, (s_row, d_row)) in s_typed
-                .chunks_exact(d)
-                .zip(d_typed.chunks_exact_mut(d))
-                .enumerate()
-            {
+            for (s_row, d_row) in s_typed.chunks_exact(d).zip(d_typed.chunks_exact_mut(d)) {
                 for ((out, &i), &m) in d_row.iter_mut().zip(inv_perm).zip(&inv_masks) {
                     *out = s_row[i as usize] ^ m;
-                }
-                if (r + 1) % rows_per_release == 0 {
-                    done((r + 1 - rows_per_release) * d * es..(r + 1) * d * es);
                 }
             }
             return;
@@ -498,7 +476,6 @@ mod tests {
                 1,
                 &g,
                 true,
-                &|_| {},
             );
             assert_eq!(&dst[shift..shift + bytes.len()], &want[..], "shift {shift}");
         }
