@@ -47,7 +47,7 @@ export async function runRechartingCheck(): Promise<RechartingCheckResult> {
 
 export function rechartingCheckTable(r: RechartingCheckResult): Table {
   return {
-    header: ['model', 'gauge', 'in the model group', 'max |logit diff|', "max |h' - g·h|"],
+    header: ['model', 'gauge', 'in the model group', 'max abs logit diff', "max abs (h' - g·h)"],
     rows: r.rows.map((row) => [
       row.model,
       row.gauge,
