@@ -25,8 +25,15 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
         .fold(0.0, f32::max)
 }
 
-/// Forward on fixed ids; logits and every site, flattened.
-fn run(dir: &Path) -> (Vec<f32>, Vec<(Site, Vec<f32>)>, usize) {
+/// Logits and every site of a forward pass, flattened, with the model's d.
+struct Run {
+    logits: Vec<f32>,
+    hidden: Vec<(Site, Vec<f32>)>,
+    d: usize,
+}
+
+/// Forward on fixed ids.
+fn run(dir: &Path) -> Run {
     let model = Model::load(dir, &Device::Cpu).expect("model loads");
     let ids: Vec<Vec<u32>> = vec![
         (0..7).map(|k| (k * 37 + 5) % 200).collect(),
@@ -40,7 +47,11 @@ fn run(dir: &Path) -> (Vec<f32>, Vec<(Site, Vec<f32>)>, usize) {
         .iter()
         .map(|&s| (s, flat(out.hidden(s).expect("site"))))
         .collect();
-    (flat(&out.logits), hidden, model.hidden_size())
+    Run {
+        logits: flat(&out.logits),
+        hidden,
+        d: model.hidden_size(),
+    }
 }
 
 fn check(name: &str, group: Group, expect_same: bool) {
@@ -50,7 +61,7 @@ fn check(name: &str, group: Group, expect_same: bool) {
         std::process::id()
     ));
     let _ = std::fs::remove_dir_all(&dir);
-    let (logits, hidden, d) = run(&fixture(name));
+    let Run { logits, hidden, d } = run(&fixture(name));
     let positive_fraction = if group == Group::Bd { 0.5 } else { 1.0 };
     let g = Gauge::random(
         d,
@@ -70,7 +81,11 @@ fn check(name: &str, group: Group, expect_same: bool) {
         },
     )
     .expect("apply");
-    let (logits2, hidden2, _) = run(&dir);
+    let Run {
+        logits: logits2,
+        hidden: hidden2,
+        ..
+    } = run(&dir);
     std::fs::remove_dir_all(&dir).unwrap();
     let diff = max_abs_diff(&logits, &logits2);
     if !expect_same {
