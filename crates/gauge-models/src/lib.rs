@@ -18,6 +18,7 @@
 mod attention;
 mod config;
 pub mod error;
+pub mod gguf;
 mod gpt2;
 mod llama;
 mod weights;
