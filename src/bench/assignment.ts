@@ -20,7 +20,7 @@ export interface AssignmentBenchOptions {
   sizes?: number[];
   /** Repetitions per solver and matrix; the median is reported. @default 3 */
   reps?: number;
-  /** Largest n given to the O(n³) `pathfinding` reference. @default 2048 */
+  /** Largest n given to the O(n³) `pathfinding` reference. @default 4096 */
   pathfindingMaxN?: number;
   /** @default 0 */
   seed?: number;
@@ -80,7 +80,7 @@ export async function runAssignmentBench(options: AssignmentBenchOptions = {}): 
   const params: Required<AssignmentBenchOptions> = {
     sizes: options.sizes ?? [512, 1024, 2048, 4096],
     reps: options.reps ?? 3,
-    pathfindingMaxN: options.pathfindingMaxN ?? 2048,
+    pathfindingMaxN: options.pathfindingMaxN ?? 4096,
     seed: options.seed ?? 0,
   };
   ensurePython(['numpy', 'scipy'], ['numpy', 'scipy']);

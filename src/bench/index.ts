@@ -6,7 +6,7 @@ import { assignmentTable, runAssignmentBench, type AssignmentBenchResult } from 
 
 const assignment: Experiment<AssignmentBenchResult> = {
   summary: 'our JV solver and the pathfinding reference against scipy linear_sum_assignment (same matrices)',
-  flags: '[--sizes 512,1024,2048,4096] [--reps 3] [--pathfinding-max-n 2048] [--seed 0]',
+  flags: '[--sizes 512,1024,2048,4096] [--reps 3] [--pathfinding-max-n 4096] [--seed 0]',
   options: {
     sizes: { type: 'string' },
     reps: { type: 'string' },
@@ -17,7 +17,7 @@ const assignment: Experiment<AssignmentBenchResult> = {
     runAssignmentBench({
       sizes: numList(v.sizes, '--sizes', [512, 1024, 2048, 4096], { min: 1, max: 16384, integer: true }),
       reps: num(v.reps, '--reps', 3, { min: 1, max: 100, integer: true }),
-      pathfindingMaxN: num(v['pathfinding-max-n'], '--pathfinding-max-n', 2048, { min: 0, integer: true }),
+      pathfindingMaxN: num(v['pathfinding-max-n'], '--pathfinding-max-n', 4096, { min: 0, integer: true }),
       seed: num(v.seed, '--seed', 0, { min: 0, max: 2 ** 40, integer: true }),
     }),
   table: assignmentTable,

@@ -55,7 +55,7 @@ fn check_valid(a: &Assignment, s: &[f32], n: usize, m: usize) {
 fn matches_brute_force_on_small_problems() {
     let mut rng = SplitMix64::new(42);
     for trial in 0..600 {
-        let n = 1 + rng.below(7) as usize;
+        let n = 1 + rng.below(8) as usize;
         let m = n + if trial % 3 == 0 {
             rng.below(3) as usize
         } else {
