@@ -5,8 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use gauge_models::candle_core::{Device, D};
-use gauge_models::{Model, Site};
+use gauge_models::candle_core::Device;
+use gauge_models::Model;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -32,51 +32,15 @@ fn main() {
     let model = Model::load(Path::new(&dir), &Device::Cpu).expect("model loads");
     let text = to_ids(&ids["text"]);
     let t = std::time::Instant::now();
-    let out = model
-        .forward_ids(std::slice::from_ref(&text), &[Site::FinalNorm])
-        .expect("forward");
-    let logits = out.logits.squeeze(0).unwrap();
-    let lse = logits
-        .exp()
-        .unwrap()
-        .sum_keepdim(D::Minus1)
-        .unwrap()
-        .log()
-        .unwrap();
-    let logp = logits
-        .broadcast_sub(&lse)
-        .unwrap()
-        .to_vec2::<f32>()
-        .unwrap();
-    let nll: f64 = (0..text.len() - 1)
-        .map(|k| -(logp[k][text[k + 1] as usize] as f64))
-        .sum::<f64>()
-        / (text.len() - 1) as f64;
+    let ppl = model.perplexity(&text).expect("forward");
     println!(
-        "perplexity {:.2} over {} tokens ({:.2} s)",
-        nll.exp(),
+        "perplexity {ppl:.2} over {} tokens ({:.2} s)",
         text.len() - 1,
         t.elapsed().as_secs_f64()
     );
     let mut prompt = to_ids(&ids["prompt"]);
     for _ in 0..12 {
-        let out = model
-            .forward_ids(std::slice::from_ref(&prompt), &[])
-            .expect("forward");
-        let last = out
-            .logits
-            .squeeze(0)
-            .unwrap()
-            .to_vec2::<f32>()
-            .unwrap()
-            .pop()
-            .unwrap();
-        let next = last
-            .iter()
-            .enumerate()
-            .fold((0, f32::MIN), |b, (k, &v)| if v > b.1 { (k, v) } else { b })
-            .0;
-        prompt.push(next as u32);
+        prompt.push(model.greedy_next(&prompt).expect("forward"));
     }
-    println!("greedy ids {:?}", prompt);
+    println!("greedy ids {prompt:?}");
 }

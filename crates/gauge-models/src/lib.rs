@@ -287,4 +287,37 @@ impl Model {
         let t = Tensor::from_vec(flat, (ids.len(), seq), &self.device)?;
         self.forward(&t, sites)
     }
+
+    /// Perplexity of one sequence: `exp` of the mean negative log-likelihood of each id given the ones before it.
+    /// Needs at least two ids.
+    pub fn perplexity(&self, ids: &[u32]) -> Result<f64> {
+        if ids.len() < 2 {
+            return Err(Error::input("ids", "perplexity needs at least two ids"));
+        }
+        let logits = self.forward_ids(&[ids.to_vec()], &[])?.logits.squeeze(0)?;
+        let log_z = logits.exp()?.sum_keepdim(candle_core::D::Minus1)?.log()?;
+        let log_p = logits.broadcast_sub(&log_z)?.to_vec2::<f32>()?;
+        let nll: f64 = ids
+            .windows(2)
+            .zip(&log_p)
+            .map(|(w, row)| -(row[w[1] as usize] as f64))
+            .sum();
+        Ok((nll / (ids.len() - 1) as f64).exp())
+    }
+
+    /// The most likely next id after `ids` (greedy decoding, first index on ties).
+    pub fn greedy_next(&self, ids: &[u32]) -> Result<u32> {
+        let last = self
+            .forward_ids(&[ids.to_vec()], &[])?
+            .logits
+            .squeeze(0)?
+            .to_vec2::<f32>()?;
+        let last = last.last().ok_or_else(|| Error::input("ids", "is empty"))?;
+        let (best, _) =
+            last.iter().enumerate().fold(
+                (0, f32::NEG_INFINITY),
+                |b, (k, &v)| if v > b.1 { (k, v) } else { b },
+            );
+        Ok(best as u32)
+    }
 }

@@ -6,8 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
-use gauge_models::candle_core::{Device, D};
-use gauge_models::{Model, Site};
+use gauge_models::candle_core::Device;
+use gauge_models::Model;
 
 const PARIS: u32 = 7042;
 
@@ -46,48 +46,11 @@ fn smollm2_predicts_english() {
             .map(|x| x.as_u64().unwrap() as u32)
             .collect()
     };
-    let text = list("text");
-    let out = model
-        .forward_ids(std::slice::from_ref(&text), &[Site::FinalNorm])
-        .unwrap();
-    let logits = out.logits.squeeze(0).unwrap();
-    let lse = logits
-        .exp()
-        .unwrap()
-        .sum_keepdim(D::Minus1)
-        .unwrap()
-        .log()
-        .unwrap();
-    let logp = logits
-        .broadcast_sub(&lse)
-        .unwrap()
-        .to_vec2::<f32>()
-        .unwrap();
-    let nll: f64 = (0..text.len() - 1)
-        .map(|k| -(logp[k][text[k + 1] as usize] as f64))
-        .sum::<f64>()
-        / (text.len() - 1) as f64;
-    let ppl = nll.exp();
+    let ppl = model.perplexity(&list("text")).unwrap();
     eprintln!("SmolLM2-135M perplexity on the paragraph: {ppl:.2}");
     // A 49k-token vocabulary gives perplexity 49152 to a uniform guess; a broken conversion lands in the thousands.
     assert!(ppl < 60.0, "perplexity {ppl}");
-    let prompt = list("prompt");
-    let out = model
-        .forward_ids(std::slice::from_ref(&prompt), &[])
-        .unwrap();
-    let last = out
-        .logits
-        .squeeze(0)
-        .unwrap()
-        .to_vec2::<f32>()
-        .unwrap()
-        .pop()
-        .unwrap();
-    let next = last
-        .iter()
-        .enumerate()
-        .fold((0, f32::MIN), |b, (k, &v)| if v > b.1 { (k, v) } else { b })
-        .0;
+    let next = model.greedy_next(&list("prompt")).unwrap();
     assert_eq!(
         next as u32, PARIS,
         "greedy next token after 'The capital of France is'"

@@ -111,16 +111,22 @@ pub fn solve(
     if let Some(a) = certificate(scores, n, m) {
         return Ok(a);
     }
-    let ((row_to_col, duals), path) = match solver {
+    // The sparse solver's last pricing pass is the dual bound's pass; the others need one more.
+    let (row_to_col, dual_bound, path) = match solver {
         Solver::Jv => match sparse::solve(scores, n, m, cancel)? {
-            Some(solution) => (solution, "sparse"),
-            None => (jv::solve(scores, n, m, cancel)?, "dense"),
+            Some((x, bound)) => (x, bound, "sparse"),
+            None => dense(jv::solve(scores, n, m, cancel)?, scores, n, m, "dense"),
         },
-        Solver::JvDense => (jv::solve(scores, n, m, cancel)?, "dense"),
-        Solver::Pathfinding => (reference::solve(scores, n, m, cancel)?, "pathfinding"),
+        Solver::JvDense => dense(jv::solve(scores, n, m, cancel)?, scores, n, m, "dense"),
+        Solver::Pathfinding => dense(
+            reference::solve(scores, n, m, cancel)?,
+            scores,
+            n,
+            m,
+            "pathfinding",
+        ),
     };
     let objective = objective(scores, m, &row_to_col);
-    let dual_bound = dual_bound(scores, n, m, &duals);
     Ok(Assignment {
         row_to_col,
         objective,
@@ -128,6 +134,18 @@ pub fn solve(
         fast_path: false,
         path,
     })
+}
+
+/// An assignment with column duals, and the dual bound they give.
+fn dense(
+    (row_to_col, duals): (Vec<u32>, Vec<f64>),
+    scores: &[f32],
+    n: usize,
+    m: usize,
+    path: &'static str,
+) -> (Vec<u32>, f64, &'static str) {
+    let bound = dual_bound(scores, n, m, &duals);
+    (row_to_col, bound, path)
 }
 
 /// Checks shape, emptiness and finiteness; `what` names the argument in errors.

@@ -25,8 +25,9 @@ const ROUNDS: usize = 16;
 const REL_TOL: f64 = 1e-12;
 const NONE: u32 = u32::MAX;
 
-/// The assignment and the maximisation's column duals, or `None` when the dense solver must take over.
-pub(super) type Solution = Option<(Vec<u32>, Vec<f64>)>;
+/// The assignment and its dual bound (the last pricing pass computed it), or `None` when the dense solver must
+/// take over.
+pub(super) type Solution = Option<(Vec<u32>, f64)>;
 
 pub(super) fn solve(scores: &[f32], n: usize, m: usize, cancel: Cancel<'_>) -> Result<Solution> {
     let cand: Vec<Vec<u32>> = scores
@@ -47,10 +48,12 @@ pub(super) fn solve(scores: &[f32], n: usize, m: usize, cancel: Cancel<'_>) -> R
         // Maximisation duals: v' = -v >= 0.
         let vmax: Vec<f64> = st.v.iter().map(|&t| -t).collect();
         free.clear();
+        let mut bound = vmax.iter().sum::<f64>();
         for (i, row) in scores.chunks_exact(m).enumerate() {
             let xi = st.x[i] as usize;
             let own = row[xi] as f64 - vmax[xi];
             let best = kernels::max_minus(row, &vmax);
+            bound += best;
             let threshold = own + REL_TOL * (1.0 + own.abs() + best.abs());
             if best > threshold {
                 add_violators(row, &vmax, threshold, &mut st.cand[i]);
@@ -58,7 +61,7 @@ pub(super) fn solve(scores: &[f32], n: usize, m: usize, cancel: Cancel<'_>) -> R
             }
         }
         if free.is_empty() {
-            return Ok(Some((st.x, vmax)));
+            return Ok(Some((st.x, bound)));
         }
         if n == m {
             for &i in &free {
