@@ -59,6 +59,32 @@ export declare class Gauge {
   applyAxis(x: Float32Array, shape: Array<number>, axis: number, signed?: boolean | undefined | null): Float32Array
 }
 
+/** A model loaded for forward passes. Every call runs off the event loop; one model may serve concurrent calls. */
+export declare class Model {
+  /**
+   * Loads a Hugging Face checkpoint directory (or a GGUF file) for forward passes on the CPU. Off the event
+   * loop.
+   */
+  static load(path: string): Promise<Model>
+  /** The path it was loaded from. */
+  get path(): string
+  /** Residual width d. */
+  get d(): number
+  /** Number of blocks L. */
+  get layers(): number
+  /** Vocabulary size. */
+  get vocab(): number
+  /**
+   * Runs `batch` sequences of equal length (`ids` row-major `[batch, seq]`) and returns logits and the hidden
+   * states at `sites`. Off the event loop; `signal` rejects it with `ABORTED` if aborted before the pass starts.
+   */
+  forward(ids: Uint32Array, options?: ForwardOptions | undefined | null, signal?: AbortSignal | undefined | null): Promise<ForwardResult>
+  /** Perplexity of one sequence of ids (at least two): `exp` of the mean next-token negative log-likelihood. */
+  perplexity(ids: Uint32Array): Promise<number>
+  /** Greedy continuation: the `maxTokens` ids that follow `ids`, each the most likely given all before it. */
+  generate(ids: Uint32Array, maxTokens: number): Promise<Uint32Array>
+}
+
 /** Panics inside the addon on the libuv thread pool; rejects with `INTERNAL_PANIC`. For tests only. */
 export declare function __panicSelfTest(): Promise<boolean>
 
@@ -120,10 +146,53 @@ export interface AssignmentResult {
 }
 
 /**
+ * Converts a Llama GGUF file (F32, F16, Q4_0, Q4_1, Q8_0, Q6_K) into a new Hugging Face directory `out`
+ * (`config.json`, `model.safetensors` in F32, `tokenizer.json` when the GGUF carries one), dequantizing every
+ * tensor and undoing llama.cpp's Q/K row order. Resolves to `out`. Off the event loop.
+ */
+export declare function convertGguf(gguf: string, out: string): Promise<string>
+
+/**
  * Pearson correlations `C[i, j] = corr(x[:, i], y[:, j])` of row-major `x` (`[rows, dx]`) and `y`
  * (`[rows, dy]`), returned row-major `[dx, dy]`; blocks of f32 GEMM accumulated in f64. Off the event loop.
  */
 export declare function correlation(x: Float32Array, y: Float32Array, rows: number, dx: number, dy: number): Promise<Float32Array>
+
+/** Options of `Model.forward`. */
+export interface ForwardOptions {
+  /**
+   * Number of sequences; `ids.length` must be `batch · seq`.
+   * @default 1
+   */
+  batch?: number
+  /**
+   * Hidden-state sites to return: `"h_0"` (embeddings) to `"h_L"` (after the last block), and `"final_norm"`.
+   * @default []
+   */
+  sites?: Array<string>
+  /**
+   * `"all"` (`[batch, seq, vocab]`), `"last"` (`[batch, vocab]`, the last position of each sequence) or
+   * `"none"`.
+   * @default 'all'
+   */
+  logits?: string
+}
+
+/** The result of `Model.forward`. */
+export interface ForwardResult {
+  /** Row-major logits (`[batch, seq, vocab]` or `[batch, vocab]`), absent with `logits: "none"`. */
+  logits?: Float32Array
+  /** The requested sites, in the order asked for. */
+  hidden: Array<HiddenState>
+  /** Sequences. */
+  batch: number
+  /** Tokens per sequence. */
+  seq: number
+  /** Vocabulary size. */
+  vocab: number
+  /** Residual width. */
+  d: number
+}
 
 /** Norm gain statistics over every gain entry. */
 export interface GainStatistics {
@@ -155,6 +224,14 @@ export interface GaugeMetadata {
   target?: string
   /** How the gauge was obtained, for example `marginalized`. */
   method?: string
+}
+
+/** One hidden state, row-major `[batch, seq, d]`. */
+export interface HiddenState {
+  /** The site, as named in `ForwardOptions.sites`. */
+  site: string
+  /** Row-major `[batch, seq, d]`. */
+  values: Float32Array
 }
 
 /**
@@ -286,6 +363,27 @@ export declare function randomUniform(count: number, seedValue?: number | undefi
  * files and `NPY_DTYPE` for other dtypes, naming the file.
  */
 export declare function readNpyMatrix(path: string): NpyMatrix
+
+/**
+ * Writes `model` with its residual stream rotated by a seeded Haar-random orthogonal matrix (every residual
+ * vector `v ↦ R v`, gains unchanged) into the new directory `out`; resolves to the number of tensors rotated.
+ * Refused unless `force` is set, because the result is not equivalent to the input. Off the event loop.
+ */
+export declare function rotateCheckpoint(model: string, out: string, options?: RotateOptions | undefined | null): Promise<number>
+
+/** Options of `rotateCheckpoint`. */
+export interface RotateOptions {
+  /**
+   * Seed of the Haar-random rotation.
+   * @default 0
+   */
+  seed?: number
+  /**
+   * Must be `true`: a rotation is not a symmetry of a model with per-channel norm gains, so the result computes
+   * a different function. It exists for experiments.
+   */
+  force?: boolean
+}
 
 /** `solveAssignmentSync` on the libuv thread pool; `signal` aborts it, also mid-solve (code `ABORTED`). */
 export declare function solveAssignment(scores: Float32Array, n: number, m: number, options?: AssignmentOptions | undefined | null, signal?: AbortSignal | undefined | null): Promise<AssignmentResult>

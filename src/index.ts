@@ -20,3 +20,5 @@ export const readNpyMatrix = native.readNpyMatrix;
 export const writeNpy = native.writeNpy;
 /** Pearson correlation matrix of paired activations, off the event loop. */
 export const correlation = native.correlation;
+export { loadModel, allSites, rotateCheckpoint, convertGguf } from './model';
+export type { Model, Site, ForwardOptions, ForwardResult, HiddenState } from './model';

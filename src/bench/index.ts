@@ -1,7 +1,9 @@
 /** The registry of benchmarks, shaped like the experiments' registry. */
+import * as os from 'node:os';
 import { num, numList, str } from '../commands/args';
 import type { Experiment } from '../experiments';
 import { applyTable, runApplyBench, type ApplyBenchResult } from './apply';
+import { forwardTable, runForwardBench, type ForwardBenchResult } from './forward';
 import { assignmentTable, runAssignmentBench, type AssignmentBenchResult } from './assignment';
 
 const assignment: Experiment<AssignmentBenchResult> = {
@@ -36,4 +38,25 @@ const apply: Experiment<ApplyBenchResult> = {
   table: applyTable,
 };
 
-export const BENCHES: Record<string, Experiment<any>> = { assignment, apply };
+const forward: Experiment<ForwardBenchResult> = {
+  summary: 'forward-pass tokens/s of SmolLM2-135M on the CPU against transformers (same ids, batch, threads)',
+  flags: '[--model <SmolLM2 GGUF>] [--batch 4] [--seq 128] [--reps 5] [--threads <CPUs>]',
+  options: {
+    model: { type: 'string' },
+    batch: { type: 'string' },
+    seq: { type: 'string' },
+    reps: { type: 'string' },
+    threads: { type: 'string' },
+  },
+  run: (v) =>
+    runForwardBench({
+      model: str(v.model, '--model'),
+      batch: num(v.batch, '--batch', 4, { min: 1, max: 256, integer: true }),
+      seq: num(v.seq, '--seq', 128, { min: 1, max: 8192, integer: true }),
+      reps: num(v.reps, '--reps', 5, { min: 1, max: 100, integer: true }),
+      threads: num(v.threads, '--threads', os.cpus().length, { min: 1, max: 1024, integer: true }),
+    }),
+  table: forwardTable,
+};
+
+export const BENCHES: Record<string, Experiment<any>> = { assignment, apply, forward };

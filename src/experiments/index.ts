@@ -2,6 +2,7 @@
 import { num, numList, type Value } from '../commands/args';
 import type { Table } from '../table';
 import { ceilingTable, runCeiling, type CeilingResult } from './ceiling';
+import { groupsTable, runGroups, type GroupsResult } from './groups';
 import { rechartingCheckTable, runRechartingCheck, type RechartingCheckResult } from './recharting-check';
 
 /** An experiment the CLI can run and the README can show. */
@@ -48,4 +49,23 @@ const rechartingCheck: Experiment<RechartingCheckResult> = {
   table: rechartingCheckTable,
 };
 
-export const EXPERIMENTS: Record<string, Experiment<any>> = { ceiling, 'recharting-check': rechartingCheck };
+const groups: Experiment<GroupsResult> = {
+  summary: 'which gauges are symmetries: largest logit change under random Sd, ±Sd, Bd and a rotation',
+  flags: '[--models tiny,tiny-qwen2,tiny-gpt2,<SmolLM2 GGUF>] [--seed 0] [--batch 2] [--seq 32]',
+  options: {
+    models: { type: 'string' },
+    seed: { type: 'string' },
+    batch: { type: 'string' },
+    seq: { type: 'string' },
+  },
+  run: (v) =>
+    runGroups({
+      models: typeof v.models === 'string' ? v.models.split(',').filter(Boolean) : undefined,
+      seed: num(v.seed, '--seed', 0, { min: 0, max: 2 ** 40, integer: true }),
+      batch: num(v.batch, '--batch', 2, { min: 1, max: 64, integer: true }),
+      seq: num(v.seq, '--seq', 32, { min: 1, max: 4096, integer: true }),
+    }),
+  table: groupsTable,
+};
+
+export const EXPERIMENTS: Record<string, Experiment<any>> = { ceiling, 'recharting-check': rechartingCheck, groups };

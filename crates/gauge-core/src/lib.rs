@@ -19,6 +19,7 @@ pub mod npy;
 pub mod recharting;
 pub mod rng;
 pub mod roles;
+pub mod rotation;
 pub mod stats;
 
 pub use error::{Error, Result};

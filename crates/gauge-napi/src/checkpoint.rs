@@ -203,3 +203,14 @@ pub fn init_checkpoint(
         Ok(bytes as f64)
     }))
 }
+
+/// Converts a Llama GGUF file (F32, F16, Q4_0, Q4_1, Q8_0, Q6_K) into a new Hugging Face directory `out`
+/// (`config.json`, `model.safetensors` in F32, `tokenizer.json` when the GGUF carries one), dequantizing every
+/// tensor and undoing llama.cpp's Q/K row order. Resolves to `out`. Off the event loop.
+#[napi(ts_return_type = "Promise<string>")]
+pub fn convert_gguf(gguf: String, out: String) -> AsyncTask<Job<String>> {
+    AsyncTask::new(Job::new(move || {
+        gauge_models::gguf::convert(Path::new(&gguf), Path::new(&out))?;
+        Ok(out)
+    }))
+}

@@ -65,3 +65,12 @@ pub fn guard<T>(f: impl FnOnce() -> CResult<T>) -> CResult<T> {
 pub fn sync<T>(env: &Env, f: impl FnOnce() -> CResult<T>) -> Result<T> {
     guard(f).map_err(|e| e.into_napi(env))
 }
+
+impl From<gauge_models::Error> for CodedError {
+    fn from(e: gauge_models::Error) -> Self {
+        Self {
+            code: e.code(),
+            message: e.to_string(),
+        }
+    }
+}

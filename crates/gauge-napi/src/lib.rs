@@ -14,6 +14,8 @@ mod checkpoint;
 mod error;
 mod gauge;
 mod job;
+mod model;
 mod npy;
+mod rotation;
 mod selftest;
 mod stats;

@@ -1,0 +1,241 @@
+//! `Model`: a checkpoint loaded for forward passes (candle, CPU), with logits and residual-stream hidden states.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use gauge_models::candle_core::{Device, Tensor};
+use gauge_models::Site;
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+use crate::error::{CResult, CodedError};
+use crate::job::{abort_parts, Job};
+
+/// A model loaded for forward passes. Every call runs off the event loop; one model may serve concurrent calls.
+#[napi]
+pub struct Model {
+    inner: Arc<gauge_models::Model>,
+    path: String,
+}
+
+/// Options of `Model.forward`.
+#[napi(object)]
+pub struct ForwardOptions {
+    /// Number of sequences; `ids.length` must be `batch · seq`.
+    /// @default 1
+    pub batch: Option<u32>,
+    /// Hidden-state sites to return: `"h_0"` (embeddings) to `"h_L"` (after the last block), and `"final_norm"`.
+    /// @default []
+    pub sites: Option<Vec<String>>,
+    /// `"all"` (`[batch, seq, vocab]`), `"last"` (`[batch, vocab]`, the last position of each sequence) or
+    /// `"none"`.
+    /// @default 'all'
+    pub logits: Option<String>,
+}
+
+/// One hidden state, row-major `[batch, seq, d]`.
+#[napi(object)]
+pub struct HiddenState {
+    /// The site, as named in `ForwardOptions.sites`.
+    pub site: String,
+    /// Row-major `[batch, seq, d]`.
+    pub values: Float32Array,
+}
+
+/// The result of `Model.forward`.
+#[napi(object)]
+pub struct ForwardResult {
+    /// Row-major logits (`[batch, seq, vocab]` or `[batch, vocab]`), absent with `logits: "none"`.
+    pub logits: Option<Float32Array>,
+    /// The requested sites, in the order asked for.
+    pub hidden: Vec<HiddenState>,
+    /// Sequences.
+    pub batch: u32,
+    /// Tokens per sequence.
+    pub seq: u32,
+    /// Vocabulary size.
+    pub vocab: u32,
+    /// Residual width.
+    pub d: u32,
+}
+
+/// Parses `"h_3"` or `"final_norm"`.
+pub fn parse_site(s: &str) -> CResult<Site> {
+    if s == "final_norm" {
+        return Ok(Site::FinalNorm);
+    }
+    s.strip_prefix("h_")
+        .and_then(|l| l.parse::<usize>().ok())
+        .map(Site::Residual)
+        .ok_or_else(|| {
+            CodedError::invalid(
+                "sites",
+                format!("{s:?} is not a site: use \"h_0\" … \"h_L\" or \"final_norm\""),
+            )
+        })
+}
+
+fn to_f32(t: &Tensor) -> CResult<Float32Array> {
+    let v: Vec<f32> = t
+        .flatten_all()
+        .and_then(|t| t.to_vec1())
+        .map_err(gauge_models::Error::from)?;
+    Ok(Float32Array::new(v))
+}
+
+fn check_abort(flag: &AtomicBool) -> CResult<()> {
+    if flag.load(Ordering::Relaxed) {
+        return Err(gauge_core::Error::Aborted {
+            what: "forward".into(),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// Splits `ids` (`batch · seq` ids) into `batch` rows.
+fn rows(ids: &[u32], batch: u32) -> CResult<Vec<Vec<u32>>> {
+    let batch = batch as usize;
+    if batch == 0 || ids.is_empty() || !ids.len().is_multiple_of(batch) {
+        return Err(CodedError::invalid(
+            "ids",
+            format!(
+                "holds {} ids, which is not a positive multiple of batch = {batch}",
+                ids.len()
+            ),
+        ));
+    }
+    Ok(ids.chunks(ids.len() / batch).map(<[u32]>::to_vec).collect())
+}
+
+#[napi]
+impl Model {
+    /// Loads a Hugging Face checkpoint directory (or a GGUF file) for forward passes on the CPU. Off the event
+    /// loop.
+    #[napi(ts_return_type = "Promise<Model>")]
+    pub fn load(path: String) -> AsyncTask<Job<Model>> {
+        AsyncTask::new(Job::new(move || {
+            let inner = gauge_models::Model::load(Path::new(&path), &Device::Cpu)?;
+            Ok(Model {
+                inner: Arc::new(inner),
+                path,
+            })
+        }))
+    }
+
+    /// The path it was loaded from.
+    #[napi(getter)]
+    pub fn path(&self) -> String {
+        self.path.clone()
+    }
+
+    /// Residual width d.
+    #[napi(getter)]
+    pub fn d(&self) -> u32 {
+        self.inner.hidden_size() as u32
+    }
+
+    /// Number of blocks L.
+    #[napi(getter)]
+    pub fn layers(&self) -> u32 {
+        self.inner.num_layers() as u32
+    }
+
+    /// Vocabulary size.
+    #[napi(getter)]
+    pub fn vocab(&self) -> u32 {
+        self.inner.vocab_size() as u32
+    }
+
+    /// Runs `batch` sequences of equal length (`ids` row-major `[batch, seq]`) and returns logits and the hidden
+    /// states at `sites`. Off the event loop; `signal` rejects it with `ABORTED` if aborted before the pass starts.
+    #[napi(
+        ts_args_type = "ids: Uint32Array, options?: ForwardOptions | undefined | null, signal?: AbortSignal | undefined | null",
+        ts_return_type = "Promise<ForwardResult>"
+    )]
+    pub fn forward(
+        &self,
+        env: Env,
+        ids: Uint32Array,
+        options: Option<ForwardOptions>,
+        signal: Option<Object>,
+    ) -> Result<AsyncTask<Job<ForwardResult>>> {
+        let (batch, sites, logits) = match options {
+            Some(o) => (o.batch, o.sites, o.logits),
+            None => (None, None, None),
+        };
+        let (signal, flag) = abort_parts(&env, signal)?;
+        let model = self.inner.clone();
+        let ids = ids.to_vec();
+        let job = Job::new(move || {
+            check_abort(&flag)?;
+            let names = sites.unwrap_or_default();
+            let sites = names
+                .iter()
+                .map(|s| parse_site(s))
+                .collect::<CResult<Vec<_>>>()?;
+            let mode = logits.unwrap_or_else(|| "all".into());
+            if !["all", "last", "none"].contains(&mode.as_str()) {
+                return Err(CodedError::invalid(
+                    "logits",
+                    format!("{mode:?} is not one of \"all\", \"last\", \"none\""),
+                ));
+            }
+            let rows = rows(&ids, batch.unwrap_or(1))?;
+            let (b, seq) = (rows.len(), rows[0].len());
+            let out = model.forward_ids(&rows, &sites)?;
+            let logits = match mode.as_str() {
+                "all" => Some(to_f32(&out.logits)?),
+                "last" => Some(to_f32(
+                    &out.logits
+                        .narrow(1, seq - 1, 1)
+                        .map_err(gauge_models::Error::from)?,
+                )?),
+                _ => None,
+            };
+            let hidden = names
+                .into_iter()
+                .zip(&out.hidden)
+                .map(|(site, (_, t))| {
+                    Ok(HiddenState {
+                        site,
+                        values: to_f32(t)?,
+                    })
+                })
+                .collect::<CResult<Vec<_>>>()?;
+            Ok(ForwardResult {
+                logits,
+                hidden,
+                batch: b as u32,
+                seq: seq as u32,
+                vocab: model.vocab_size() as u32,
+                d: model.hidden_size() as u32,
+            })
+        });
+        Ok(AsyncTask::with_optional_signal(job, signal))
+    }
+
+    /// Perplexity of one sequence of ids (at least two): `exp` of the mean next-token negative log-likelihood.
+    #[napi(ts_return_type = "Promise<number>")]
+    pub fn perplexity(&self, ids: Uint32Array) -> AsyncTask<Job<f64>> {
+        let model = self.inner.clone();
+        let ids = ids.to_vec();
+        AsyncTask::new(Job::new(move || Ok(model.perplexity(&ids)?)))
+    }
+
+    /// Greedy continuation: the `maxTokens` ids that follow `ids`, each the most likely given all before it.
+    #[napi(ts_return_type = "Promise<Uint32Array>")]
+    pub fn generate(&self, ids: Uint32Array, max_tokens: u32) -> AsyncTask<Job<Uint32Array>> {
+        let model = self.inner.clone();
+        let mut ids = ids.to_vec();
+        AsyncTask::new(Job::new(move || {
+            let start = ids.len();
+            for _ in 0..max_tokens {
+                let next = model.greedy_next(&ids)?;
+                ids.push(next);
+            }
+            Ok(Uint32Array::new(ids[start..].to_vec()))
+        }))
+    }
+}
