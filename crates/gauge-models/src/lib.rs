@@ -19,8 +19,10 @@ mod attention;
 mod config;
 pub mod error;
 pub mod gguf;
+mod gguf_tokenizer;
 mod gpt2;
 mod llama;
+pub mod tokenizer;
 mod weights;
 
 use std::fmt;
@@ -32,6 +34,7 @@ use gauge_core::roles::Architecture;
 
 pub use candle_core;
 pub use error::{Error, Result};
+pub use tokenizer::{load_tokenizer, Tokenizer};
 
 /// A hidden-state site in the residual chart (`GAUGE.md` §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
