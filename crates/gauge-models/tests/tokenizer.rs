@@ -1,12 +1,14 @@
 //! Tokenizers against transformers: `fixtures/tokenizer_reference.json` (written by
 //! `scripts/fixtures/tokenizer_transformers.py`) holds the ids transformers gives a dozen varied strings with
 //! SmolLM2's GGUF tokenizer and all-MiniLM-L6-v2's `tokenizer.json`, with and without special tokens, and their
-//! decodes; every list must be reproduced exactly. The SmolLM2 ids of `fixtures/smollm2_ids.json` must come back
+//! decodes, and the same for a small SentencePiece vocabulary the script writes as a GGUF (its metadata is in
+//! the fixture, so that test needs no model files); every list must be reproduced exactly. The SmolLM2 ids of `fixtures/smollm2_ids.json` must come back
 //! from the texts of `scripts/checks/smollm2_ids.py`. The model files are never committed (`python3
 //! scripts/fetch_models.py` fetches them); without them these tests say so and skip.
 
 use std::path::{Path, PathBuf};
 
+use gauge_models::candle_core::quantized::gguf_file::{self, Value};
 use gauge_models::{load_tokenizer, Tokenizer};
 
 fn root() -> PathBuf {
@@ -181,5 +183,51 @@ fn missing_and_broken_tokenizer_files_are_clear_errors() {
         e.to_string().contains("notes.txt") && e.to_string().contains("GGUF"),
         "{e}"
     );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn sentencepiece_gguf_tokenizer_matches_transformers() {
+    let r = reference();
+    let m = &r["tokenizers"]["sentencepiece"]["gguf_metadata"];
+    let list = |k: &str| m[k].as_array().unwrap().clone();
+    let tokens = Value::Array(
+        list("tokens")
+            .iter()
+            .map(|t| Value::String(t.as_str().unwrap().into()))
+            .collect(),
+    );
+    let scores = Value::Array(
+        list("scores")
+            .iter()
+            .map(|x| Value::F32(x.as_f64().unwrap() as f32))
+            .collect(),
+    );
+    let types = Value::Array(
+        list("token_type")
+            .iter()
+            .map(|x| Value::I32(x.as_i64().unwrap() as i32))
+            .collect(),
+    );
+    let id = |k: &str| Value::U32(m[k].as_u64().unwrap() as u32);
+    let md = [
+        ("general.architecture", Value::String("llama".into())),
+        ("tokenizer.ggml.model", Value::String("llama".into())),
+        ("tokenizer.ggml.tokens", tokens),
+        ("tokenizer.ggml.scores", scores),
+        ("tokenizer.ggml.token_type", types),
+        ("tokenizer.ggml.bos_token_id", id("bos")),
+        ("tokenizer.ggml.eos_token_id", id("eos")),
+        ("tokenizer.ggml.unknown_token_id", id("unk")),
+    ];
+    let dir = std::env::temp_dir().join(format!("gt-tok-sp-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("sp.gguf");
+    let refs: Vec<(&str, &Value)> = md.iter().map(|(k, v)| (*k, v)).collect();
+    gguf_file::write(&mut std::fs::File::create(&path).unwrap(), &refs, &[]).unwrap();
+    let tok = Tokenizer::from_gguf_file(&path).unwrap();
+    check_against_reference(&tok, "sentencepiece");
+    check_save_round_trip(&tok, "sentencepiece");
     std::fs::remove_dir_all(&dir).unwrap();
 }
