@@ -118,10 +118,10 @@ pub fn read_shape(content: &Content, path: &Path) -> Result<GgufLlama> {
     })
 }
 
-/// Whether `path` is a GGUF file, by its magic bytes (whatever its extension). A directory is not; a file that
-/// cannot be opened is an I/O error naming it.
+/// Whether `path` is a GGUF file, by its magic bytes (whatever its extension). A directory or a missing path is
+/// not; a file that cannot be opened is an I/O error naming it.
 pub fn is_gguf(path: &Path) -> Result<bool> {
-    if path.is_dir() {
+    if !path.is_file() {
         return Ok(false);
     }
     let mut file = File::open(path).map_err(|e| gauge_core::Error::Io {

@@ -7,12 +7,14 @@
 //! norm), and never `h_L` itself; [`Site::hf_hidden_states`] lists that order.
 //!
 //! Weights are read from a validated [`gauge_core::checkpoint::Checkpoint`] as `f32` (BF16 and F16 checkpoints are
-//! widened exactly) and the forward runs in `f32`: on the CPU by default, or on CUDA or Metal with the `cuda` and
+//! widened exactly), or straight from a Llama GGUF file, dequantized on demand exactly as [`gguf::convert`] would
+//! (`gguf_weights.rs`), and the forward runs in `f32`: on the CPU by default, or on CUDA or Metal with the `cuda` and
 //! `metal` cargo features (candle's). Attention is causal over whole sequences of equal length (no padding, no KV
 //! cache). One architecture per file: `llama.rs` (Llama, Mistral, Qwen2: RMSNorm, grouped-query attention with
 //! RoPE, SwiGLU, optional q/k/v biases, tied or untied head) and `gpt2.rs` (LayerNorm, Conv1D, learned positions,
 //! `gelu_new`, tied head). Features they do not implement (RoPE scaling, sliding windows shorter than the
-//! sequence, other activations) are refused with [`Error::Unsupported`], never approximated.
+//! sequence, other activations) are refused with [`Error::Unsupported`], never approximated. [`Tokenizer`] turns
+//! text into the ids the forward takes ([`load_tokenizer`] finds a model source's own).
 #![deny(missing_docs)]
 
 mod attention;

@@ -153,6 +153,12 @@ fn clip(text: &str) -> String {
 /// The tokenizer of a model source: a GGUF file (built from its metadata; `None` when it has no
 /// `tokenizer.ggml.*` keys), or a Hugging Face directory's `tokenizer.json` (`None` when the directory has none).
 pub fn load_tokenizer(path: &Path) -> Result<Option<Tokenizer>> {
+    if !path.exists() {
+        return Err(Error::Core(gauge_core::Error::Io {
+            path: path.into(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory"),
+        }));
+    }
     if path.is_dir() {
         let json = path.join(TOKENIZER_FILE);
         return if json.is_file() {

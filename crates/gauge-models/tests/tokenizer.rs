@@ -176,6 +176,9 @@ fn missing_and_broken_tokenizer_files_are_clear_errors() {
     assert!(load_tokenizer(&dir).is_err());
     std::fs::remove_file(&junk).unwrap();
     assert!(load_tokenizer(&dir).unwrap().is_none());
+    let e = load_tokenizer(&dir.join("absent")).unwrap_err();
+    assert_eq!(e.code(), "IO");
+    assert!(e.to_string().contains("absent"), "{e}");
     let text = dir.join("notes.txt");
     std::fs::write(&text, "hello").unwrap();
     let e = load_tokenizer(&text).unwrap_err();
