@@ -57,35 +57,16 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
     let d = ckpt.hidden_size()?;
     let mut dtypes = BTreeSet::new();
     let mut parameters = 0u64;
-    let (mut n, mut sum, mut sq, mut min, mut max, mut vectors) =
-        (0usize, 0f64, 0f64, f64::INFINITY, f64::NEG_INFINITY, 0);
+    let mut gains = Vec::new();
     for (_, t) in ckpt.tensors() {
         dtypes.insert(t.dtype.as_str().to_string());
         parameters += t.shape.iter().product::<usize>() as u64;
         if ckpt.arch.role(&t.name)? == Role::Gain {
-            vectors += 1;
-            for x in ckpt.read_f32(&t.name)? {
-                let x = x as f64;
-                n += 1;
-                sum += x;
-                sq += x * x;
-                min = min.min(x);
-                max = max.max(x);
-            }
+            gains.push(ckpt.read_f32(&t.name)?);
         }
     }
-    let mean = if n > 0 { sum / n as f64 } else { 0.0 };
-    let std = if n > 0 {
-        (sq / n as f64 - mean * mean).max(0.0).sqrt()
-    } else {
-        0.0
-    };
     let continuous_reason = continuous_gauge_reason(&ckpt)?;
-    let group = match (ckpt.arch.norm(), &continuous_reason) {
-        (_, Some(_)) => "O(d)",
-        (Norm::RmsNorm, None) => "Bd",
-        (Norm::LayerNorm, None) => "±Sd",
-    };
+    let (gains, group) = gauge_of_gains(ckpt.arch.norm(), &gains, continuous_reason.is_some());
     Ok(Inspection {
         architecture: ckpt.arch.name().to_string(),
         class: ckpt
@@ -103,14 +84,112 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
             Norm::RmsNorm => "RMSNorm",
             Norm::LayerNorm => "LayerNorm",
         },
-        gains: GainStats {
-            vectors,
-            min,
-            max,
-            mean,
-            std,
-        },
+        gains,
         group,
         continuous_reason,
     })
+}
+
+/// The gain statistics and the gauge group (`Bd`, `±Sd` or `O(d)`) of a model with `norm` layers whose norm gain
+/// vectors (every [`Role::Gain`] tensor, in checkpoint order) are `gains`, as [`inspect`] reports them;
+/// `continuous` says whether the gauge is continuous (see [`constant_gains_reason`]). For sources that are not a
+/// [`Checkpoint`] (GGUF files).
+pub fn gauge_of_gains(
+    norm: Norm,
+    gains: &[Vec<f32>],
+    continuous: bool,
+) -> (GainStats, &'static str) {
+    let (mut n, mut sum, mut sq, mut min, mut max) =
+        (0usize, 0f64, 0f64, f64::INFINITY, f64::NEG_INFINITY);
+    for x in gains.iter().flatten() {
+        let x = *x as f64;
+        n += 1;
+        sum += x;
+        sq += x * x;
+        min = min.min(x);
+        max = max.max(x);
+    }
+    let mean = if n > 0 { sum / n as f64 } else { 0.0 };
+    let std = if n > 0 {
+        (sq / n as f64 - mean * mean).max(0.0).sqrt()
+    } else {
+        0.0
+    };
+    let group = match (norm, continuous) {
+        (_, true) => "O(d)",
+        (Norm::RmsNorm, false) => "Bd",
+        (Norm::LayerNorm, false) => "±Sd",
+    };
+    let stats = GainStats {
+        vectors: gains.len(),
+        min,
+        max,
+        mean,
+        std,
+    };
+    (stats, group)
+}
+
+/// [`continuous_gauge_reason`] for a model given by its norm kind and gain vectors rather than a [`Checkpoint`]:
+/// `Some` (the same text) when it is an RMSNorm model whose every gain vector is constant.
+pub fn constant_gains_reason(norm: Norm, gains: &[Vec<f32>]) -> Option<String> {
+    if norm != Norm::RmsNorm || gains.iter().any(|g| g.iter().any(|&x| x != g[0])) {
+        return None;
+    }
+    Some(format!(
+        "all {} RMSNorm gain vectors are constant, so every rotation of the residual stream is a symmetry \
+         (gauge group O(d)): coordinates have no identity and coordinate transport is ill-posed",
+        gains.len()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gain_helpers_match_the_checkpoint_rules() {
+        let dir = std::env::temp_dir().join(format!("gt-inspect-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let shape = ModelShape::preset("tiny").unwrap();
+        crate::init::write_random(&shape, &dir, 3, crate::checkpoint::Dtype::F32).unwrap();
+        let gains_of = |ckpt: &Checkpoint| -> Vec<Vec<f32>> {
+            ckpt.tensors()
+                .filter(|(_, t)| ckpt.arch.role(&t.name).unwrap() == Role::Gain)
+                .map(|(_, t)| ckpt.read_f32(&t.name).unwrap())
+                .collect()
+        };
+        let ckpt = Checkpoint::open(&dir).unwrap();
+        let gains = gains_of(&ckpt);
+        assert_eq!(constant_gains_reason(Norm::RmsNorm, &gains), None);
+        let info = inspect(&dir).unwrap();
+        assert_eq!(
+            gauge_of_gains(Norm::RmsNorm, &gains, false),
+            (info.gains, "Bd")
+        );
+        // Every gain set to one, as a fresh Hugging Face initialisation has: the gauge becomes continuous.
+        let path = ckpt.shards[0].path.clone();
+        let mut bytes = std::fs::read(&path).unwrap();
+        let start = ckpt.shards[0].header.data_start as usize;
+        for t in &ckpt.shards[0].header.tensors {
+            if t.name.ends_with("norm.weight") {
+                for b in bytes[start + t.start as usize..start + t.end as usize].chunks_mut(4) {
+                    b.copy_from_slice(&1f32.to_le_bytes());
+                }
+            }
+        }
+        std::fs::write(&path, bytes).unwrap();
+        let ckpt = Checkpoint::open(&dir).unwrap();
+        let gains = gains_of(&ckpt);
+        let reason = continuous_gauge_reason(&ckpt).unwrap();
+        assert!(reason.is_some());
+        assert_eq!(constant_gains_reason(Norm::RmsNorm, &gains), reason);
+        assert_eq!(constant_gains_reason(Norm::LayerNorm, &gains), None);
+        let info = inspect(&dir).unwrap();
+        assert_eq!(
+            gauge_of_gains(Norm::RmsNorm, &gains, true),
+            (info.gains, "O(d)")
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
 
 use candle_core::quantized::gguf_file::{Content, Value};
@@ -18,6 +18,7 @@ use candle_core::{Device, Tensor};
 use gauge_core::checkpoint::{header_bytes, Dtype, TensorInfo, SINGLE_FILE};
 
 use crate::error::{Error, Result};
+use crate::tokenizer::{gguf_has_tokenizer, Tokenizer, TOKENIZER_FILE};
 
 /// The quantisations this converter dequantizes.
 const SUPPORTED: &[GgmlDType] = &[
@@ -54,7 +55,11 @@ pub struct GgufLlama {
     pub tied: bool,
 }
 
-fn gguf_err(path: &Path, reason: impl std::fmt::Display) -> Error {
+/// The four bytes every GGUF file starts with.
+pub const GGUF_MAGIC: [u8; 4] = *b"GGUF";
+
+/// An error about the GGUF file `path`, naming it.
+pub(crate) fn gguf_err(path: &Path, reason: impl std::fmt::Display) -> Error {
     Error::Core(gauge_core::Error::InvalidArgument {
         what: path.display().to_string(),
         reason: reason.to_string(),
@@ -113,6 +118,101 @@ pub fn read_shape(content: &Content, path: &Path) -> Result<GgufLlama> {
     })
 }
 
+/// Whether `path` is a GGUF file, by its magic bytes (whatever its extension). A directory or a missing path is
+/// not; a file that cannot be opened is an I/O error naming it.
+pub fn is_gguf(path: &Path) -> Result<bool> {
+    if !path.is_file() {
+        return Ok(false);
+    }
+    let mut file = File::open(path).map_err(|e| gauge_core::Error::Io {
+        path: path.into(),
+        source: e,
+    })?;
+    let mut magic = [0u8; 4];
+    Ok(file.read_exact(&mut magic).is_ok() && magic == GGUF_MAGIC)
+}
+
+/// Opens the GGUF at `path` and reads its header (metadata and tensor infos, no tensor data).
+pub(crate) fn open(path: &Path) -> Result<(File, Content)> {
+    let mut file = File::open(path).map_err(|e| gauge_core::Error::Io {
+        path: path.into(),
+        source: e,
+    })?;
+    let content = Content::read(&mut file)
+        .map_err(|e| gguf_err(path, format!("not a readable GGUF file: {e}")))?;
+    Ok((file, content))
+}
+
+/// The Hugging Face `config.json` of a Llama GGUF's shape: what [`convert`] writes, and what
+/// [`crate::Model::load`] reads a GGUF with.
+pub fn config_json(s: &GgufLlama) -> serde_json::Value {
+    serde_json::json!({
+        "architectures": ["LlamaForCausalLM"],
+        "model_type": "llama",
+        "hidden_size": s.hidden,
+        "num_hidden_layers": s.layers,
+        "num_attention_heads": s.heads,
+        "num_key_value_heads": s.kv_heads,
+        "intermediate_size": s.intermediate,
+        "vocab_size": s.vocab,
+        "max_position_embeddings": s.context,
+        "rms_norm_eps": s.rms_eps,
+        "rope_theta": s.rope_theta,
+        "hidden_act": "silu",
+        "tie_word_embeddings": s.tied,
+    })
+}
+
+/// The llama.cpp name of a quantisation (`Q4_1`, `Q6_K`, `F32`).
+pub fn dtype_name(dtype: GgmlDType) -> String {
+    match dtype {
+        GgmlDType::Q2K => "Q2_K".into(),
+        GgmlDType::Q3K => "Q3_K".into(),
+        GgmlDType::Q4K => "Q4_K".into(),
+        GgmlDType::Q5K => "Q5_K".into(),
+        GgmlDType::Q6K => "Q6_K".into(),
+        GgmlDType::Q8K => "Q8_K".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Reads the GGUF tensor `name` from `file` and dequantizes it to `f32` in Hugging Face layout: dims
+/// outer-first, Q/K rows back in the Hugging Face order ([`unpermute_rows`]). Refuses quantisations outside
+/// the supported list, naming the tensor.
+pub(crate) fn dequantize(
+    file: &mut File,
+    content: &Content,
+    path: &Path,
+    shape: &GgufLlama,
+    name: &str,
+) -> Result<Tensor> {
+    let info = content
+        .tensor_infos
+        .get(name)
+        .ok_or_else(|| gguf_err(path, format!("has no tensor {name:?}")))?;
+    if !SUPPORTED.contains(&info.ggml_dtype) {
+        return Err(Error::unsupported(
+            format!(
+                "{}: tensor {name:?} in {}",
+                path.display(),
+                dtype_name(info.ggml_dtype)
+            ),
+            "supported quantisations: F32, F16, Q4_0, Q4_1, Q8_0, Q6_K",
+        ));
+    }
+    let q = content
+        .tensor(file, name, &Device::Cpu)
+        .map_err(|e| gguf_err(path, format!("tensor {name:?}: {e}")))?;
+    let t = q.dequantize(&Device::Cpu)?;
+    if name.ends_with("attn_q.weight") {
+        unpermute_rows(&t, shape.heads)
+    } else if name.ends_with("attn_k.weight") {
+        unpermute_rows(&t, shape.kv_heads)
+    } else {
+        Ok(t)
+    }
+}
+
 /// The Hugging Face name of a GGUF tensor, or `None` for names no rule covers.
 pub fn hf_name(name: &str) -> Option<String> {
     let simple = match name {
@@ -163,50 +263,31 @@ pub fn permute_rows(w: &Tensor, heads: usize) -> Result<Tensor> {
 }
 
 /// Converts the Llama GGUF at `gguf` into a new Hugging Face directory `out` (`config.json`, `model.safetensors`
-/// in F32), through a temporary sibling renamed at the end. Returns the shape read from the metadata.
+/// in F32, and `tokenizer.json` when the GGUF carries `tokenizer.ggml.*` metadata), through a temporary sibling
+/// renamed at the end. Returns the shape read from the metadata. A tokenizer the file describes but this crate
+/// cannot build fails the conversion rather than being left out silently.
 pub fn convert(gguf: &Path, out: &Path) -> Result<GgufLlama> {
     if out.exists() {
         return Err(Error::Core(gauge_core::Error::OutputExists {
             path: out.into(),
         }));
     }
-    let mut file = File::open(gguf).map_err(|e| gauge_core::Error::Io {
-        path: gguf.into(),
-        source: e,
-    })?;
-    let content = Content::read(&mut file)
-        .map_err(|e| gguf_err(gguf, format!("not a readable GGUF file: {e}")))?;
+    let (mut file, content) = open(gguf)?;
     let shape = read_shape(&content, gguf)?;
+    let tokenizer = gguf_has_tokenizer(&content)
+        .then(|| Tokenizer::from_gguf(&content, gguf))
+        .transpose()?;
     let mut names: Vec<&String> = content.tensor_infos.keys().collect();
     names.sort();
     let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::with_capacity(names.len());
     for name in names {
-        let info = &content.tensor_infos[name];
         let hf = hf_name(name).ok_or_else(|| {
             gguf_err(
                 gguf,
                 format!("tensor {name:?}: no GGUF-to-Hugging-Face rule covers this name"),
             )
         })?;
-        if !SUPPORTED.contains(&info.ggml_dtype) {
-            return Err(Error::unsupported(
-                format!(
-                    "{}: tensor {name:?} in {:?}",
-                    gguf.display(),
-                    info.ggml_dtype
-                ),
-                "supported quantisations: F32, F16, Q4_0, Q4_1, Q8_0, Q6_K",
-            ));
-        }
-        let q = content
-            .tensor(&mut file, name, &Device::Cpu)
-            .map_err(|e| gguf_err(gguf, format!("tensor {name:?}: {e}")))?;
-        let mut t = q.dequantize(&Device::Cpu)?;
-        if name.ends_with("attn_q.weight") {
-            t = unpermute_rows(&t, shape.heads)?;
-        } else if name.ends_with("attn_k.weight") {
-            t = unpermute_rows(&t, shape.kv_heads)?;
-        }
+        let t = dequantize(&mut file, &content, gguf, &shape, name)?;
         let dims = t.dims().to_vec();
         let values: Vec<f32> = t.flatten_all()?.to_vec1()?;
         let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
@@ -217,14 +298,19 @@ pub fn convert(gguf: &Path, out: &Path) -> Result<GgufLlama> {
         path: tmp.clone(),
         source: e,
     })?;
-    let result = write_dir(&tmp, gguf, &shape, &tensors).and_then(|()| {
-        std::fs::rename(&tmp, out).map_err(|e| {
-            Error::Core(gauge_core::Error::Io {
-                path: out.into(),
-                source: e,
-            })
+    let result = write_dir(&tmp, gguf, &shape, &tensors)
+        .and_then(|()| match &tokenizer {
+            Some(t) => t.save(&tmp.join(TOKENIZER_FILE)),
+            None => Ok(()),
         })
-    });
+        .and_then(|()| {
+            std::fs::rename(&tmp, out).map_err(|e| {
+                Error::Core(gauge_core::Error::Io {
+                    path: out.into(),
+                    source: e,
+                })
+            })
+        });
     if result.is_err() {
         let _ = std::fs::remove_dir_all(&tmp);
     }
@@ -243,21 +329,7 @@ fn write_dir(
             source: e,
         })
     };
-    let config = serde_json::json!({
-        "architectures": ["LlamaForCausalLM"],
-        "model_type": "llama",
-        "hidden_size": s.hidden,
-        "num_hidden_layers": s.layers,
-        "num_attention_heads": s.heads,
-        "num_key_value_heads": s.kv_heads,
-        "intermediate_size": s.intermediate,
-        "vocab_size": s.vocab,
-        "max_position_embeddings": s.context,
-        "rms_norm_eps": s.rms_eps,
-        "rope_theta": s.rope_theta,
-        "hidden_act": "silu",
-        "tie_word_embeddings": s.tied,
-    });
+    let config = config_json(s);
     let config_path = dir.join("config.json");
     std::fs::write(
         &config_path,

@@ -7,20 +7,26 @@
 //! norm), and never `h_L` itself; [`Site::hf_hidden_states`] lists that order.
 //!
 //! Weights are read from a validated [`gauge_core::checkpoint::Checkpoint`] as `f32` (BF16 and F16 checkpoints are
-//! widened exactly) and the forward runs in `f32`: on the CPU by default, or on CUDA or Metal with the `cuda` and
+//! widened exactly), or straight from a Llama GGUF file, dequantized on demand exactly as [`gguf::convert`] would
+//! (`gguf_weights.rs`), and the forward runs in `f32`: on the CPU by default, or on CUDA or Metal with the `cuda` and
 //! `metal` cargo features (candle's). Attention is causal over whole sequences of equal length (no padding, no KV
 //! cache). One architecture per file: `llama.rs` (Llama, Mistral, Qwen2: RMSNorm, grouped-query attention with
 //! RoPE, SwiGLU, optional q/k/v biases, tied or untied head) and `gpt2.rs` (LayerNorm, Conv1D, learned positions,
 //! `gelu_new`, tied head). Features they do not implement (RoPE scaling, sliding windows shorter than the
-//! sequence, other activations) are refused with [`Error::Unsupported`], never approximated.
+//! sequence, other activations) are refused with [`Error::Unsupported`], never approximated. [`Tokenizer`] turns
+//! text into the ids the forward takes ([`load_tokenizer`] finds a model source's own).
 #![deny(missing_docs)]
 
 mod attention;
 mod config;
 pub mod error;
 pub mod gguf;
+pub mod gguf_inspect;
+mod gguf_tokenizer;
+mod gguf_weights;
 mod gpt2;
 mod llama;
+pub mod tokenizer;
 mod weights;
 
 use std::fmt;
@@ -32,6 +38,7 @@ use gauge_core::roles::Architecture;
 
 pub use candle_core;
 pub use error::{Error, Result};
+pub use tokenizer::{load_tokenizer, Tokenizer};
 
 /// A hidden-state site in the residual chart (`GAUGE.md` §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -129,7 +136,7 @@ enum Inner {
     Gpt2(gpt2::Gpt2),
 }
 
-/// A causal language model loaded from a Hugging Face checkpoint directory.
+/// A causal language model loaded from a Hugging Face checkpoint directory or a Llama GGUF file.
 ///
 /// ```
 /// use gauge_models::candle_core::Device;
@@ -151,24 +158,48 @@ pub struct Model {
 }
 
 impl Model {
-    /// Opens the checkpoint directory `dir` (`config.json` with `model.safetensors` or shards) and loads it onto
-    /// `device`.
-    pub fn load(dir: &Path, device: &Device) -> Result<Self> {
-        Self::from_checkpoint(&Checkpoint::open(dir)?, device)
+    /// Opens a model source and loads it onto `device`: a checkpoint directory (`config.json` with
+    /// `model.safetensors` or shards), or a Llama GGUF file (recognised by its magic bytes, whatever its name),
+    /// which is read directly, each tensor dequantized as [`gguf::convert`] would, with no conversion on disk.
+    pub fn load(path: &Path, device: &Device) -> Result<Self> {
+        if gguf::is_gguf(path)? {
+            return Self::from_gguf(path, device);
+        }
+        Self::from_checkpoint(&Checkpoint::open(path)?, device)
+    }
+
+    /// Loads the Llama GGUF at `path` onto `device`, with the `config.json` that [`gguf::convert`] would write
+    /// ([`gguf::config_json`]); weights are identical to those of the converted directory.
+    pub fn from_gguf(path: &Path, device: &Device) -> Result<Self> {
+        let (file, content) = gguf::open(path)?;
+        let shape = gguf::read_shape(&content, path)?;
+        let json = gguf::config_json(&shape);
+        let config = config::Config::new(&json, path.to_path_buf());
+        let vb = gguf_weights::var_builder(path, file, content, shape, device)?;
+        Self::build(Architecture::Llama, &config, vb, device)
     }
 
     /// Loads an opened checkpoint onto `device`; every weight is read once, as `f32`.
     pub fn from_checkpoint(ckpt: &Checkpoint, device: &Device) -> Result<Self> {
         let config = config::Config::new(&ckpt.config, ckpt.dir.join("config.json"));
         let vb = weights::var_builder(ckpt, device);
-        let (inner, layers, hidden, vocab) = match ckpt.arch {
+        Self::build(ckpt.arch, &config, vb, device)
+    }
+
+    fn build(
+        arch: Architecture,
+        config: &config::Config,
+        vb: candle_nn::VarBuilder<'static>,
+        device: &Device,
+    ) -> Result<Self> {
+        let (inner, layers, hidden, vocab) = match arch {
             Architecture::Llama => {
-                let m = llama::Llama::new(vb, &config)?;
+                let m = llama::Llama::new(vb, config)?;
                 let (l, d, v) = (m.num_layers(), m.hidden_size(), m.vocab_size());
                 (Inner::Llama(m), l, d, v)
             }
             Architecture::Gpt2 => {
-                let m = gpt2::Gpt2::new(vb, &config)?;
+                let m = gpt2::Gpt2::new(vb, config)?;
                 let (l, d, v) = (m.num_layers(), m.hidden_size(), m.vocab_size());
                 (Inner::Gpt2(m), l, d, v)
             }

@@ -1,5 +1,7 @@
 //! GGUF conversion: a Llama checkpoint written as GGUF the way llama.cpp's converter lays it out (its names, its
-//! Q/K row permutation, dims inner-first) converts back to the same tensors and the same function.
+//! Q/K row permutation, dims inner-first) converts back to the same tensors and the same function; loaded
+//! directly, without conversion, it gives the same weights, logits and `inspect` report; a tokenizer in its
+//! metadata is built and written as `tokenizer.json` by `convert`.
 
 use std::path::{Path, PathBuf};
 
@@ -7,7 +9,8 @@ use gauge_core::checkpoint::Checkpoint;
 use gauge_models::candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 use gauge_models::candle_core::{Device, Tensor};
 use gauge_models::gguf::{convert, permute_rows};
-use gauge_models::{Model, Site};
+use gauge_models::gguf_inspect::inspect;
+use gauge_models::{load_tokenizer, Model, Site};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -50,6 +53,11 @@ fn gguf_name(hf: &str) -> String {
 
 /// Writes the Hugging Face checkpoint `dir` as a llama.cpp-style GGUF with matrices in `dtype`.
 fn write_gguf(dir: &Path, out: &Path, dtype: GgmlDType) {
+    write_gguf_with(dir, out, dtype, Vec::new());
+}
+
+/// [`write_gguf`] with `extra` metadata (a tokenizer's, say).
+fn write_gguf_with(dir: &Path, out: &Path, dtype: GgmlDType, extra: Vec<(&str, gguf_file::Value)>) {
     let ckpt = Checkpoint::open(dir).unwrap();
     let c = &ckpt.config;
     let u = |k: &str| c[k].as_u64().unwrap() as u32;
@@ -75,7 +83,7 @@ fn write_gguf(dir: &Path, out: &Path, dtype: GgmlDType) {
         .unwrap();
         qtensors.push((gguf_name(&t.name), q));
     }
-    let md: Vec<(&str, gguf_file::Value)> = vec![
+    let mut md: Vec<(&str, gguf_file::Value)> = vec![
         (
             "general.architecture",
             gguf_file::Value::String("llama".into()),
@@ -110,6 +118,7 @@ fn write_gguf(dir: &Path, out: &Path, dtype: GgmlDType) {
             gguf_file::Value::F32(c["rope_theta"].as_f64().unwrap() as f32),
         ),
     ];
+    md.extend(extra);
     let md_refs: Vec<(&str, &gguf_file::Value)> = md.iter().map(|(k, v)| (*k, v)).collect();
     let t_refs: Vec<(&str, &QTensor)> = qtensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
     let mut f = std::fs::File::create(out).unwrap();
@@ -117,10 +126,29 @@ fn write_gguf(dir: &Path, out: &Path, dtype: GgmlDType) {
 }
 
 fn logits(dir: &Path) -> Vec<f32> {
-    let model = Model::load(dir, &Device::Cpu).unwrap();
+    forward(dir).0
+}
+
+/// Logits and the `h_1` hidden state of a fixed input, flattened, from the model source `path`.
+fn forward(path: &Path) -> (Vec<f32>, Vec<f32>) {
+    let model = Model::load(path, &Device::Cpu).unwrap();
     let ids = vec![(0..6u32).map(|k| (k * 29 + 7) % 200).collect::<Vec<_>>()];
-    let out = model.forward_ids(&ids, &[Site::FinalNorm]).unwrap();
-    out.logits.flatten_all().unwrap().to_vec1().unwrap()
+    let out = model
+        .forward_ids(&ids, &[Site::Residual(1), Site::FinalNorm])
+        .unwrap();
+    let flat = |t: &gauge_models::candle_core::Tensor| t.flatten_all().unwrap().to_vec1().unwrap();
+    (
+        flat(&out.logits),
+        flat(out.hidden(Site::Residual(1)).unwrap()),
+    )
+}
+
+fn max_diff(x: &[f32], y: &[f32]) -> f32 {
+    assert_eq!(x.len(), y.len());
+    x.iter()
+        .zip(y)
+        .map(|(p, q)| (p - q).abs())
+        .fold(0.0, f32::max)
 }
 
 #[test]
@@ -202,5 +230,173 @@ fn bad_gguf_files_are_clear_errors() {
     assert_eq!(e.code(), "MODEL_UNSUPPORTED");
     assert!(e.to_string().contains("gpt2"), "{e}");
     assert!(!dir.join("o1").exists() && !dir.join("o2").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A byte-level BPE tokenizer as llama.cpp writes it into a GGUF: the 256 byte tokens, three merges making
+/// `Ġthe`, and `<|endoftext|>` as a control token, with SmolLM2's digit-splitting pre-tokenizer.
+fn gpt2_tokenizer_metadata() -> Vec<(&'static str, gguf_file::Value)> {
+    use gguf_file::Value;
+    let printable = |b: u8| matches!(b, b'!'..=b'~' | 0xA1..=0xAC | 0xAE..=0xFF);
+    let mut next = 256u32;
+    let mut tokens: Vec<String> = (0..=255u8)
+        .map(|b| {
+            if printable(b) {
+                (b as char).to_string()
+            } else {
+                next += 1;
+                char::from_u32(next - 1).unwrap().to_string()
+            }
+        })
+        .collect();
+    tokens.extend(["Ġt", "he", "Ġthe", "<|endoftext|>"].map(String::from));
+    let mut types = vec![Value::I32(1); tokens.len()];
+    types[tokens.len() - 1] = Value::I32(3);
+    let strings = |v: Vec<String>| Value::Array(v.into_iter().map(Value::String).collect());
+    vec![
+        ("tokenizer.ggml.model", Value::String("gpt2".into())),
+        ("tokenizer.ggml.pre", Value::String("smollm".into())),
+        ("tokenizer.ggml.tokens", strings(tokens)),
+        ("tokenizer.ggml.token_type", Value::Array(types)),
+        (
+            "tokenizer.ggml.merges",
+            strings(["Ġ t", "h e", "Ġt he"].map(String::from).to_vec()),
+        ),
+        ("tokenizer.ggml.bos_token_id", Value::U32(259)),
+        ("tokenizer.ggml.eos_token_id", Value::U32(259)),
+        ("tokenizer.ggml.add_bos_token", Value::Bool(true)),
+    ]
+}
+
+#[test]
+fn a_gguf_loads_directly_like_its_conversion() {
+    let dir = temp("direct");
+    for (tag, dtype) in [("f32", GgmlDType::F32), ("q8", GgmlDType::Q8_0)] {
+        // No `.gguf` extension: the magic bytes say what the file is.
+        let gguf = dir.join(format!("tiny-{tag}.bin"));
+        write_gguf(&fixture("tiny"), &gguf, dtype);
+        let out = dir.join(format!("hf-{tag}"));
+        convert(&gguf, &out).unwrap();
+        assert!(
+            !out.join("tokenizer.json").exists(),
+            "no tokenizer metadata, no tokenizer.json"
+        );
+        let (direct, converted) = (forward(&gguf), forward(&out));
+        assert_eq!(max_diff(&direct.0, &converted.0), 0.0, "{tag} logits");
+        assert_eq!(max_diff(&direct.1, &converted.1), 0.0, "{tag} h_1");
+        if dtype == GgmlDType::F32 {
+            assert!(max_diff(&direct.0, &logits(&fixture("tiny"))) <= 1e-5);
+        }
+        let (a, b) = (
+            inspect(&gguf).unwrap(),
+            gauge_core::inspect::inspect(&out).unwrap(),
+        );
+        assert_eq!(
+            (
+                &a.architecture,
+                &a.class,
+                &a.shape,
+                a.d,
+                a.parameters,
+                a.norm
+            ),
+            (
+                &b.architecture,
+                &b.class,
+                &b.shape,
+                b.d,
+                b.parameters,
+                b.norm
+            )
+        );
+        assert_eq!(
+            (&a.gains, a.group, &a.continuous_reason),
+            (&b.gains, b.group, &b.continuous_reason)
+        );
+        assert_eq!(a.group, "Bd");
+        let want: Vec<String> = if dtype == GgmlDType::F32 {
+            vec!["F32".into()]
+        } else {
+            vec!["F32".into(), "Q8_0".into()]
+        };
+        assert_eq!(a.dtypes, want);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_gguf_tokenizer_is_built_and_written_by_convert() {
+    let dir = temp("tok");
+    let gguf = dir.join("tiny.gguf");
+    write_gguf_with(
+        &fixture("tiny"),
+        &gguf,
+        GgmlDType::F32,
+        gpt2_tokenizer_metadata(),
+    );
+    let tok = load_tokenizer(&gguf)
+        .unwrap()
+        .expect("the GGUF has a tokenizer");
+    assert_eq!(tok.vocab_size(), 260);
+    // ` the` is one merged token; digits are split one by one; BOS comes first when asked for.
+    assert_eq!(tok.encode(" the", false).unwrap(), vec![258]);
+    assert_eq!(
+        tok.encode("the 42", true).unwrap(),
+        vec![259, 116, 257, 32, 52, 50]
+    );
+    assert_eq!(
+        tok.decode(&[259, 258, 32, 52]).unwrap(),
+        "<|endoftext|> the 4"
+    );
+    assert_eq!(tok.encode("<|endoftext|>", false).unwrap(), vec![259]);
+    let out = dir.join("hf");
+    convert(&gguf, &out).unwrap();
+    let saved = load_tokenizer(&out)
+        .unwrap()
+        .expect("convert writes tokenizer.json");
+    assert_eq!(saved.source(), out.join("tokenizer.json"));
+    for text in ["the 42", " the the", "naïve <|endoftext|> 東京\n"] {
+        assert_eq!(
+            saved.encode(text, true).unwrap(),
+            tok.encode(text, true).unwrap()
+        );
+        assert_eq!(
+            saved.encode(text, false).unwrap(),
+            tok.encode(text, false).unwrap()
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn unsupported_gguf_tokenizers_are_named() {
+    let dir = temp("badtok");
+    let cases: [(&str, &str, &str); 2] = [
+        ("tokenizer.ggml.model", "t5", "\"t5\""),
+        ("tokenizer.ggml.pre", "deepseek-coder", "\"deepseek-coder\""),
+    ];
+    for (k, (key, value, named)) in cases.into_iter().enumerate() {
+        let mut md = gpt2_tokenizer_metadata();
+        md.retain(|(m, _)| *m != key);
+        md.push((key, gguf_file::Value::String(value.into())));
+        let gguf = dir.join(format!("t{k}.gguf"));
+        write_gguf_with(&fixture("tiny"), &gguf, GgmlDType::F32, md);
+        let e = load_tokenizer(&gguf).unwrap_err();
+        assert_eq!(e.code(), "MODEL_UNSUPPORTED", "{e}");
+        assert!(
+            e.to_string().contains(named) && e.to_string().contains(&format!("t{k}.gguf")),
+            "{e}"
+        );
+        // convert refuses rather than leaving the tokenizer out.
+        assert_eq!(
+            convert(&gguf, &dir.join(format!("o{k}")))
+                .unwrap_err()
+                .code(),
+            "MODEL_UNSUPPORTED"
+        );
+        assert!(!dir.join(format!("o{k}")).exists());
+        // The weights still load directly.
+        Model::load(&gguf, &Device::Cpu).unwrap();
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
