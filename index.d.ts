@@ -85,6 +85,24 @@ export declare class Model {
   generate(ids: Uint32Array, maxTokens: number): Promise<Uint32Array>
 }
 
+/** A model's tokenizer. Encoding and decoding are synchronous (microseconds per sentence). */
+export declare class Tokenizer {
+  /**
+   * The tokenizer of a model: its directory's `tokenizer.json`, a `tokenizer.json` file, or a GGUF file's
+   * metadata. Throws `INVALID_ARGUMENT` naming the path when there is none.
+   */
+  static load(path: string): Tokenizer
+  /**
+   * Token ids of `text`; with `addSpecialTokens` (default `true`) the model's BOS and similar are added as its
+   * tokenizer configures.
+   */
+  encode(text: string, addSpecialTokens?: boolean | undefined | null): Uint32Array
+  /** The text of `ids` (special tokens kept). */
+  decode(ids: Uint32Array): string
+  /** Size of the tokenizer's vocabulary (with added tokens). */
+  get vocabSize(): number
+}
+
 /** Panics inside the addon on the libuv thread pool; rejects with `INTERNAL_PANIC`. For tests only. */
 export declare function __panicSelfTest(): Promise<boolean>
 
@@ -93,7 +111,8 @@ export declare function __panicSelfTestSync(): boolean
 
 /**
  * Re-charts `model` by `gauge` into the new directory `out` (streamed, atomic; never over the input or an
- * existing non-empty directory). Off the event loop.
+ * existing non-empty directory). A GGUF input is dequantized to an F32 Hugging Face directory first (in a
+ * temporary sibling of `out`, removed afterwards), so the output is a Hugging Face directory. Off the event loop.
  */
 export declare function applyGauge(model: string, gauge: Gauge, out: string, options?: ApplyGaugeOptions | undefined | null): Promise<ApplyResult>
 
@@ -252,7 +271,10 @@ export interface InitOptions {
   dtype?: string
 }
 
-/** Describes a Hugging Face checkpoint directory (config and safetensors headers, gains). */
+/**
+ * Describes a Hugging Face checkpoint directory (config and safetensors headers, gains) or a GGUF file
+ * (metadata, tensor infos, gains).
+ */
 export declare function inspectModel(path: string): ModelInfo
 
 /** `matchGaugeSync` on the libuv thread pool; `signal` aborts it, also mid-solve (code `ABORTED`). */
@@ -331,6 +353,23 @@ export interface NpyMatrix {
   rows: number
   /** Number of columns. */
   cols: number
+}
+
+/**
+ * Writes `model` with seeded Gaussian noise (`scale` × each tensor's std) added to every float tensor into the
+ * new directory `out`; resolves to the number of tensors perturbed. For experiments. Off the event loop.
+ */
+export declare function perturbCheckpoint(model: string, out: string, options?: PerturbOptions | undefined | null): Promise<number>
+
+/** Options of `perturbCheckpoint`. */
+export interface PerturbOptions {
+  /**
+   * Noise standard deviation as a fraction of each tensor's own standard deviation.
+   * @default 0.01
+   */
+  scale?: number
+  /** @default 0 */
+  seed?: number
 }
 
 /** Options of `Gauge.random`. */

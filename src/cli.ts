@@ -20,6 +20,7 @@ const COMMANDS: Record<string, Command> = {
   'random-gauge': { summary: 'write a random gauge file', usage: randomGauge.usage, run: randomGauge.run },
   inspect: { summary: 'describe a checkpoint and its gauge group', usage: checkpoints.inspectUsage, run: checkpoints.inspect },
   apply: { summary: 're-chart a checkpoint by a gauge', usage: checkpoints.applyUsage, run: checkpoints.apply },
+  perturb: { summary: 'add seeded noise to a checkpoint (experiments)', usage: checkpoints.perturbUsage, run: checkpoints.perturb },
   init: { summary: 'write a random checkpoint with generic gains', usage: checkpoints.initUsage, run: checkpoints.init },
   experiment: { summary: 'run an experiment and record its results', usage: experiment.usage, run: experiment.run },
   bench: { summary: 'run a benchmark against its peer', usage: experiment.benchUsage, run: experiment.runBench },

@@ -6,14 +6,14 @@ import native = require('../native');
 import { invalidArgument } from '../errors';
 import { num, oneOf, parse, str } from './args';
 
-export const inspectUsage = `gauge-transport inspect <model-dir> [--json]
+export const inspectUsage = `gauge-transport inspect <model-dir|model.gguf> [--json]
 
-Architecture, d, layers, heads, dtypes, parameter count, norm type, gain statistics and the residual gauge group
+A Hugging Face directory or a Llama GGUF file. Architecture, d, layers, heads, dtypes, parameter count, norm type, gain statistics and the residual gauge group
 (Bd for RMSNorm with generic gains, ±Sd for LayerNorm, O(d) when all gains are equal).`;
 
 export async function inspect(argv: string[]): Promise<void> {
   const { values, positionals } = parse(argv, { json: { type: 'boolean' } }, 'inspect');
-  if (positionals.length !== 1) throw invalidArgument('inspect', `expected one model directory, got ${positionals.length}`);
+  if (positionals.length !== 1) throw invalidArgument('inspect', `expected one model (a directory or a GGUF file), got ${positionals.length}`);
   const info = native.inspectModel(positionals[0]);
   if (values.json) {
     process.stdout.write(JSON.stringify(info, null, 2) + '\n');
@@ -31,10 +31,11 @@ export async function inspect(argv: string[]): Promise<void> {
   );
 }
 
-export const applyUsage = `gauge-transport apply <model-dir> --gauge g.safetensors --out <dir> [--force] [--json]
+export const applyUsage = `gauge-transport apply <model-dir|model.gguf> --gauge g.safetensors --out <dir> [--force] [--json]
 
 Writes the model re-charted by the gauge: hidden states become g·h, outputs are unchanged. Streams tensor by
 tensor, keeps sharding and dtypes, copies config and tokenizer files, and stores the gauge beside the weights.
+A GGUF input is dequantized and written as a Hugging Face directory (F32 safetensors, config, tokenizer).
 Refuses to write over its input or an existing non-empty directory, and refuses a gauge outside the model's
 group (per-coordinate signs on a LayerNorm model) unless --force.`;
 
@@ -84,4 +85,24 @@ export async function init(argv: string[]): Promise<void> {
   const dtype = oneOf(values.dtype, '--dtype', ['F32', 'BF16'], 'F32');
   const bytes = await native.initCheckpoint(config, out, { seed, dtype });
   process.stdout.write(`wrote ${out}: ${(bytes / 2 ** 20).toFixed(1)} MiB of ${dtype} weights (seed ${seed})\n`);
+}
+
+export const perturbUsage = `gauge-transport perturb <model-dir> --out <dir> [--scale 0.01] [--seed S]
+
+Writes the model with seeded Gaussian noise added to every float tensor: each entry moves by scale x the
+standard deviation of its tensor. A stand-in for a little further training, for alignment experiments.`;
+
+export async function perturb(argv: string[]): Promise<void> {
+  const { values, positionals } = parse(
+    argv,
+    { out: { type: 'string' }, scale: { type: 'string' }, seed: { type: 'string' } },
+    'perturb',
+  );
+  if (positionals.length !== 1) throw invalidArgument('perturb', `expected one model directory, got ${positionals.length}`);
+  const out = str(values.out, '--out');
+  if (!out) throw invalidArgument('--out', 'is required (the directory to write)');
+  const scale = num(values.scale, '--scale', 0.01, { min: 0, max: 100 });
+  const seed = num(values.seed, '--seed', 0, { min: 0, max: Number.MAX_SAFE_INTEGER, integer: true });
+  const n = await native.perturbCheckpoint(positionals[0], out, { scale, seed });
+  process.stdout.write(`wrote ${out}: ${n} tensors perturbed by ${scale} x their std (seed ${seed})\n`);
 }

@@ -3,6 +3,7 @@ import { num, numList, type Value } from '../commands/args';
 import type { Table } from '../table';
 import { ceilingTable, runCeiling, type CeilingResult } from './ceiling';
 import { groupsTable, runGroups, type GroupsResult } from './groups';
+import { runSmollm2, smollm2Table, type Smollm2Result } from './smollm2';
 import { rechartingCheckTable, runRechartingCheck, type RechartingCheckResult } from './recharting-check';
 
 /** An experiment the CLI can run and the README can show. */
@@ -68,4 +69,21 @@ const groups: Experiment<GroupsResult> = {
   table: groupsTable,
 };
 
-export const EXPERIMENTS: Record<string, Experiment<any>> = { ceiling, 'recharting-check': rechartingCheck, groups };
+const smollm2: Experiment<Smollm2Result> = {
+  summary: 'the real model predicts English: perplexity and greedy continuations, beside transformers',
+  flags: '[--model <SmolLM2 GGUF>] [--max-tokens 24]',
+  options: { model: { type: 'string' }, 'max-tokens': { type: 'string' } },
+  run: (v) =>
+    runSmollm2({
+      model: typeof v.model === 'string' ? v.model : undefined,
+      maxTokens: num(v['max-tokens'], '--max-tokens', 24, { min: 1, max: 512, integer: true }),
+    }),
+  table: smollm2Table,
+};
+
+export const EXPERIMENTS: Record<string, Experiment<any>> = {
+  ceiling,
+  'recharting-check': rechartingCheck,
+  groups,
+  smollm2,
+};

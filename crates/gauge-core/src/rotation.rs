@@ -7,13 +7,11 @@
 //! signed permutation). Gains stay as they are: they act as `diag(γ)`, and `R diag(γ) Rᵀ` has no diagonal form.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::path::Path;
 
-use crate::checkpoint::{header_bytes, Checkpoint, Dtype, TensorInfo, SINGLE_FILE};
+use crate::checkpoint::Checkpoint;
 use crate::error::{Error, Result};
-use crate::init::f32_to_bf16;
+use crate::rewrite::rewrite;
 use crate::rng::SplitMix64;
 use crate::roles::Role;
 
@@ -51,21 +49,12 @@ pub fn random_orthogonal(d: usize, seed: u64) -> Vec<f64> {
     q
 }
 
-/// What [`rotate`] wrote.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RotateReport {
-    /// Tensors written.
-    pub tensors: usize,
-    /// Tensors rotated.
-    pub moved: usize,
-}
-
 /// Writes the checkpoint at `input` with every residual vector rotated by `r` (row-major `d × d`, orthogonal) into
-/// the new directory `out` (one `model.safetensors`, same dtypes; F32 and BF16 tensors only), through a temporary
-/// sibling renamed at the end. The result is **not** equivalent to the input (see the module docs).
-pub fn rotate(input: &Path, r: &[f64], out: &Path) -> Result<RotateReport> {
-    let ckpt = Checkpoint::open(input)?;
-    let d = ckpt.hidden_size()?;
+/// the new directory `out` (one `model.safetensors`, same dtypes; moving tensors must be F32 or BF16), through a
+/// temporary sibling renamed at the end. Returns the number of tensors rotated. The result is **not** equivalent
+/// to the input (see the module docs).
+pub fn rotate(input: &Path, r: &[f64], out: &Path) -> Result<usize> {
+    let d = Checkpoint::open(input)?.hidden_size()?;
     if r.len() != d * d {
         return Err(Error::shape(
             "rotation",
@@ -73,76 +62,27 @@ pub fn rotate(input: &Path, r: &[f64], out: &Path) -> Result<RotateReport> {
             format!("{} entries", r.len()),
         ));
     }
-    if out.exists() {
-        return Err(Error::OutputExists { path: out.into() });
-    }
     let rf: Vec<f32> = r.iter().map(|&x| x as f32).collect();
-    let mut infos = Vec::new();
-    let mut data: Vec<Vec<u8>> = Vec::new();
-    let mut offset = 0u64;
-    let mut moved = 0;
-    for (shard, t) in ckpt.tensors() {
-        let where_ = || format!("{}: tensor {:?}", ckpt.shards[shard].path.display(), t.name);
-        let role = ckpt
-            .arch
-            .role(&t.name)
-            .map_err(|e| Error::invalid(where_(), e.to_string()))?;
-        let mut bytes = Vec::new();
-        ckpt.read_bytes(shard, t, &mut bytes)?;
-        let axis = match role {
-            Role::Read { axis } | Role::Write { axis } => Some(axis),
-            Role::Embed => Some(1),
-            Role::LnBias => Some(0),
-            Role::Gain | Role::None => None,
+    let metadata = HashMap::from([(
+        "gauge_transport.rotated".to_string(),
+        "residual stream rotated by a random orthogonal matrix (not a symmetry)".to_string(),
+    )]);
+    rewrite(input, out, metadata, |t, mut x| {
+        let axis = match t.role {
+            Role::Read { axis } | Role::Write { axis } => axis,
+            Role::Embed => 1,
+            Role::LnBias => 0,
+            Role::Gain | Role::None => return Ok(None),
         };
-        if let Some(axis) = axis {
-            if axis >= t.shape.len() || t.shape[axis] != d {
-                return Err(Error::shape(
-                    where_(),
-                    format!("length {d} on axis {axis}"),
-                    format!("shape {:?}", t.shape),
-                ));
-            }
-            let mut x = ckpt.read_f32(&t.name)?;
-            rotate_axis(&mut x, &t.shape, axis, &rf);
-            bytes = match t.dtype {
-                Dtype::F32 => x.iter().flat_map(|v| v.to_le_bytes()).collect(),
-                Dtype::BF16 => x
-                    .iter()
-                    .flat_map(|&v| f32_to_bf16(v).to_le_bytes())
-                    .collect(),
-                other => {
-                    return Err(Error::invalid(
-                        where_(),
-                        format!(
-                            "has dtype {}; rotation writes F32 and BF16 only",
-                            other.as_str()
-                        ),
-                    ))
-                }
-            };
-            moved += 1;
+        if axis >= t.shape.len() || t.shape[axis] != d {
+            return Err(Error::shape(
+                t.location.clone(),
+                format!("length {d} on axis {axis}"),
+                format!("shape {:?}", t.shape),
+            ));
         }
-        infos.push(TensorInfo {
-            name: t.name.clone(),
-            dtype: t.dtype,
-            shape: t.shape.clone(),
-            start: offset,
-            end: offset + bytes.len() as u64,
-        });
-        offset += bytes.len() as u64;
-        data.push(bytes);
-    }
-    let tmp = crate::atomic::temp_sibling(out);
-    std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    let result = write_dir(&ckpt, &tmp, &infos, &data)
-        .and_then(|()| std::fs::rename(&tmp, out).map_err(|e| Error::io(out, e)));
-    if result.is_err() {
-        let _ = std::fs::remove_dir_all(&tmp);
-    }
-    result.map(|()| RotateReport {
-        tensors: infos.len(),
-        moved,
+        rotate_axis(&mut x, t.shape, axis, &rf);
+        Ok(Some(x))
     })
 }
 
@@ -177,38 +117,6 @@ fn rotate_axis(x: &mut [f32], shape: &[usize], axis: usize, r: &[f32]) {
         }
     }
     x.copy_from_slice(&out);
-}
-
-fn write_dir(ckpt: &Checkpoint, dir: &Path, infos: &[TensorInfo], data: &[Vec<u8>]) -> Result<()> {
-    for entry in std::fs::read_dir(&ckpt.dir).map_err(|e| Error::io(&ckpt.dir, e))? {
-        let entry = entry.map_err(|e| Error::io(&ckpt.dir, e))?;
-        let name = entry.file_name();
-        let keep = name.to_str().is_some_and(|n| {
-            n == "config.json" || n == "generation_config.json" || n.starts_with("tokenizer")
-        });
-        if keep {
-            std::fs::copy(entry.path(), dir.join(&name)).map_err(|e| Error::io(entry.path(), e))?;
-        }
-    }
-    let metadata = HashMap::from([
-        ("format".to_string(), "pt".to_string()),
-        (
-            "gauge_transport.rotated".to_string(),
-            "residual stream rotated by a random orthogonal matrix (not a symmetry)".to_string(),
-        ),
-    ]);
-    let path = dir.join(SINGLE_FILE);
-    let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
-    let mut w = BufWriter::new(file);
-    w.write_all(&header_bytes(infos, &metadata))
-        .map_err(|e| Error::io(&path, e))?;
-    for bytes in data {
-        w.write_all(bytes).map_err(|e| Error::io(&path, e))?;
-    }
-    let file = w
-        .into_inner()
-        .map_err(|e| Error::io(&path, e.into_error()))?;
-    file.sync_all().map_err(|e| Error::io(&path, e))
 }
 
 #[cfg(test)]

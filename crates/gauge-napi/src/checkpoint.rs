@@ -93,11 +93,17 @@ pub struct InitOptions {
     pub dtype: Option<String>,
 }
 
-/// Describes a Hugging Face checkpoint directory (config and safetensors headers, gains).
+/// Describes a Hugging Face checkpoint directory (config and safetensors headers, gains) or a GGUF file
+/// (metadata, tensor infos, gains).
 #[napi]
 pub fn inspect_model(env: Env, path: String) -> Result<ModelInfo> {
     sync(&env, || {
-        let i = gauge_core::inspect::inspect(Path::new(&path))?;
+        let p = Path::new(&path);
+        let i = if gauge_models::gguf::is_gguf(p)? {
+            gauge_models::gguf_inspect::inspect(p)?
+        } else {
+            gauge_core::inspect::inspect(p)?
+        };
         Ok(ModelInfo {
             architecture: i.architecture,
             class: i.class,
@@ -123,7 +129,8 @@ pub fn inspect_model(env: Env, path: String) -> Result<ModelInfo> {
 }
 
 /// Re-charts `model` by `gauge` into the new directory `out` (streamed, atomic; never over the input or an
-/// existing non-empty directory). Off the event loop.
+/// existing non-empty directory). A GGUF input is dequantized to an F32 Hugging Face directory first (in a
+/// temporary sibling of `out`, removed afterwards), so the output is a Hugging Face directory. Off the event loop.
 #[napi(ts_return_type = "Promise<ApplyResult>")]
 pub fn apply_gauge(
     model: String,
@@ -134,12 +141,22 @@ pub fn apply_gauge(
     let g = gauge.inner.clone();
     let force = options.and_then(|o| o.force).unwrap_or(false);
     AsyncTask::new(Job::new(move || {
-        let r = recharting::apply(
-            Path::new(&model),
-            &g,
-            Path::new(&out),
-            ApplyOptions { force },
-        )?;
+        let (model, out) = (Path::new(&model), Path::new(&out));
+        let r = if gauge_models::gguf::is_gguf(model)? {
+            let mut staging = gauge_core::atomic::temp_sibling(out).into_os_string();
+            staging.push(".from-gguf");
+            let staging = PathBuf::from(staging);
+            let r = gauge_models::gguf::convert(model, &staging)
+                .map_err(CodedError::from)
+                .and_then(|_| {
+                    recharting::apply(&staging, &g, out, ApplyOptions { force })
+                        .map_err(CodedError::from)
+                });
+            let _ = std::fs::remove_dir_all(&staging);
+            r?
+        } else {
+            recharting::apply(model, &g, out, ApplyOptions { force })?
+        };
         Ok(ApplyResult {
             out: r.out.display().to_string(),
             tensors: r.tensors as u32,
@@ -212,5 +229,35 @@ pub fn convert_gguf(gguf: String, out: String) -> AsyncTask<Job<String>> {
     AsyncTask::new(Job::new(move || {
         gauge_models::gguf::convert(Path::new(&gguf), Path::new(&out))?;
         Ok(out)
+    }))
+}
+
+/// Options of `perturbCheckpoint`.
+#[napi(object)]
+pub struct PerturbOptions {
+    /// Noise standard deviation as a fraction of each tensor's own standard deviation.
+    /// @default 0.01
+    pub scale: Option<f64>,
+    /// @default 0
+    pub seed: Option<f64>,
+}
+
+/// Writes `model` with seeded Gaussian noise (`scale` × each tensor's std) added to every float tensor into the
+/// new directory `out`; resolves to the number of tensors perturbed. For experiments. Off the event loop.
+#[napi(ts_return_type = "Promise<number>")]
+pub fn perturb_checkpoint(
+    model: String,
+    out: String,
+    options: Option<PerturbOptions>,
+) -> AsyncTask<Job<u32>> {
+    let (scale, s) = options.map_or((None, None), |o| (o.scale, o.seed));
+    AsyncTask::new(Job::new(move || {
+        let n = gauge_core::perturb::perturb(
+            Path::new(&model),
+            Path::new(&out),
+            scale.unwrap_or(0.01),
+            seed(s)?,
+        )?;
+        Ok(n as u32)
     }))
 }

@@ -19,3 +19,4 @@ mod npy;
 mod rotation;
 mod selftest;
 mod stats;
+mod tokenizer;

@@ -43,7 +43,6 @@ pub fn rotate_checkpoint(
         let seed = seed(s)?;
         let d = gauge_core::checkpoint::Checkpoint::open(Path::new(&model))?.hidden_size()?;
         let r = random_orthogonal(d, seed);
-        let report = rotate(Path::new(&model), &r, Path::new(&out))?;
-        Ok(report.moved as u32)
+        Ok(rotate(Path::new(&model), &r, Path::new(&out))? as u32)
     }))
 }
