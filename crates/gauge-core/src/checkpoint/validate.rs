@@ -119,9 +119,19 @@ pub(super) fn check(ckpt: &Checkpoint) -> Result<()> {
         return Err(Error::mismatch(&weights, reason));
     }
 
-    // Shapes.
+    // Shapes: the model's own tensors (the embedding first) and the head, then the blocks in file order, so that
+    // a config that disagrees with every tensor is reported at the embedding.
     let mut bound: HashMap<Dim, Binding> = config.dims;
-    for (k, t) in ckpt.tensors() {
+    let mut order: Vec<_> = ckpt.tensors().collect();
+    order.sort_by_key(|(_, t)| {
+        let name = layout.strip(&t.name);
+        layout
+            .model
+            .iter()
+            .position(|m| *m == name)
+            .unwrap_or(layout.model.len() + usize::from(name != layout.head))
+    });
+    for (k, t) in order {
         let Some(dims) = arch.expected_shape(layout.strip(&t.name)) else {
             continue;
         };
