@@ -90,6 +90,18 @@ pub enum Error {
         /// The parser's complaint.
         reason: String,
     },
+    /// The files of a checkpoint disagree with one another: `config.json` and the tensors (a block the config
+    /// counts has no tensors, tensors of a block it does not count, a tensor the architecture requires is
+    /// missing), or the shard index and the shards (a shard that does not exist, a tensor in another shard than
+    /// the index says, a tensor the index does not list). Shapes that disagree with the config are
+    /// [`Error::ShapeMismatch`].
+    #[error("{path}: {reason}")]
+    CheckpointMismatch {
+        /// The file in which the disagreement shows (`config.json`, the index or a shard).
+        path: PathBuf,
+        /// What disagrees, naming the tensor.
+        reason: String,
+    },
     /// A malformed `.npy` file.
     #[error("{path}: invalid .npy: {reason}")]
     Npy {
@@ -146,6 +158,7 @@ impl Error {
             Error::InvalidArgument { .. } => "INVALID_ARGUMENT",
             Error::GaugeFile { .. } => "GAUGE_FILE",
             Error::Safetensors { .. } => "SAFETENSORS_HEADER",
+            Error::CheckpointMismatch { .. } => "CHECKPOINT_MISMATCH",
             Error::Npy { .. } => "NPY_FORMAT",
             Error::NpyDtype { .. } => "NPY_DTYPE",
             Error::OutputExists { .. } => "OUTPUT_EXISTS",
@@ -164,6 +177,13 @@ impl Error {
     pub(crate) fn invalid(what: impl Into<String>, reason: impl Into<String>) -> Self {
         Error::InvalidArgument {
             what: what.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn mismatch(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        Error::CheckpointMismatch {
+            path: path.into(),
             reason: reason.into(),
         }
     }

@@ -91,6 +91,7 @@ fn gpt2_tensors() -> Vec<Spec> {
     t.push(("h.0.attn.c_proj.weight".to_string(), vec![D, D]));
     t.push(("h.0.attn.c_proj.bias".to_string(), vec![D]));
     t.push(("h.0.mlp.c_fc.weight".to_string(), vec![D, 4 * D]));
+    t.push(("h.0.mlp.c_fc.bias".to_string(), vec![4 * D]));
     t.push(("h.0.mlp.c_proj.weight".to_string(), vec![4 * D, D]));
     t.push(("h.0.mlp.c_proj.bias".to_string(), vec![D]));
     t.push(("ln_f.weight".to_string(), vec![D]));
@@ -255,7 +256,7 @@ fn refuses_bad_targets_and_bad_checkpoints() {
     write_checkpoint(
         &input,
         llama_config(),
-        &llama_tensors(1, false),
+        &llama_tensors(2, false),
         Dtype::F32,
         2,
         5,
@@ -297,7 +298,7 @@ fn refuses_bad_targets_and_bad_checkpoints() {
     write_checkpoint(
         &broken,
         llama_config(),
-        &llama_tensors(1, false),
+        &llama_tensors(2, false),
         Dtype::F32,
         2,
         5,
@@ -311,7 +312,7 @@ fn refuses_bad_targets_and_bad_checkpoints() {
     // An unknown tensor name.
     let odd = dir.0.join("odd");
     std::fs::create_dir(&odd).unwrap();
-    let mut t = llama_tensors(1, false);
+    let mut t = llama_tensors(2, false);
     t.push(("model.layers.0.mlp.experts.weight".into(), vec![D]));
     write_checkpoint(&odd, llama_config(), &t, Dtype::F32, 1, 5);
     let e = apply(&odd, &g, &dir.0.join("z"), opts).unwrap_err();
@@ -322,7 +323,7 @@ fn refuses_bad_targets_and_bad_checkpoints() {
     // A residual axis of the wrong length.
     let wrong = dir.0.join("wrong");
     std::fs::create_dir(&wrong).unwrap();
-    let mut t = llama_tensors(1, false);
+    let mut t = llama_tensors(2, false);
     t[0].1 = vec![10, D + 1];
     write_checkpoint(&wrong, llama_config(), &t, Dtype::F32, 1, 5);
     let e = apply(&wrong, &g, &dir.0.join("w"), opts).unwrap_err();
@@ -334,7 +335,7 @@ fn refuses_bad_targets_and_bad_checkpoints() {
     write_checkpoint(
         &cut,
         llama_config(),
-        &llama_tensors(1, false),
+        &llama_tensors(2, false),
         Dtype::F32,
         1,
         5,
@@ -365,7 +366,7 @@ fn constant_gains_make_the_gauge_continuous_and_are_refused() {
     write_checkpoint(
         &input,
         llama_config(),
-        &llama_tensors(1, false),
+        &llama_tensors(2, false),
         Dtype::F32,
         1,
         5,

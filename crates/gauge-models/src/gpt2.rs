@@ -233,6 +233,12 @@ impl Gpt2 {
         let head = if h.tied {
             Linear::new(wte.embeddings().clone(), None)
         } else {
+            if !vb.contains_tensor("lm_head.weight") {
+                return Err(c.reject(
+                    "tie_word_embeddings",
+                    "is false, but the checkpoint has no output head \"lm_head.weight\"",
+                ));
+            }
             candle_nn::linear_no_bias(h.hidden, h.vocab, vb.pp("lm_head"))?
         };
         Ok(Self {

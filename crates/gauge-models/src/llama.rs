@@ -306,6 +306,19 @@ impl Llama {
         let head = if h.tied {
             Linear::new(embed.embeddings().clone(), None)
         } else {
+            if !vb.contains_tensor("lm_head.weight") {
+                let why = match c.get("tie_word_embeddings") {
+                    Some(_) => "is false",
+                    None => "is not set (false by default)",
+                };
+                return Err(c.reject(
+                    "tie_word_embeddings",
+                    format!(
+                        "{why}, but the checkpoint has no output head \"lm_head.weight\" \
+                         (set it to true if the head is the token embedding)"
+                    ),
+                ));
+            }
             candle_nn::linear_no_bias(h.hidden, h.vocab, vb.pp("lm_head"))?
         };
         Ok(Self {

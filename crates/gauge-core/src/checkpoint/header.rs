@@ -114,7 +114,8 @@ pub struct Header {
     pub data_start: u64,
 }
 
-/// Reads and validates the header of the safetensors file at `path`.
+/// Reads and validates the header of the safetensors file at `path`: every tensor has a known dtype, a shape
+/// whose bytes equal its `data_offsets` span, and the spans tile the data exactly (no overlap, hole or tail).
 pub fn read_header(path: &Path) -> Result<Header> {
     let bad = |reason: String| Error::Safetensors {
         path: path.into(),
@@ -190,10 +191,15 @@ pub fn read_header(path: &Path) -> Result<Header> {
         let bytes = elements
             .checked_mul(dtype.size() as u64)
             .ok_or_else(|| tbad("shape overflows"))?;
-        if end < start || end - start != bytes {
+        if end < start {
             return Err(tbad(&format!(
-                "data_offsets [{start}, {end}] hold {} bytes, but {dtype_s} {shape:?} needs {bytes}",
-                end.saturating_sub(start)
+                "data_offsets [{start}, {end}] begin after they end"
+            )));
+        }
+        if end - start != bytes {
+            return Err(tbad(&format!(
+                "data_offsets [{start}, {end}] hold {} bytes, but dtype {dtype_s} with shape {shape:?} needs {bytes}",
+                end - start
             )));
         }
         if end > data_len {
@@ -210,13 +216,38 @@ pub fn read_header(path: &Path) -> Result<Header> {
         });
     }
     tensors.sort_by_key(|t| (t.start, t.end));
-    for w in tensors.windows(2) {
-        if w[1].start < w[0].end {
+    // The data must be indexed exactly: tensors back to back from offset 0 to the end of the file, with no
+    // overlap, no hole and nothing after the last tensor (the format's rule, which keeps files from hiding
+    // other content).
+    let mut covered = 0u64;
+    let mut last: Option<&TensorInfo> = None;
+    for t in &tensors {
+        if t.start < covered {
+            let prev = last.map_or("(none)", |p| p.name.as_str());
             return Err(bad(format!(
-                "tensors {:?} and {:?} overlap",
-                w[0].name, w[1].name
+                "tensors {prev:?} and {:?} overlap: {:?} starts at data offset {} before {prev:?} ends at {covered}",
+                t.name, t.name, t.start
             )));
         }
+        if t.start > covered {
+            let after = last.map_or("the start of the data".to_string(), |p| {
+                format!("tensor {:?}", p.name)
+            });
+            return Err(bad(format!(
+                "data bytes {covered}..{} between {after} and tensor {:?} belong to no tensor \
+                 (data_offsets must cover the data exactly)",
+                t.start, t.name
+            )));
+        }
+        covered = t.end;
+        last = Some(t);
+    }
+    if covered != data_len {
+        let after = last.map_or("the header".to_string(), |p| format!("tensor {:?}", p.name));
+        return Err(bad(format!(
+            "data bytes {covered}..{data_len} after {after} belong to no tensor \
+             (data_offsets must cover the data exactly)"
+        )));
     }
     Ok(Header {
         tensors,

@@ -3,6 +3,7 @@
 //! tensor at a time, so memory stays bounded by the largest tensor.
 
 mod header;
+mod validate;
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -58,8 +59,12 @@ impl Checkpoint {
                 format!("is not JSON: {e}"),
             )
         })?;
-        let arch = Architecture::from_config(&config)
-            .map_err(|e| Error::invalid(config_path.display().to_string(), e.to_string()))?;
+        let arch = Architecture::from_config(&config).map_err(|e| match e {
+            Error::InvalidArgument { reason, .. } => {
+                Error::invalid(config_path.display().to_string(), reason)
+            }
+            other => other,
+        })?;
         let index_path = dir.join(INDEX_FILE);
         let shards = if index_path.exists() {
             open_shards(dir, &index_path)?
@@ -83,6 +88,7 @@ impl Checkpoint {
             shards,
         };
         ckpt.hidden_size()?;
+        validate::check(&ckpt)?;
         Ok(ckpt)
     }
 
@@ -156,8 +162,11 @@ impl Checkpoint {
                 .collect(),
             other => {
                 return Err(Error::invalid(
-                    format!("tensor {name:?}"),
-                    format!("has dtype {}, expected a float", other.as_str()),
+                    self.shards[shard].path.display().to_string(),
+                    format!(
+                        "tensor {name:?} has dtype {}, expected a float (F32, F16, BF16 or F64)",
+                        other.as_str()
+                    ),
                 ))
             }
         })
@@ -212,9 +221,15 @@ fn open_shards(dir: &Path, index_path: &Path) -> Result<Vec<Shard>> {
     for file in &files {
         let path = dir.join(file);
         if !path.exists() {
-            return Err(Error::invalid(
-                path.display().to_string(),
+            return Err(Error::mismatch(
+                &path,
                 format!("is a shard named in {INDEX_FILE} but does not exist"),
+            ));
+        }
+        if !path.is_file() {
+            return Err(Error::mismatch(
+                &path,
+                format!("is a shard named in {INDEX_FILE} but is not a file"),
             ));
         }
         let header = read_header(&path)?;
@@ -222,30 +237,33 @@ fn open_shards(dir: &Path, index_path: &Path) -> Result<Vec<Shard>> {
             match expected.get(&t.name) {
                 Some(f) if f == file => {}
                 Some(f) => {
-                    return Err(Error::invalid(
-                        path.display().to_string(),
-                        format!("holds tensor {:?} that the index places in {f}", t.name),
+                    return Err(Error::mismatch(
+                        &path,
+                        format!("holds tensor {:?} that {INDEX_FILE} places in {f}", t.name),
                     ))
                 }
                 None => {
-                    return Err(Error::invalid(
-                        path.display().to_string(),
-                        format!("holds tensor {:?} missing from the index", t.name),
+                    return Err(Error::mismatch(
+                        &path,
+                        format!("holds tensor {:?} that {INDEX_FILE} does not list", t.name),
                     ))
                 }
             }
         }
         shards.push(Shard { path, header });
     }
-    for (name, file) in &expected {
-        let shard = shards
-            .iter()
-            .find(|s| s.path.ends_with(file))
-            .expect("opened above");
+    let mut names: Vec<(&String, &String)> = expected.iter().collect();
+    names.sort();
+    for (name, file) in names {
+        let Some(shard) = shards.iter().find(|s| s.path == dir.join(file)) else {
+            return Err(bad(format!(
+                "weight_map[{name:?}] = {file:?} is not a shard file"
+            )));
+        };
         if !shard.header.tensors.iter().any(|t| &t.name == name) {
-            return Err(Error::invalid(
-                shard.path.display().to_string(),
-                format!("lacks tensor {name:?} that the index places there"),
+            return Err(Error::mismatch(
+                &shard.path,
+                format!("lacks tensor {name:?} that {INDEX_FILE} places there"),
             ));
         }
     }

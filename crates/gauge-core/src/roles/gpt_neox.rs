@@ -1,6 +1,59 @@
 //! Tensor roles of GPT-NeoX (`GPTNeoXForCausalLM`, the Pythia suite).
 
-use super::{after_layer, Role};
+use super::{after_layer, Dim, Layout, Role};
+
+/// Names and counts of a GPT-NeoX checkpoint.
+pub(super) const LAYOUT: Layout = Layout {
+    prefix: "",
+    layer_prefix: "gpt_neox.layers.",
+    layers_key: "num_hidden_layers",
+    model: &[
+        "gpt_neox.embed_in.weight",
+        "gpt_neox.final_layer_norm.weight",
+        "gpt_neox.final_layer_norm.bias",
+    ],
+    block: &[
+        "input_layernorm.weight",
+        "input_layernorm.bias",
+        "attention.query_key_value.weight",
+        "attention.query_key_value.bias",
+        "attention.dense.weight",
+        "attention.dense.bias",
+        "post_attention_layernorm.weight",
+        "post_attention_layernorm.bias",
+        "mlp.dense_h_to_4h.weight",
+        "mlp.dense_h_to_4h.bias",
+        "mlp.dense_4h_to_h.weight",
+        "mlp.dense_4h_to_h.bias",
+    ],
+    head: "embed_out.weight",
+};
+
+/// The shape a parameter must have; `None` for buffers.
+pub(super) fn shape(name: &str) -> Option<&'static [Dim]> {
+    use Dim::*;
+    match name {
+        "gpt_neox.embed_in.weight" | "embed_out.weight" => return Some(&[Vocab, Hidden]),
+        "gpt_neox.final_layer_norm.weight" | "gpt_neox.final_layer_norm.bias" => {
+            return Some(&[Hidden])
+        }
+        _ => {}
+    }
+    Some(match after_layer(name, "gpt_neox.layers.")? {
+        "input_layernorm.weight"
+        | "input_layernorm.bias"
+        | "post_attention_layernorm.weight"
+        | "post_attention_layernorm.bias" => &[Hidden],
+        "attention.query_key_value.weight" => &[Hidden3, Hidden],
+        "attention.query_key_value.bias" => &[Hidden3],
+        "attention.dense.weight" => &[Hidden, Hidden],
+        "attention.dense.bias" | "mlp.dense_4h_to_h.bias" => &[Hidden],
+        "mlp.dense_h_to_4h.weight" => &[Inner, Hidden],
+        "mlp.dense_h_to_4h.bias" => &[Inner],
+        "mlp.dense_4h_to_h.weight" => &[Hidden, Inner],
+        _ => return None,
+    })
+}
 
 pub(super) fn role(name: &str) -> Option<Role> {
     match name {

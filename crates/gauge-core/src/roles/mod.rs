@@ -58,6 +58,42 @@ impl Role {
     }
 }
 
+/// A dimension of a parameter's shape, named after the config entry that fixes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Dim {
+    /// The residual width (`hidden_size`, GPT-2's `n_embd`).
+    Hidden,
+    /// Three residual widths: a fused query, key and value projection.
+    Hidden3,
+    /// The vocabulary (`vocab_size`).
+    Vocab,
+    /// The MLP width (`intermediate_size`, GPT-2's `n_inner`).
+    Inner,
+    /// Learned positions (GPT-2's `n_positions`).
+    Positions,
+    /// Query rows: `num_attention_heads × head_dim`.
+    QRows,
+    /// Key or value rows: `num_key_value_heads × head_dim`.
+    KvRows,
+}
+
+/// The tensors a checkpoint of an architecture must hold, by name.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Layout {
+    /// An optional prefix of every name other than the head (GPT-2's `transformer.`), stripped before matching.
+    pub prefix: &'static str,
+    /// The prefix of block tensors, followed by the block index and a dot.
+    pub layer_prefix: &'static str,
+    /// The config entry counting the blocks.
+    pub layers_key: &'static str,
+    /// Tensors outside the blocks that every checkpoint has.
+    pub model: &'static [&'static str],
+    /// Tensors every block has, after `layer_prefix` and the index.
+    pub block: &'static [&'static str],
+    /// The output head, required when `tie_word_embeddings` is false.
+    pub head: &'static str,
+}
+
 /// The architectures whose tensor roles are known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Architecture {
@@ -95,15 +131,22 @@ impl Architecture {
             (None, Some("llama" | "mistral" | "qwen2")) => Ok(Self::Llama),
             (None, Some("gpt2")) => Ok(Self::Gpt2),
             (None, Some("gpt_neox")) => Ok(Self::GptNeoX),
-            _ => Err(Error::invalid(
-                "config.json",
-                format!(
-                    "unsupported architecture {:?} (model_type {:?}); supported: LlamaForCausalLM, \
-                     MistralForCausalLM, Qwen2ForCausalLM, GPT2LMHeadModel, GPTNeoXForCausalLM",
-                    arch.unwrap_or("(none)"),
-                    model_type.unwrap_or("(none)")
-                ),
-            )),
+            _ => {
+                let found = match (arch, model_type) {
+                    (Some(a), _) => format!("architectures[0] {a:?} is not a supported architecture"),
+                    (None, Some(m)) => format!(
+                        "model_type {m:?} is not a supported architecture (and there is no architectures list)"
+                    ),
+                    (None, None) => "names no architecture (neither architectures nor model_type)".into(),
+                };
+                Err(Error::invalid(
+                    "config.json",
+                    format!(
+                        "{found}; supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM \
+                         (model_type llama, mistral, qwen2), GPT2LMHeadModel (gpt2), GPTNeoXForCausalLM (gpt_neox)"
+                    ),
+                ))
+            }
         }
     }
 
@@ -129,6 +172,25 @@ impl Architecture {
             Architecture::Llama => "llama",
             Architecture::Gpt2 => "gpt2",
             Architecture::GptNeoX => "gpt_neox",
+        }
+    }
+
+    /// The tensors a checkpoint of this architecture must hold.
+    pub(crate) fn layout(self) -> Layout {
+        match self {
+            Architecture::Llama => llama::LAYOUT,
+            Architecture::Gpt2 => gpt2::LAYOUT,
+            Architecture::GptNeoX => gpt_neox::LAYOUT,
+        }
+    }
+
+    /// The shape parameter `name` must have (after [`Layout::prefix`] is stripped), or `None` for buffers and
+    /// names no rule covers.
+    pub(crate) fn expected_shape(self, name: &str) -> Option<&'static [Dim]> {
+        match self {
+            Architecture::Llama => llama::shape(name),
+            Architecture::Gpt2 => gpt2::shape(name),
+            Architecture::GptNeoX => gpt_neox::shape(name),
         }
     }
 
