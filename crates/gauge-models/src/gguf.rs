@@ -103,19 +103,155 @@ pub fn read_shape(content: &Content, path: &Path) -> Result<GgufLlama> {
         .tensor_infos
         .get("token_embd.weight")
         .ok_or_else(|| gguf_err(path, "has no token_embd.weight"))?;
+    let &[vocab, width] = embed.shape.dims() else {
+        return Err(gguf_err(
+            path,
+            format!(
+                "tensor \"token_embd.weight\" has shape {:?}, expected [vocab, d]",
+                embed.shape.dims()
+            ),
+        ));
+    };
     let heads = meta_u(content, path, "llama.attention.head_count")?;
-    Ok(GgufLlama {
+    let shape = GgufLlama {
         hidden: meta_u(content, path, "llama.embedding_length")?,
         layers: meta_u(content, path, "llama.block_count")?,
         heads,
         kv_heads: meta_u(content, path, "llama.attention.head_count_kv").unwrap_or(heads),
         intermediate: meta_u(content, path, "llama.feed_forward_length")?,
-        vocab: embed.shape.dims()[0],
+        vocab,
         rms_eps: meta_f(content, "llama.attention.layer_norm_rms_epsilon").unwrap_or(1e-5),
         rope_theta: meta_f(content, "llama.rope.freq_base").unwrap_or(10000.0),
         context: meta_u(content, path, "llama.context_length").unwrap_or(2048),
         tied: !content.tensor_infos.contains_key("output.weight"),
-    })
+    };
+    check_shape(content, path, &shape, width)?;
+    check_extents(content, path)?;
+    Ok(shape)
+}
+
+/// The metadata against the tensors: positive head counts that split `d` into heads of even size, the embedding
+/// width, the number of blocks, and the rows of every `attn_q` / `attn_k`.
+fn check_shape(content: &Content, path: &Path, s: &GgufLlama, width: usize) -> Result<()> {
+    for (key, n) in [
+        ("llama.attention.head_count", s.heads),
+        ("llama.attention.head_count_kv", s.kv_heads),
+    ] {
+        if n == 0 {
+            return Err(gguf_err(
+                path,
+                format!("metadata {key} is 0; it must be positive"),
+            ));
+        }
+    }
+    if width != s.hidden {
+        return Err(gguf_err(
+            path,
+            format!(
+                "metadata llama.embedding_length = {} but tensor \"token_embd.weight\" is {} wide",
+                s.hidden, width
+            ),
+        ));
+    }
+    let blocks = content
+        .tensor_infos
+        .keys()
+        .filter_map(|n| {
+            n.strip_prefix("blk.")?
+                .split('.')
+                .next()?
+                .parse::<usize>()
+                .ok()
+        })
+        .max()
+        .map_or(0, |m| m + 1);
+    if blocks != s.layers {
+        let what = if blocks < s.layers {
+            format!(
+                "there are no tensors of block {} (blk.{}.*)",
+                blocks, blocks
+            )
+        } else {
+            format!(
+                "it holds tensors of block {} (blk.{}.*)",
+                blocks - 1,
+                blocks - 1
+            )
+        };
+        return Err(gguf_err(
+            path,
+            format!("metadata llama.block_count = {} but {what}", s.layers),
+        ));
+    }
+    let head_dim = s.hidden / s.heads;
+    let mut names: Vec<&String> = content.tensor_infos.keys().collect();
+    // Query projections first: a wrong head_count shows there before it shows in the key projections.
+    names.sort_by_key(|n| (n.ends_with("attn_k.weight"), n.as_str()));
+    for name in names {
+        let info = &content.tensor_infos[name];
+        let (key, heads) = if name.ends_with("attn_q.weight") {
+            ("llama.attention.head_count", s.heads)
+        } else if name.ends_with("attn_k.weight") {
+            ("llama.attention.head_count_kv", s.kv_heads)
+        } else {
+            continue;
+        };
+        let rows = info.shape.dims().first().copied().unwrap_or(0);
+        if !s.hidden.is_multiple_of(s.heads)
+            || !head_dim.is_multiple_of(2)
+            || rows != heads * head_dim
+        {
+            return Err(gguf_err(
+                path,
+                format!(
+                    "tensor {name:?} has {rows} rows, which {key} = {heads} does not split into heads of \
+                     head_dim = llama.embedding_length / llama.attention.head_count = {} / {} (an even size)",
+                    s.hidden, s.heads
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Every tensor's element count fits in memory arithmetic and its bytes lie inside the file.
+fn check_extents(content: &Content, path: &Path) -> Result<()> {
+    let len = std::fs::metadata(path)
+        .map_err(|e| gauge_core::Error::Io {
+            path: path.into(),
+            source: e,
+        })?
+        .len();
+    for (name, info) in &content.tensor_infos {
+        let elems = info
+            .shape
+            .dims()
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d));
+        let bytes = elems.and_then(|n| {
+            let block = info.ggml_dtype.block_size();
+            (n % block == 0).then(|| (n / block).checked_mul(info.ggml_dtype.type_size()))?
+        });
+        let end = bytes.and_then(|b| {
+            (content.tensor_data_offset)
+                .checked_add(info.offset)?
+                .checked_add(b as u64)
+        });
+        match end {
+            Some(end) if end <= len => {}
+            _ => {
+                return Err(gguf_err(
+                    path,
+                    format!(
+                        "tensor {name:?} of shape {:?} ({:?}) does not fit in the {len}-byte file",
+                        info.shape.dims(),
+                        info.ggml_dtype
+                    ),
+                ))
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Whether `path` is a GGUF file, by its magic bytes (whatever its extension). A directory or a missing path is
