@@ -44,7 +44,7 @@ export interface Smollm2Result {
 
 function peer(gguf: string, text: Uint32Array, prompt: Uint32Array, maxTokens: number) {
   const python = process.env.GAUGE_TRANSPORT_PYTHON ?? 'python3';
-  const probe = spawnSync(python, ['-c', 'import torch, transformers, gguf'], { stdio: 'ignore' });
+  const probe = spawnSync(python, ['-c', 'import torch, transformers, gguf, accelerate'], { stdio: 'ignore' });
   if (probe.status !== 0) return null;
   const out = execFileSync(
     python,
@@ -78,7 +78,7 @@ export async function runSmollm2(options: Smollm2Options = {}): Promise<Smollm2R
   for (const p of prompts) generated.push(await model.generate(p, params.maxTokens));
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const ours = { perplexity, continuations: generated.map((g) => tok.decode(g)), seconds };
-  let transformers: Smollm2Result['transformers'] = { skipped: 'torch, transformers or gguf not installed' };
+  let transformers: Smollm2Result['transformers'] = { skipped: 'torch, transformers, gguf or accelerate not installed (pip install them to compare)' };
   const peers = prompts.map((p) => peer(params.model, text, p, params.maxTokens));
   if (peers.every((p) => p !== null)) {
     transformers = {
