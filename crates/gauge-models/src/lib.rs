@@ -22,6 +22,7 @@ mod config;
 pub mod error;
 pub mod gguf;
 pub mod gguf_inspect;
+pub mod pair_stats;
 mod gguf_tokenizer;
 mod gguf_weights;
 mod gpt2;
@@ -217,6 +218,14 @@ impl Model {
             hidden,
             vocab,
         })
+    }
+
+    /// The architecture family: `"llama"` (Llama, Mistral, Qwen2) or `"gpt2"`.
+    pub fn architecture(&self) -> &'static str {
+        match self.inner {
+            Inner::Llama(_) => "llama",
+            Inner::Gpt2(_) => "gpt2",
+        }
     }
 
     /// The number of blocks `L`.

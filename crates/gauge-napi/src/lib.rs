@@ -16,6 +16,7 @@ mod gauge;
 mod job;
 mod model;
 mod npy;
+mod pair_stats;
 mod rotation;
 mod selftest;
 mod stats;

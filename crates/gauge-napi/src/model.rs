@@ -15,7 +15,7 @@ use crate::job::{abort_parts, Job};
 /// A model loaded for forward passes. Every call runs off the event loop; one model may serve concurrent calls.
 #[napi]
 pub struct Model {
-    inner: Arc<gauge_models::Model>,
+    pub(crate) inner: Arc<gauge_models::Model>,
     path: String,
 }
 

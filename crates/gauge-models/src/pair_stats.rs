@@ -1,0 +1,155 @@
+//! Paired activation statistics (GAUGE.md §5): two models run on the same token ids, and at every requested site the
+//! streaming cross-moments of their hidden states `h_A`, `h_B` (`[tokens, d]` each) are accumulated, batch by
+//! batch. Memory is one batch of activations plus the moments (`d × d` `f64` per site), whatever the probe length.
+
+use gauge_core::stats::CrossMoments;
+
+use crate::error::{Error, Result};
+use crate::{Model, Site};
+
+/// How the probe is cut into forward passes.
+#[derive(Debug, Clone, Copy)]
+pub struct Batching {
+    /// Tokens per sequence (the context length).
+    pub seq: usize,
+    /// Sequences per forward pass.
+    pub batch: usize,
+}
+
+/// Progress after each forward pass of both models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Forward passes done (of each model).
+    pub done: usize,
+    /// Forward passes in all.
+    pub total: usize,
+    /// Tokens accumulated so far.
+    pub tokens: usize,
+}
+
+/// Checks that `a` and `b` can be compared coordinate by coordinate: same architecture family, same residual width
+/// and the same vocabulary size (the probe's ids must mean the same tokens to both).
+pub fn check_pair(a: &Model, b: &Model, names: (&str, &str)) -> Result<()> {
+    let differ = |what: &str, x: String, y: String| {
+        Error::input(
+            "models",
+            format!(
+                "{} has {what} {x} but {} has {what} {y}; a gauge relates two checkpoints of one architecture and \
+                 shape",
+                names.0, names.1
+            ),
+        )
+    };
+    if a.architecture() != b.architecture() {
+        return Err(differ(
+            "architecture",
+            a.architecture().into(),
+            b.architecture().into(),
+        ));
+    }
+    if a.hidden_size() != b.hidden_size() {
+        return Err(differ(
+            "residual width d =",
+            a.hidden_size().to_string(),
+            b.hidden_size().to_string(),
+        ));
+    }
+    if a.vocab_size() != b.vocab_size() {
+        return Err(differ(
+            "a vocabulary of",
+            a.vocab_size().to_string(),
+            format!(
+                "{} (the same probe ids would name different tokens; re-tokenize the probe per model or align \
+                 checkpoints that share a tokenizer)",
+                b.vocab_size()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Runs `a` and `b` on `ids` (whole sequences of `batching.seq` ids; a trailing partial sequence is an error) and
+/// adds the cross-moments of their hidden states at `sites[k]` into `moments[k]` (`x` from `a`, `y` from `b`).
+/// `progress` is called after every batch; returning `false` stops early with [`gauge_core::Error::Aborted`].
+/// A non-finite activation stops with an error naming the model, the site, the token and the coordinate.
+pub fn accumulate(
+    models: (&Model, &Model),
+    names: (&str, &str),
+    ids: &[u32],
+    sites: &[Site],
+    batching: Batching,
+    moments: &mut [CrossMoments],
+    mut progress: impl FnMut(Progress) -> bool,
+) -> Result<()> {
+    let (a, b) = models;
+    check_pair(a, b, names)?;
+    let Batching { seq, batch } = batching;
+    if seq == 0 || batch == 0 {
+        return Err(Error::input("batching", "seq and batch must be positive"));
+    }
+    if ids.is_empty() {
+        return Err(Error::input("probe", "is empty"));
+    }
+    if !ids.len().is_multiple_of(seq) {
+        return Err(Error::input(
+            "probe",
+            format!(
+                "holds {} ids, not a whole number of sequences of {seq}",
+                ids.len()
+            ),
+        ));
+    }
+    if moments.len() != sites.len() {
+        return Err(Error::input(
+            "moments",
+            format!("{} accumulators for {} sites", moments.len(), sites.len()),
+        ));
+    }
+    let d = a.hidden_size();
+    let rows: Vec<Vec<u32>> = ids.chunks(seq).map(<[u32]>::to_vec).collect();
+    let total = rows.len().div_ceil(batch);
+    let mut tokens = 0;
+    for (done, chunk) in rows.chunks(batch).enumerate() {
+        let out_a = a.forward_ids(chunk, sites)?;
+        let out_b = b.forward_ids(chunk, sites)?;
+        let n = chunk.len() * seq;
+        for (k, &site) in sites.iter().enumerate() {
+            let x = flat(&out_a.hidden[k].1)?;
+            let y = flat(&out_b.hidden[k].1)?;
+            finite(&x, names.0, site, d, tokens)?;
+            finite(&y, names.1, site, d, tokens)?;
+            moments[k].update(&x, &y, n)?;
+        }
+        tokens += n;
+        if !progress(Progress {
+            done: done + 1,
+            total,
+            tokens,
+        }) {
+            return Err(gauge_core::Error::Aborted {
+                what: "activation statistics".into(),
+            }
+            .into());
+        }
+    }
+    Ok(())
+}
+
+fn flat(t: &candle_core::Tensor) -> Result<Vec<f32>> {
+    Ok(t.flatten_all()?.to_vec1::<f32>()?)
+}
+
+fn finite(x: &[f32], model: &str, site: Site, d: usize, offset: usize) -> Result<()> {
+    match x.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(k) => Err(Error::input(
+            format!("activations of {model} at {site}"),
+            format!(
+                "{} at probe token {} coordinate {}: the model overflows or is corrupt at this layer; stopping",
+                x[k],
+                offset + k / d,
+                k % d
+            ),
+        )),
+    }
+}

@@ -1,0 +1,239 @@
+//! `PairStats` and `collectPairStats`: paired activation statistics of two models (GAUGE.md §5), accumulated off the
+//! event loop with progress events, mergeable across shards.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use gauge_core::stats::CrossMoments;
+use gauge_models::pair_stats::{accumulate, Batching, Progress};
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi_derive::napi;
+
+use crate::error::{sync, CResult, CodedError};
+use crate::job::{abort_parts, Job};
+use crate::model::{parse_site, Model};
+
+/// Per-site cross-moments of two models' hidden states on the same probe, with string metadata (model paths,
+/// probe description). Rows of every correlation matrix are model A's coordinates, columns model B's.
+#[napi]
+pub struct PairStats {
+    pub(crate) inner: Arc<Mutex<Inner>>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) sites: Vec<(String, CrossMoments)>,
+    pub(crate) metadata: BTreeMap<String, String>,
+    pub(crate) d: usize,
+}
+
+/// Options of `collectPairStats`.
+#[napi(object)]
+pub struct CollectOptions {
+    /// Tokens per sequence; `ids.length` must be a multiple.
+    pub seq: u32,
+    /// Sequences per forward pass.
+    /// @default 8
+    pub batch: Option<u32>,
+    /// Sites (`h_0` … `h_L`, `final_norm`).
+    pub sites: Vec<String>,
+    /// Free-text metadata stored with the statistics (e.g. `model_a.path`).
+    pub metadata: Option<BTreeMap<String, String>>,
+}
+
+/// Progress of `collectPairStats`, after each forward pass of both models.
+#[napi(object)]
+#[derive(Clone, Copy)]
+pub struct StatsProgress {
+    /// Forward passes done (of each model).
+    pub done: u32,
+    /// Forward passes in all.
+    pub total: u32,
+    /// Tokens accumulated.
+    pub tokens: f64,
+    /// Seconds spent in forward passes and in statistics so far.
+    pub seconds: f64,
+}
+
+type ProgressFn = ThreadsafeFunction<StatsProgress, (), StatsProgress, Status, false, true>;
+
+fn locked(inner: &Mutex<Inner>) -> std::sync::MutexGuard<'_, Inner> {
+    inner.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Runs `a` and `b` on `ids` and accumulates the cross-moments of their hidden states at every site. Rejects with a
+/// coded error when the models differ in architecture, d or vocabulary, when the probe is empty or has ids outside
+/// the vocabulary, or when an activation is not finite (naming the model, the site, the token and the coordinate).
+/// `onProgress` is called after every forward pass; `signal` stops it between passes (`ABORTED`).
+#[napi(
+    ts_args_type = "a: Model, b: Model, ids: Uint32Array, options: CollectOptions, onProgress?: ((progress: StatsProgress) => void) | undefined | null, signal?: AbortSignal | undefined | null",
+    ts_return_type = "Promise<PairStats>"
+)]
+pub fn collect_pair_stats(
+    env: Env,
+    a: &Model,
+    b: &Model,
+    ids: Uint32Array,
+    options: CollectOptions,
+    on_progress: Option<Function<StatsProgress, ()>>,
+    signal: Option<Object>,
+) -> Result<AsyncTask<Job<PairStats>>> {
+    let (signal, flag) = abort_parts(&env, signal)?;
+    let tsfn: Option<ProgressFn> = match on_progress {
+        Some(f) => Some(
+            f.build_threadsafe_function()
+                .callee_handled::<false>()
+                .weak::<true>()
+                .build()?,
+        ),
+        None => None,
+    };
+    let (ma, mb) = (a.inner.clone(), b.inner.clone());
+    let names = (format!("model A ({})", a.path()), format!("model B ({})", b.path()));
+    let ids = ids.to_vec();
+    let job = Job::new(move || {
+        let sites = options
+            .sites
+            .iter()
+            .map(|s| parse_site(s))
+            .collect::<CResult<Vec<_>>>()?;
+        if sites.is_empty() {
+            return Err(CodedError::invalid("sites", "is empty"));
+        }
+        let d = ma.hidden_size();
+        let mut moments: Vec<CrossMoments> = sites.iter().map(|_| CrossMoments::new(d, d)).collect();
+        let start = Instant::now();
+        accumulate(
+            (&ma, &mb),
+            (&names.0, &names.1),
+            &ids,
+            &sites,
+            Batching {
+                seq: options.seq as usize,
+                batch: options.batch.unwrap_or(8) as usize,
+            },
+            &mut moments,
+            |p: Progress| {
+                if let Some(f) = &tsfn {
+                    f.call(
+                        StatsProgress {
+                            done: p.done as u32,
+                            total: p.total as u32,
+                            tokens: p.tokens as f64,
+                            seconds: start.elapsed().as_secs_f64(),
+                        },
+                        ThreadsafeFunctionCallMode::NonBlocking,
+                    );
+                }
+                !flag.load(Ordering::Relaxed)
+            },
+        )?;
+        Ok(PairStats {
+            inner: Arc::new(Mutex::new(Inner {
+                sites: options.sites.into_iter().zip(moments).collect(),
+                metadata: options.metadata.unwrap_or_default(),
+                d,
+            })),
+        })
+    });
+    Ok(AsyncTask::with_optional_signal(job, signal))
+}
+
+#[napi]
+impl PairStats {
+    /// The sites, in order.
+    #[napi(getter)]
+    pub fn sites(&self) -> Vec<String> {
+        locked(&self.inner).sites.iter().map(|(s, _)| s.clone()).collect()
+    }
+
+    /// Residual width d.
+    #[napi(getter)]
+    pub fn d(&self) -> u32 {
+        locked(&self.inner).d as u32
+    }
+
+    /// Tokens accumulated (per site).
+    #[napi(getter)]
+    pub fn count(&self) -> f64 {
+        locked(&self.inner)
+            .sites
+            .first()
+            .map_or(0.0, |(_, m)| m.count() as f64)
+    }
+
+    /// The metadata given when the statistics were collected (merged shards keep the first's).
+    #[napi(getter)]
+    pub fn metadata(&self) -> BTreeMap<String, String> {
+        locked(&self.inner).metadata.clone()
+    }
+
+    /// Pearson correlations `C[i, j] = corr(h_A[:, i], h_B[:, j])` at `site`, row-major `[d, d]`; a constant
+    /// coordinate correlates 0 with everything.
+    #[napi]
+    pub fn correlation(&self, env: Env, site: String) -> Result<Float32Array> {
+        sync(&env, || {
+            let inner = locked(&self.inner);
+            let (_, m) = inner
+                .sites
+                .iter()
+                .find(|(s, _)| *s == site)
+                .ok_or_else(|| {
+                    CodedError::invalid(
+                        "site",
+                        format!(
+                            "{site:?} is not among the collected sites ({})",
+                            inner
+                                .sites
+                                .iter()
+                                .map(|(s, _)| s.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    )
+                })?;
+            Ok(Float32Array::new(m.correlation()?))
+        })
+    }
+
+    /// Adds the statistics of `other` (another shard of the same probe design, same models and sites) into these.
+    #[napi]
+    pub fn merge(&self, env: Env, other: &PairStats) -> Result<()> {
+        sync(&env, || {
+            if Arc::ptr_eq(&self.inner, &other.inner) {
+                return Err(CodedError::invalid("other", "is this same object; merging it would count it twice"));
+            }
+            let theirs = locked(&other.inner);
+            let mut ours = locked(&self.inner);
+            let names = |x: &Inner| x.sites.iter().map(|(s, _)| s.clone()).collect::<Vec<_>>();
+            if names(&ours) != names(&theirs) || ours.d != theirs.d {
+                return Err(CodedError::invalid(
+                    "other",
+                    format!(
+                        "has sites {:?} with d = {}, these have {:?} with d = {}",
+                        names(&theirs),
+                        theirs.d,
+                        names(&ours),
+                        ours.d
+                    ),
+                ));
+            }
+            for key in ["model_a.path", "model_b.path"] {
+                if let (Some(x), Some(y)) = (ours.metadata.get(key), theirs.metadata.get(key)) {
+                    if x != y {
+                        return Err(CodedError::invalid(
+                            "other",
+                            format!("{key} is {y:?} there but {x:?} here: statistics of different models do not merge"),
+                        ));
+                    }
+                }
+            }
+            for ((_, m), (_, t)) in ours.sites.iter_mut().zip(&theirs.sites) {
+                m.merge(t)?;
+            }
+            Ok(())
+        })
+    }
+}
