@@ -4,7 +4,8 @@
  * against the bound 1.5 x largest tensor + 200 MB.
  *
  * Both read the input from the page cache (it was just written). `apply` ends with fsync (an atomic,
- * durable output); `cp` does not, so `cp` followed by `sync` is reported too.
+ * durable output; on Linux it writes with O_DIRECT, so none of its output waits in the page cache); `cp`
+ * does not, so `cp` followed by `sync` is reported too.
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
