@@ -268,7 +268,7 @@ impl Gpt2 {
 
     /// Token ids `[batch, seq]` (`U32`, validated by the caller) to logits `[batch, seq, vocab]`, recording `h_0`
     /// (token plus position embeddings), `h_l` after each block and `ln_f`'s output.
-    pub(crate) fn forward(&self, ids: &Tensor, rec: &mut Recorder) -> Result<Tensor> {
+    pub(crate) fn forward(&self, ids: &Tensor, rec: &mut Recorder) -> Result<Option<Tensor>> {
         let (_, seq) = ids.dims2()?;
         if seq > self.hyper.positions {
             return Err(Error::input(
@@ -286,13 +286,22 @@ impl Gpt2 {
             .forward(ids)?
             .broadcast_add(&self.wpe.forward(&positions)?)?;
         rec.record(Site::Residual(0), &h);
+        if rec.stop() {
+            return Ok(None);
+        }
         let mask = causal_mask(seq, device)?;
         for (l, block) in self.blocks.iter().enumerate() {
             h = block.forward(&h, &mask)?;
             rec.record(Site::Residual(l + 1), &h);
+            if rec.stop() {
+                return Ok(None);
+            }
         }
         let x = self.ln_f.forward(&h)?;
         rec.record(Site::FinalNorm, &x);
-        Ok(self.head.forward(&x)?)
+        if !rec.logits {
+            return Ok(None);
+        }
+        Ok(Some(self.head.forward(&x)?))
     }
 }

@@ -22,11 +22,11 @@ mod config;
 pub mod error;
 pub mod gguf;
 pub mod gguf_inspect;
-pub mod pair_stats;
 mod gguf_tokenizer;
 mod gguf_weights;
 mod gpt2;
 mod llama;
+pub mod pair_stats;
 pub mod tokenizer;
 mod weights;
 
@@ -104,14 +104,22 @@ impl Output {
 pub(crate) struct Recorder {
     sites: Vec<Site>,
     found: Vec<Option<Tensor>>,
+    /// Whether the caller wants logits; without them a model stops once every site is recorded.
+    pub(crate) logits: bool,
 }
 
 impl Recorder {
-    fn new(sites: &[Site]) -> Self {
+    fn new(sites: &[Site], logits: bool) -> Self {
         Self {
             sites: sites.to_vec(),
             found: vec![None; sites.len()],
+            logits,
         }
+    }
+
+    /// Whether the model can stop here: no logits wanted and every requested site recorded.
+    pub(crate) fn stop(&self) -> bool {
+        !self.logits && self.found.iter().all(Option::is_some)
     }
 
     /// Keeps `t` for every request of `site`.
@@ -253,6 +261,38 @@ impl Model {
     ///
     /// Every id must be below the vocabulary size, `sites` may name `h_0..=h_L` and the final norm.
     pub fn forward(&self, ids: &Tensor, sites: &[Site]) -> Result<Output> {
+        let ids = self.checked(ids, sites)?;
+        let (logits, hidden) = self.run(&ids, sites, true)?;
+        Ok(Output {
+            logits: logits.expect("a model computes logits when asked"),
+            hidden,
+        })
+    }
+
+    fn run(
+        &self,
+        ids: &Tensor,
+        sites: &[Site],
+        logits: bool,
+    ) -> Result<(Option<Tensor>, Vec<(Site, Tensor)>)> {
+        let mut rec = Recorder::new(sites, logits);
+        let logits = match &self.inner {
+            Inner::Llama(m) => m.forward(ids, &mut rec)?,
+            Inner::Gpt2(m) => m.forward(ids, &mut rec)?,
+        };
+        Ok((logits, rec.finish()))
+    }
+
+    /// Only the hidden states at `sites` of sequences of equal length (`batch` rows of `seq` ids): the pass stops
+    /// after the last block a site needs and never computes the output head. Same checks as [`Model::forward`].
+    pub fn hidden_states(&self, ids: &[Vec<u32>], sites: &[Site]) -> Result<Vec<(Site, Tensor)>> {
+        let ids = self.checked_ids(ids, sites)?;
+        Ok(self.run(&ids, sites, false)?.1)
+    }
+
+    /// `ids` as a `U32` tensor on the model's device, after checking its shape, dtype, vocabulary range and
+    /// `sites`.
+    fn checked(&self, ids: &Tensor, sites: &[Site]) -> Result<Tensor> {
         let (batch, seq) = ids.dims2().map_err(|_| {
             Error::input(
                 "ids",
@@ -300,19 +340,11 @@ impl Model {
                 }
             }
         }
-        let mut rec = Recorder::new(sites);
-        let logits = match &self.inner {
-            Inner::Llama(m) => m.forward(&ids, &mut rec)?,
-            Inner::Gpt2(m) => m.forward(&ids, &mut rec)?,
-        };
-        Ok(Output {
-            logits,
-            hidden: rec.finish(),
-        })
+        Ok(ids)
     }
 
-    /// [`Model::forward`] on token ids given as rows of equal length (`batch` rows of `seq` ids).
-    pub fn forward_ids(&self, ids: &[Vec<u32>], sites: &[Site]) -> Result<Output> {
+    /// Rows of equal length as a checked `[batch, seq]` tensor.
+    fn checked_ids(&self, ids: &[Vec<u32>], sites: &[Site]) -> Result<Tensor> {
         let seq = ids.first().map_or(0, Vec::len);
         if let Some((row, r)) = ids.iter().enumerate().find(|(_, r)| r.len() != seq) {
             return Err(Error::input(
@@ -325,6 +357,12 @@ impl Model {
         }
         let flat: Vec<u32> = ids.concat();
         let t = Tensor::from_vec(flat, (ids.len(), seq), &self.device)?;
+        self.checked(&t, sites)
+    }
+
+    /// [`Model::forward`] on token ids given as rows of equal length (`batch` rows of `seq` ids).
+    pub fn forward_ids(&self, ids: &[Vec<u32>], sites: &[Site]) -> Result<Output> {
+        let t = self.checked_ids(ids, sites)?;
         self.forward(&t, sites)
     }
 

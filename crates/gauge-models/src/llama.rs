@@ -348,7 +348,7 @@ impl Llama {
 
     /// Token ids `[batch, seq]` (`U32`, validated by the caller) to logits `[batch, seq, vocab]`, recording `h_0`
     /// (the token embeddings), `h_l` after each block and the final norm's output.
-    pub(crate) fn forward(&self, ids: &Tensor, rec: &mut Recorder) -> Result<Tensor> {
+    pub(crate) fn forward(&self, ids: &Tensor, rec: &mut Recorder) -> Result<Option<Tensor>> {
         let (_, seq) = ids.dims2()?;
         if let Some(w) = self.hyper.sliding_window.filter(|&w| seq > w) {
             return Err(Error::unsupported(
@@ -359,14 +359,23 @@ impl Llama {
         let device = ids.device();
         let mut h = self.embed.forward(ids)?;
         rec.record(Site::Residual(0), &h);
+        if rec.stop() {
+            return Ok(None);
+        }
         let (cos, sin) = self.rotary.cos_sin(seq, device)?;
         let mask = causal_mask(seq, device)?;
         for (l, block) in self.blocks.iter().enumerate() {
             h = block.forward(&h, &cos, &sin, &mask)?;
             rec.record(Site::Residual(l + 1), &h);
+            if rec.stop() {
+                return Ok(None);
+            }
         }
         let x = self.norm.forward(&h)?;
         rec.record(Site::FinalNorm, &x);
-        Ok(self.head.forward(&x)?)
+        if !rec.logits {
+            return Ok(None);
+        }
+        Ok(Some(self.head.forward(&x)?))
     }
 }

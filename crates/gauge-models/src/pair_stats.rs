@@ -110,12 +110,12 @@ pub fn accumulate(
     let total = rows.len().div_ceil(batch);
     let mut tokens = 0;
     for (done, chunk) in rows.chunks(batch).enumerate() {
-        let out_a = a.forward_ids(chunk, sites)?;
-        let out_b = b.forward_ids(chunk, sites)?;
+        let out_a = a.hidden_states(chunk, sites)?;
+        let out_b = b.hidden_states(chunk, sites)?;
         let n = chunk.len() * seq;
         for (k, &site) in sites.iter().enumerate() {
-            let x = flat(&out_a.hidden[k].1)?;
-            let y = flat(&out_b.hidden[k].1)?;
+            let x = flat(&out_a[k].1)?;
+            let y = flat(&out_b[k].1)?;
             finite(&x, names.0, site, d, tokens)?;
             finite(&y, names.1, site, d, tokens)?;
             moments[k].update(&x, &y, n)?;
