@@ -85,6 +85,28 @@ export declare class Model {
   generate(ids: Uint32Array, maxTokens: number): Promise<Uint32Array>
 }
 
+/**
+ * Per-site cross-moments of two models' hidden states on the same probe, with string metadata (model paths,
+ * probe description). Rows of every correlation matrix are model A's coordinates, columns model B's.
+ */
+export declare class PairStats {
+  /** The sites, in order. */
+  get sites(): Array<string>
+  /** Residual width d. */
+  get d(): number
+  /** Tokens accumulated (per site). */
+  get count(): number
+  /** The metadata given when the statistics were collected (merged shards keep the first's). */
+  get metadata(): Record<string, string>
+  /**
+   * Pearson correlations `C[i, j] = corr(h_A[:, i], h_B[:, j])` at `site`, row-major `[d, d]`; a constant
+   * coordinate correlates 0 with everything.
+   */
+  correlation(site: string): Float32Array
+  /** Adds the statistics of `other` (another shard of the same probe design, same models and sites) into these. */
+  merge(other: PairStats): void
+}
+
 /** A model's tokenizer. Encoding and decoding are synchronous (microseconds per sentence). */
 export declare class Tokenizer {
   /**
@@ -163,6 +185,29 @@ export interface AssignmentResult {
   /** Which path produced the result: `certificate`, `sparse`, `dense` or `pathfinding`. */
   path: string
 }
+
+/** Options of `collectPairStats`. */
+export interface CollectOptions {
+  /** Tokens per sequence; `ids.length` must be a multiple. */
+  seq: number
+  /**
+   * Sequences per forward pass.
+   * @default 8
+   */
+  batch?: number
+  /** Sites (`h_0` … `h_L`, `final_norm`). */
+  sites: Array<string>
+  /** Free-text metadata stored with the statistics (e.g. `model_a.path`). */
+  metadata?: Record<string, string>
+}
+
+/**
+ * Runs `a` and `b` on `ids` and accumulates the cross-moments of their hidden states at every site. Rejects with a
+ * coded error when the models differ in architecture, d or vocabulary, when the probe is empty or has ids outside
+ * the vocabulary, or when an activation is not finite (naming the model, the site, the token and the coordinate).
+ * `onProgress` is called after every forward pass; `signal` stops it between passes (`ABORTED`).
+ */
+export declare function collectPairStats(a: Model, b: Model, ids: Uint32Array, options: CollectOptions, onProgress?: ((progress: StatsProgress) => void) | undefined | null, signal?: AbortSignal | undefined | null): Promise<PairStats>
 
 /**
  * Converts a Llama GGUF file (F32, F16, Q4_0, Q4_1, Q8_0, Q6_K) into a new Hugging Face directory `out`
@@ -432,6 +477,30 @@ export declare function solveAssignment(scores: Float32Array, n: number, m: numb
  * Throws `SHAPE_MISMATCH`, `ROWS_EXCEED_COLUMNS`, `NON_FINITE` or `EMPTY_INPUT` on bad input.
  */
 export declare function solveAssignmentSync(scores: Float32Array, n: number, m: number, options?: AssignmentOptions | undefined | null): AssignmentResult
+
+/** Progress of `collectPairStats`, after each forward pass of both models. */
+export interface StatsProgress {
+  /** Forward passes done (of each model). */
+  done: number
+  /** Forward passes in all. */
+  total: number
+  /** Tokens accumulated. */
+  tokens: number
+  /** Seconds so far, in all. */
+  seconds: number
+  /** Seconds so far in the forward passes of both models. */
+  forwardSeconds: number
+  /** Seconds so far accumulating statistics. */
+  statsSeconds: number
+}
+
+/**
+ * Data-free statistics: the residual coordinates of checkpoints `a` and `b` (Hugging Face directories of one
+ * architecture and shape) correlated through their weights — every slice across the residual axis of the readers,
+ * writers and embeddings is one paired sample (gains are left out: they move without sign). One site, `weights`.
+ * Meaningful for checkpoints that share an ancestor. Off the event loop.
+ */
+export declare function weightPairStats(a: string, b: string): Promise<PairStats>
 
 /** Writes a row-major float32 array of `shape` to a `.npy` file atomically; `OUTPUT_EXISTS` unless `overwrite`. */
 export declare function writeNpy(path: string, data: Float32Array, shape: Array<number>, overwrite?: boolean | undefined | null): void

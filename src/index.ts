@@ -26,3 +26,5 @@ export { readProbe, defaultProbe, defaultProbeText, packProbe, loadProbe } from 
 export { PROBE_KINDS, DEFAULT_PROBE_KIND, DEFAULT_PROBE_TEXT_PATH, PROBE_EXTENSIONS } from './probe';
 export type { Probe, ProbeFormat, ProbeTokenizer, ReadProbeOptions, DefaultProbe, DefaultProbeOptions } from './probe';
 export type { ProbeKind, PackOptions, PackedProbe, ProbeBatch, LoadProbeOptions } from './probe';
+export { align, collectStats, resolveSites, POOLS } from './align';
+export type { AlignOptions, AlignResult, AlignProgress, StatsOptions, PairStats, Pool, Agreement } from './align';

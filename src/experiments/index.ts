@@ -2,6 +2,7 @@
 import { num, numList, type Value } from '../commands/args';
 import type { Table } from '../table';
 import { ceilingTable, runCeiling, type CeilingResult } from './ceiling';
+import { alignTable, runAlignExperiment, type AlignExperimentResult } from './align';
 import { groupsTable, runGroups, type GroupsResult } from './groups';
 import { runSmollm2, smollm2Table, type Smollm2Result } from './smollm2';
 import { rechartingCheckTable, runRechartingCheck, type RechartingCheckResult } from './recharting-check';
@@ -81,7 +82,29 @@ const smollm2: Experiment<Smollm2Result> = {
   table: smollm2Table,
 };
 
+const alignExperiment: Experiment<AlignExperimentResult> = {
+  summary: 'align a model with its re-charted, perturbed copy: accuracy of every method per probe kind and from weights',
+  flags: '[--models tiny,tiny-qwen2,tiny-gpt2,<SmolLM2 GGUF>] [--tokens 16384] [--noise 0.01] [--positive-fraction 0.5] [--seed 0]',
+  options: {
+    models: { type: 'string' },
+    tokens: { type: 'string' },
+    noise: { type: 'string' },
+    'positive-fraction': { type: 'string' },
+    seed: { type: 'string' },
+  },
+  run: (v) =>
+    runAlignExperiment({
+      models: typeof v.models === 'string' ? v.models.split(',').filter(Boolean) : undefined,
+      tokens: num(v.tokens, '--tokens', 16384, { min: 1, integer: true }),
+      noise: num(v.noise, '--noise', 0.01, { min: 0 }),
+      positiveFraction: num(v['positive-fraction'], '--positive-fraction', 0.5, { min: 0, max: 1 }),
+      seed: num(v.seed, '--seed', 0, { min: 0, max: 2 ** 40, integer: true }),
+    }),
+  table: alignTable,
+};
+
 export const EXPERIMENTS: Record<string, Experiment<any>> = {
+  align: alignExperiment,
   ceiling,
   'recharting-check': rechartingCheck,
   groups,

@@ -2,6 +2,8 @@
 //! streaming cross-moments of their hidden states `h_A`, `h_B` (`[tokens, d]` each) are accumulated, batch by
 //! batch. Memory is one batch of activations plus the moments (`d × d` `f64` per site), whatever the probe length.
 
+use std::time::Instant;
+
 use gauge_core::stats::CrossMoments;
 
 use crate::error::{Error, Result};
@@ -17,7 +19,7 @@ pub struct Batching {
 }
 
 /// Progress after each forward pass of both models.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Progress {
     /// Forward passes done (of each model).
     pub done: usize,
@@ -25,6 +27,10 @@ pub struct Progress {
     pub total: usize,
     /// Tokens accumulated so far.
     pub tokens: usize,
+    /// Seconds spent so far in the forward passes of both models.
+    pub forward_seconds: f64,
+    /// Seconds spent so far accumulating statistics (the cross-moment GEMMs).
+    pub stats_seconds: f64,
 }
 
 /// Checks that `a` and `b` can be compared coordinate by coordinate: same architecture family, same residual width
@@ -109,9 +115,13 @@ pub fn accumulate(
     let rows: Vec<Vec<u32>> = ids.chunks(seq).map(<[u32]>::to_vec).collect();
     let total = rows.len().div_ceil(batch);
     let mut tokens = 0;
+    let (mut forward_seconds, mut stats_seconds) = (0.0, 0.0);
     for (done, chunk) in rows.chunks(batch).enumerate() {
+        let t0 = Instant::now();
         let out_a = a.hidden_states(chunk, sites)?;
         let out_b = b.hidden_states(chunk, sites)?;
+        let t1 = Instant::now();
+        forward_seconds += (t1 - t0).as_secs_f64();
         let n = chunk.len() * seq;
         for (k, &site) in sites.iter().enumerate() {
             let x = flat(&out_a[k].1)?;
@@ -120,11 +130,14 @@ pub fn accumulate(
             finite(&y, names.1, site, d, tokens)?;
             moments[k].update(&x, &y, n)?;
         }
+        stats_seconds += t1.elapsed().as_secs_f64();
         tokens += n;
         if !progress(Progress {
             done: done + 1,
             total,
             tokens,
+            forward_seconds,
+            stats_seconds,
         }) {
             return Err(gauge_core::Error::Aborted {
                 what: "activation statistics".into(),

@@ -69,6 +69,7 @@ fn statistics_of_a_recharted_copy_recover_its_gauge() {
             |p| {
                 calls += 1;
                 assert_eq!((p.done, p.total, p.tokens), (calls, 4, calls * 128));
+                assert!(p.forward_seconds > 0.0 && p.stats_seconds > 0.0);
                 true
             },
         )

@@ -53,8 +53,12 @@ pub struct StatsProgress {
     pub total: u32,
     /// Tokens accumulated.
     pub tokens: f64,
-    /// Seconds spent in forward passes and in statistics so far.
+    /// Seconds so far, in all.
     pub seconds: f64,
+    /// Seconds so far in the forward passes of both models.
+    pub forward_seconds: f64,
+    /// Seconds so far accumulating statistics.
+    pub stats_seconds: f64,
 }
 
 type ProgressFn = ThreadsafeFunction<StatsProgress, (), StatsProgress, Status, false, true>;
@@ -91,7 +95,10 @@ pub fn collect_pair_stats(
         None => None,
     };
     let (ma, mb) = (a.inner.clone(), b.inner.clone());
-    let names = (format!("model A ({})", a.path()), format!("model B ({})", b.path()));
+    let names = (
+        format!("model A ({})", a.path()),
+        format!("model B ({})", b.path()),
+    );
     let ids = ids.to_vec();
     let job = Job::new(move || {
         let sites = options
@@ -103,7 +110,8 @@ pub fn collect_pair_stats(
             return Err(CodedError::invalid("sites", "is empty"));
         }
         let d = ma.hidden_size();
-        let mut moments: Vec<CrossMoments> = sites.iter().map(|_| CrossMoments::new(d, d)).collect();
+        let mut moments: Vec<CrossMoments> =
+            sites.iter().map(|_| CrossMoments::new(d, d)).collect();
         let start = Instant::now();
         accumulate(
             (&ma, &mb),
@@ -123,6 +131,8 @@ pub fn collect_pair_stats(
                             total: p.total as u32,
                             tokens: p.tokens as f64,
                             seconds: start.elapsed().as_secs_f64(),
+                            forward_seconds: p.forward_seconds,
+                            stats_seconds: p.stats_seconds,
                         },
                         ThreadsafeFunctionCallMode::NonBlocking,
                     );
@@ -146,7 +156,11 @@ impl PairStats {
     /// The sites, in order.
     #[napi(getter)]
     pub fn sites(&self) -> Vec<String> {
-        locked(&self.inner).sites.iter().map(|(s, _)| s.clone()).collect()
+        locked(&self.inner)
+            .sites
+            .iter()
+            .map(|(s, _)| s.clone())
+            .collect()
     }
 
     /// Residual width d.
@@ -203,7 +217,10 @@ impl PairStats {
     pub fn merge(&self, env: Env, other: &PairStats) -> Result<()> {
         sync(&env, || {
             if Arc::ptr_eq(&self.inner, &other.inner) {
-                return Err(CodedError::invalid("other", "is this same object; merging it would count it twice"));
+                return Err(CodedError::invalid(
+                    "other",
+                    "is this same object; merging it would count it twice",
+                ));
             }
             let theirs = locked(&other.inner);
             let mut ours = locked(&self.inner);
@@ -236,4 +253,35 @@ impl PairStats {
             Ok(())
         })
     }
+}
+
+/// Data-free statistics: the residual coordinates of checkpoints `a` and `b` (Hugging Face directories of one
+/// architecture and shape) correlated through their weights — every slice across the residual axis of the readers,
+/// writers and embeddings is one paired sample (gains are left out: they move without sign). One site, `weights`.
+/// Meaningful for checkpoints that share an ancestor. Off the event loop.
+#[napi(ts_return_type = "Promise<PairStats>")]
+pub fn weight_pair_stats(a: String, b: String) -> AsyncTask<Job<PairStats>> {
+    AsyncTask::new(Job::new(move || {
+        let m = gauge_core::weight_moments::weight_cross_moments(
+            std::path::Path::new(&a),
+            std::path::Path::new(&b),
+            gauge_core::weight_moments::WeightOptions::default(),
+        )?;
+        let d =
+            gauge_core::checkpoint::Checkpoint::open(std::path::Path::new(&a))?.hidden_size()?;
+        Ok(PairStats {
+            inner: Arc::new(Mutex::new(Inner {
+                sites: vec![("weights".into(), m)],
+                metadata: BTreeMap::from([
+                    ("model_a.path".to_string(), a),
+                    ("model_b.path".to_string(), b),
+                    (
+                        "probe.source".to_string(),
+                        "weights (data-free)".to_string(),
+                    ),
+                ]),
+                d,
+            })),
+        })
+    }))
 }

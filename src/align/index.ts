@@ -1,0 +1,268 @@
+/**
+ * `align(A, B)`: estimates the gauge `g: A -> B` between two checkpoints (GAUGE.md §5). Both models run on the same
+ * probe ids; at every chosen site the streaming cross-moments of their hidden states give a correlation matrix;
+ * the matrices are pooled across sites and matched (exact assignment) by the chosen method. Heavy work runs off
+ * the event loop; progress is reported per forward pass and an `AbortSignal` stops it between passes.
+ */
+import native = require('../native');
+import { GaugeTransportError, invalidArgument, throwIfAborted } from '../errors';
+import { Gauge } from '../gauge';
+import { matchGauge, METHODS, type Method } from '../matching';
+import { allSites, type Model, type Site } from '../model';
+import { loadProbe, packProbe, type ProbeTokenizer } from '../probe';
+import { consensus, POOLS, summarizeConfidence, meanMatrix, type ConfidenceSummary, type Pool } from './pool';
+
+export { POOLS, type Pool, type ConfidenceSummary } from './pool';
+
+/** Paired statistics of two models at several sites (the addon's class). */
+export type PairStats = native.PairStats;
+
+/** Progress of {@link collectStats} and {@link align}, after each forward pass of both models. */
+export interface AlignProgress {
+  phase: 'statistics' | 'solve';
+  /** Forward passes done (of each model) and in all. */
+  done: number;
+  total: number;
+  tokens: number;
+}
+
+export interface StatsOptions {
+  /** Probe: a file (text, JSON, .npy, safetensors) or `builtin[:text|random|mixed]`. @default 'builtin' */
+  probe?: string;
+  /** Token budget. @default 16384 */
+  tokens?: number;
+  /** Tokens per sequence. @default 256 */
+  contextLength?: number;
+  /** Sequences per forward pass. @default 8 */
+  batchSize?: number;
+  /** Sites: `all` (h_0 … h_L and final_norm) or a list of `h_l` / `final_norm` / layer numbers. @default 'all' */
+  layers?: 'all' | (Site | number)[];
+  /** Seed of a built-in probe's random ids. @default 0 */
+  seed?: number;
+  /** Use only this shard of the probe's sequences: `{index, count}` (for splitting one alignment over workers). */
+  shard?: { index: number; count: number };
+  signal?: AbortSignal;
+  onProgress?: (p: AlignProgress) => void;
+}
+
+export interface AlignOptions extends StatsOptions {
+  /** @default 'marginalized' */
+  method?: Method;
+  /** @default 'signed-sum' */
+  pool?: Pool;
+  /** Statistics computed earlier (`gauge-transport stats`, `stats-merge`): no model is run. */
+  stats?: PairStats;
+  /**
+   * `activations` (default): run both models on the probe. `weights`: data-free, correlate the residual coordinates
+   * through the two checkpoints' weights (Hugging Face directories; for checkpoints that share an ancestor).
+   */
+  from?: 'activations' | 'weights';
+  /** A known gauge A -> B, for reporting accuracy. */
+  truth?: Gauge;
+}
+
+export interface Agreement {
+  permAccuracy: number;
+  signedAccuracy: number;
+}
+
+export interface AlignResult {
+  gauge: Gauge;
+  method: Method;
+  pool: Pool;
+  d: number;
+  /** Per source coordinate: matched score minus the best alternative in its row and column (pooled matrix). */
+  confidence: Float32Array;
+  confidenceSummary: ConfidenceSummary;
+  /** Fraction of negative signs in the estimate. */
+  negativeFraction: number;
+  /** Per site: the site's own marginalized estimate against the pooled estimate (and against the truth). */
+  perLayer: { site: string; agreement: Agreement; truth?: Agreement }[];
+  /** With `truth`: the accuracy of every method on the pooled matrix. */
+  truth?: Record<Method, Agreement>;
+  probe: { source: string; tokens: number; sequences: number; warning?: string };
+  /**
+   * Wall times: `statistics` is the whole collection (loading, probe, passes), of which `forward` in the models'
+   * forward passes and `moments` in accumulating the cross-moments; `solve` is every matching.
+   */
+  seconds: { statistics: number; forward: number; moments: number; solve: number; total: number };
+}
+
+const DEFAULTS = { tokens: 16384, contextLength: 256, batchSize: 8 };
+
+function seconds(t0: bigint): number {
+  return Number(process.hrtime.bigint() - t0) / 1e9;
+}
+
+/** The site names for `layers`, checked against a model of `layers` blocks. */
+export function resolveSites(layers: StatsOptions['layers'], numLayers: number): Site[] {
+  if (layers === undefined || layers === 'all') return allSites(numLayers);
+  if (layers.length === 0) throw invalidArgument('layers', 'is empty');
+  return layers.map((l) => {
+    const site = (typeof l === 'number' ? `h_${l}` : l) as Site;
+    const m = /^h_(\d+)$/.exec(site);
+    if (site !== 'final_norm' && (!m || Number(m[1]) > numLayers)) {
+      throw invalidArgument('layers', `${JSON.stringify(l)} is not a site of a model with ${numLayers} blocks (h_0 … h_${numLayers}, final_norm)`);
+    }
+    return site;
+  });
+}
+
+function tokenizerOf(path: string): ProbeTokenizer | undefined {
+  try {
+    return native.Tokenizer.load(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Runs both models on the probe and accumulates their paired statistics at every site (the expensive half of
+ * {@link align}); the result can be saved, merged with other shards and aligned later.
+ */
+export async function collectStats(
+  a: string | Model,
+  b: string | Model,
+  options: StatsOptions = {},
+): Promise<{ stats: PairStats; probe: AlignResult['probe']; forwardSeconds: number; statsSeconds: number }> {
+  throwIfAborted(options.signal, 'align');
+  const [ma, mb] = await Promise.all([
+    typeof a === 'string' ? native.Model.load(a) : a,
+    typeof b === 'string' ? native.Model.load(b) : b,
+  ]);
+  const contextLength = options.contextLength ?? DEFAULTS.contextLength;
+  const batchSize = options.batchSize ?? DEFAULTS.batchSize;
+  const tokens = options.tokens ?? DEFAULTS.tokens;
+  const probe = loadProbe(options.probe, {
+    vocab: Math.min(ma.vocab, mb.vocab),
+    tokenizer: tokenizerOf(ma.path),
+    tokens,
+    seed: options.seed ?? 0,
+  });
+  const packed = packProbe(probe.ids, { contextLength, batchSize, tokenBudget: tokens, source: probe.source });
+  let ids = concat(packed.batches.map((x) => x.ids));
+  if (options.shard) {
+    const { index, count } = options.shard;
+    if (!(Number.isInteger(count) && count >= 1 && Number.isInteger(index) && index >= 0 && index < count)) {
+      throw invalidArgument('shard', `${index}/${count} is not a shard index below a positive shard count`);
+    }
+    const rows = ids.length / contextLength;
+    const lo = Math.floor((rows * index) / count);
+    const hi = Math.floor((rows * (index + 1)) / count);
+    if (hi <= lo) throw invalidArgument('shard', `shard ${index} of ${count} gets no sequence of the probe's ${rows}`);
+    ids = ids.slice(lo * contextLength, hi * contextLength);
+  }
+  const sites = resolveSites(options.layers, ma.layers);
+  let last: native.StatsProgress | undefined;
+  const stats = await native.collectPairStats(
+    ma,
+    mb,
+    ids,
+    {
+      seq: contextLength,
+      batch: batchSize,
+      sites,
+      metadata: {
+        'model_a.path': ma.path,
+        'model_b.path': mb.path,
+        'probe.source': probe.source,
+        'probe.tokens': String(ids.length),
+        'probe.context_length': String(contextLength),
+        ...(options.shard ? { 'probe.shard': `${options.shard.index}/${options.shard.count}` } : {}),
+      },
+    },
+    (p) => {
+      last = p;
+      options.onProgress?.({ phase: 'statistics', done: p.done, total: p.total, tokens: p.tokens });
+    },
+    options.signal,
+  );
+  const warning = 'warning' in probe ? (probe as { warning?: string }).warning : undefined;
+  return {
+    stats,
+    forwardSeconds: last?.forwardSeconds ?? 0,
+    statsSeconds: last?.statsSeconds ?? 0,
+    probe: { source: probe.source, tokens: ids.length, sequences: ids.length / contextLength, ...(warning ? { warning } : {}) },
+  };
+}
+
+function concat(parts: Uint32Array[]): Uint32Array {
+  const out = new Uint32Array(parts.reduce((s, p) => s + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/** Estimates the gauge `A -> B` from activations; see the module docs. */
+export async function align(a: string | Model, b: string | Model, options: AlignOptions = {}): Promise<AlignResult> {
+  const t0 = process.hrtime.bigint();
+  const method = options.method ?? 'marginalized';
+  const pool = options.pool ?? 'signed-sum';
+  if (!METHODS.includes(method)) throw invalidArgument('method', `${JSON.stringify(method)} is not one of ${METHODS.join(', ')}`);
+  if (!(POOLS as readonly string[]).includes(pool)) throw invalidArgument('pool', `${JSON.stringify(pool)} is not one of ${POOLS.join(', ')}`);
+  let stats = options.stats;
+  let forwardSeconds = 0;
+  let statsSeconds = 0;
+  let probe: AlignResult['probe'] = { source: 'precomputed statistics', tokens: 0, sequences: 0 };
+  if (!stats && options.from === 'weights') {
+    if (typeof a !== 'string' || typeof b !== 'string') throw invalidArgument('from', 'weights needs the two checkpoint paths');
+    stats = await native.weightPairStats(a, b);
+    probe = { source: 'weights (data-free)', tokens: 0, sequences: 0 };
+  } else if (!stats) {
+    ({ stats, probe, forwardSeconds, statsSeconds } = await collectStats(a, b, options));
+  } else if (options.stats) {
+    probe = { source: stats!.metadata['probe.source'] ?? 'precomputed statistics', tokens: stats!.count, sequences: 0 };
+  }
+  if (!stats) throw new GaugeTransportError('INTERNAL', 'no statistics');
+  const tStats = seconds(t0);
+  throwIfAborted(options.signal, 'align');
+  const t1 = process.hrtime.bigint();
+  options.onProgress?.({ phase: 'solve', done: 0, total: 1, tokens: stats.count });
+  const d = stats.d;
+  if (options.truth && options.truth.d !== d) {
+    throw new GaugeTransportError('SHAPE_MISMATCH', `truth: the gauge has d = ${options.truth.d} but the models have d = ${d}`);
+  }
+  const sites = stats.sites;
+  const perSite = sites.map((s) => stats!.correlation(s));
+  const pooled = meanMatrix(perSite);
+  const siteGauges = await Promise.all(perSite.map((c) => matchGauge(c, d, { method: 'marginalized', signal: options.signal })));
+  const main = await matchGauge(pooled, d, { method, signal: options.signal });
+  const gauge = pool === 'signed-sum' ? main.gauge : await consensus(siteGauges.map((m) => m.gauge), pooled, d, method);
+  const agreement = (g: Gauge, t: Gauge): Agreement => {
+    const x = g.agreement(t);
+    return { permAccuracy: x.permAccuracy, signedAccuracy: x.signedAccuracy };
+  };
+  const perLayer = sites.map((site, k) => ({
+    site,
+    agreement: agreement(siteGauges[k].gauge, gauge),
+    ...(options.truth ? { truth: agreement(siteGauges[k].gauge, options.truth) } : {}),
+  }));
+  let truth: AlignResult['truth'];
+  if (options.truth) {
+    truth = {} as Record<Method, Agreement>;
+    for (const m of METHODS) {
+      const est = m === method ? gauge : pool === 'signed-sum' ? (await matchGauge(pooled, d, { method: m })).gauge
+        : await consensus(siteGauges.map((x) => x.gauge), pooled, d, m);
+      truth[m] = agreement(est, options.truth);
+    }
+  }
+  options.onProgress?.({ phase: 'solve', done: 1, total: 1, tokens: stats.count });
+  const sign = gauge.sign;
+  const negativeFraction = sign.reduce((s, x) => s + (x < 0 ? 1 : 0), 0) / d;
+  return {
+    gauge,
+    method,
+    pool,
+    d,
+    confidence: main.confidence,
+    confidenceSummary: summarizeConfidence(main.confidence),
+    negativeFraction,
+    perLayer,
+    truth,
+    probe,
+    seconds: { statistics: tStats, forward: forwardSeconds, moments: statsSeconds, solve: seconds(t1), total: seconds(t0) },
+  };
+}

@@ -1,0 +1,88 @@
+/**
+ * align() on the tiny fixtures: a model against its re-charted and perturbed copy (seconds), the paper's pattern
+ * for the three methods, the data-free mode, progress and abort, and every refusal.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import native = require('../src/native');
+import { align, Gauge } from '../src';
+import { rejection, tempDir } from './helpers';
+
+const FIXTURES = path.join(__dirname, '..', 'crates', 'gauge-models', 'tests', 'fixtures');
+const TINY = path.join(FIXTURES, 'tiny');
+const QWEN = path.join(FIXTURES, 'tiny-qwen2');
+const GPT2 = path.join(FIXTURES, 'tiny-gpt2');
+
+let t: ReturnType<typeof tempDir>;
+let truth: Gauge;
+let moved: string;
+beforeAll(async () => {
+  t = tempDir('align');
+  truth = Gauge.random(64, { seed: 21, positiveFraction: 0.5 });
+  await native.applyGauge(QWEN, truth, path.join(t.dir, 'b0'));
+  moved = path.join(t.dir, 'b');
+  await native.perturbCheckpoint(path.join(t.dir, 'b0'), moved, { scale: 0.01, seed: 2 });
+});
+afterAll(() => t.cleanup());
+
+const opts = { tokens: 2048, contextLength: 64, batchSize: 8 };
+
+test('marginalized recovers a hidden Bd gauge; signed and permutation fail as the paper says', async () => {
+  const events: number[] = [];
+  const r = await align(QWEN, moved, { ...opts, truth, onProgress: (p) => p.phase === 'statistics' && events.push(p.done) });
+  expect(r.truth!.marginalized.signedAccuracy).toBe(1);
+  expect(r.gauge.equals(truth)).toBe(true);
+  // signed: capped near the positive-sign fraction; permutation: right permutation, half the signs wrong.
+  expect(r.truth!.signed.permAccuracy).toBeLessThan(0.7);
+  expect(r.truth!.permutation.permAccuracy).toBe(1);
+  expect(r.truth!.permutation.signedAccuracy).toBeCloseTo(0.5, 1);
+  expect(events).toEqual([1, 2, 3, 4]);
+  expect(r.perLayer.map((l) => l.site)).toEqual(['h_0', 'h_1', 'h_2', 'final_norm']);
+  expect(r.probe.tokens).toBe(2048);
+  expect(r.seconds.forward).toBeGreaterThan(0);
+  expect(r.confidenceSummary.min).toBeGreaterThan(0);
+});
+
+test('per-layer consensus pooling and chosen layers agree with the pooled estimate', async () => {
+  const r = await align(QWEN, moved, { ...opts, pool: 'per-layer', layers: [1, 'final_norm'], truth });
+  expect(r.truth!.marginalized.signedAccuracy).toBe(1);
+  expect(r.perLayer.map((l) => l.site)).toEqual(['h_1', 'final_norm']);
+});
+
+test('the data-free mode recovers the gauge from the weights', async () => {
+  const r = await align(QWEN, moved, { from: 'weights', truth });
+  expect(r.truth!.marginalized.signedAccuracy).toBe(1);
+  expect(r.perLayer.map((l) => l.site)).toEqual(['weights']);
+});
+
+test('a probe file is read, and its errors name the file', async () => {
+  const ids = path.join(t.dir, 'ids.json');
+  fs.writeFileSync(ids, JSON.stringify(Array.from({ length: 1024 }, (_, k) => (k * 7) % 200)));
+  const r = await align(QWEN, moved, { ...opts, probe: ids, truth });
+  expect(r.truth!.marginalized.signedAccuracy).toBe(1);
+  fs.writeFileSync(ids, '[]');
+  let e = await rejection(align(QWEN, moved, { ...opts, probe: ids }));
+  expect(e.message).toContain(ids);
+  fs.writeFileSync(ids, JSON.stringify([1, 2, 99999]));
+  e = await rejection(align(QWEN, moved, { ...opts, probe: ids }));
+  expect(e.message).toMatch(/99999/);
+});
+
+test('mismatched models, a wrong-size truth, bad options and an abort are refused', async () => {
+  let e = await rejection(align(TINY, GPT2, opts));
+  expect(e.code).toBe('INVALID_ARGUMENT');
+  expect(e.message).toMatch(/architecture/);
+  e = await rejection(align(QWEN, moved, { ...opts, truth: Gauge.random(32, { seed: 1 }) }));
+  expect(e.code).toBe('SHAPE_MISMATCH');
+  e = await rejection(align(QWEN, moved, { ...opts, layers: [9] }));
+  expect(e.message).toMatch(/not a site/);
+  e = await rejection(align(QWEN, moved, { ...opts, method: 'nope' as never }));
+  expect(e.code).toBe('INVALID_ARGUMENT');
+  const ac = new AbortController();
+  ac.abort();
+  e = await rejection(align(QWEN, moved, { ...opts, signal: ac.signal }));
+  expect(e.code).toBe('ABORTED');
+  const late = new AbortController();
+  e = await rejection(align(QWEN, moved, { ...opts, signal: late.signal, onProgress: () => late.abort() }));
+  expect(e.code).toBe('ABORTED');
+});
