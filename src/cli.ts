@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** The `gauge-transport` command line. Errors print `error [CODE]: message` and exit 1 (2 for usage errors). */
 import { errorCode } from './errors';
+import * as alignCmd from './commands/align';
 import * as checkpoints from './commands/checkpoints';
 import * as demo from './commands/demo';
 import * as experiment from './commands/experiment';
@@ -16,6 +17,7 @@ interface Command {
 
 const COMMANDS: Record<string, Command> = {
   demo: { summary: 'the main job on a built-in default', usage: demo.usage, run: demo.run },
+  align: { summary: 'estimate the gauge between two checkpoints from activations', usage: alignCmd.usage, run: alignCmd.run },
   match: { summary: 'estimate a gauge from a correlation matrix (.npy)', usage: match.usage, run: match.run },
   'random-gauge': { summary: 'write a random gauge file', usage: randomGauge.usage, run: randomGauge.run },
   inspect: { summary: 'describe a checkpoint and its gauge group', usage: checkpoints.inspectUsage, run: checkpoints.inspect },

@@ -100,6 +100,9 @@ impl Output {
     }
 }
 
+/// Hidden states by site, in the order asked for.
+type Hidden = Vec<(Site, Tensor)>;
+
 /// Collects the hidden states a caller asked for while a model runs.
 pub(crate) struct Recorder {
     sites: Vec<Site>,
@@ -274,7 +277,7 @@ impl Model {
         ids: &Tensor,
         sites: &[Site],
         logits: bool,
-    ) -> Result<(Option<Tensor>, Vec<(Site, Tensor)>)> {
+    ) -> Result<(Option<Tensor>, Hidden)> {
         let mut rec = Recorder::new(sites, logits);
         let logits = match &self.inner {
             Inner::Llama(m) => m.forward(ids, &mut rec)?,
