@@ -1,0 +1,115 @@
+/** `gauge-transport align <A> <B> …`: estimate the gauge A -> B from activations on a probe. */
+import native = require('../native');
+import { align, POOLS, type AlignResult, type Pool } from '../align';
+import { invalidArgument } from '../errors';
+import { METHODS, type Method } from '../matching';
+import { ProgressBar } from '../progress';
+import { num, oneOf, parse, str } from './args';
+
+export const usage = `gauge-transport align <A> <B> --out g.safetensors [options]
+
+Estimates the gauge g: A -> B (h_B ≈ g·h_A) between two checkpoints (Hugging Face directories or GGUF files) of
+one architecture: both run on the same probe tokens, the correlations of their residual streams are pooled over
+layers and matched exactly.
+
+  --probe SPEC          builtin (default), builtin:text|random|mixed, or a file: .txt/.md (tokenized with A's
+                        tokenizer), .json ids, .npy int32/int64, file.safetensors[:tensor]
+  --tokens N            token budget (default 16384)
+  --context N           tokens per sequence (default 256)
+  --batch N             sequences per forward pass (default 8)
+  --layers LIST         all (default) or e.g. 0,4,8,final_norm
+  --method M            marginalized (default), signed, permutation
+  --pool P              signed-sum (default) or per-layer (consensus of per-layer matchings)
+  --from SOURCE         activations (default) or weights (data-free: correlate the checkpoints' weights;
+                        Hugging Face directories that share an ancestor)
+  --truth FILE          a known gauge A -> B: report every method's accuracy
+  --seed S              seed of the built-in probe's random ids (default 0)
+  --out FILE            gauge file to write (refuses to replace an existing file unless --overwrite)
+  --overwrite           replace --out
+  --json                print the result as JSON`;
+
+function pct(x: number): string {
+  return `${(100 * x).toFixed(2)}%`;
+}
+
+/** The JSON form of a result (typed arrays summarised). */
+export function alignJson(r: AlignResult, out: string): Record<string, unknown> {
+  return {
+    out,
+    d: r.d,
+    method: r.method,
+    pool: r.pool,
+    group: r.gauge.group(),
+    negativeFraction: r.negativeFraction,
+    confidence: r.confidenceSummary,
+    perLayer: r.perLayer,
+    truth: r.truth,
+    probe: r.probe,
+    seconds: r.seconds,
+  };
+}
+
+export async function run(argv: string[]): Promise<void> {
+  const { values, positionals } = parse(
+    argv,
+    {
+      probe: { type: 'string' },
+      tokens: { type: 'string' },
+      context: { type: 'string' },
+      batch: { type: 'string' },
+      layers: { type: 'string' },
+      method: { type: 'string' },
+      pool: { type: 'string' },
+      from: { type: 'string' },
+      truth: { type: 'string' },
+      seed: { type: 'string' },
+      out: { type: 'string' },
+      overwrite: { type: 'boolean' },
+      json: { type: 'boolean' },
+    },
+    'align',
+  );
+  if (positionals.length !== 2) throw invalidArgument('align', `expected two models A and B, got ${positionals.length}`);
+  const [a, b] = positionals;
+  const out = str(values.out, '--out');
+  if (!out) throw invalidArgument('--out', 'is required (the gauge file to write)');
+  const layersRaw = str(values.layers, '--layers');
+  const layers =
+    layersRaw === undefined || layersRaw === 'all'
+      ? 'all'
+      : layersRaw.split(',').map((x) => (/^\d+$/.test(x) ? Number(x) : (x as 'final_norm')));
+  const truthFile = str(values.truth, '--truth');
+  const bar = new ProgressBar('align');
+  const r = await align(a, b, {
+    probe: str(values.probe, '--probe'),
+    tokens: num(values.tokens, '--tokens', 16384, { min: 1, integer: true }),
+    contextLength: num(values.context, '--context', 256, { min: 1, max: 1 << 20, integer: true }),
+    batchSize: num(values.batch, '--batch', 8, { min: 1, max: 4096, integer: true }),
+    layers,
+    method: oneOf<Method>(values.method, '--method', METHODS, 'marginalized'),
+    pool: oneOf<Pool>(values.pool, '--pool', POOLS, 'signed-sum'),
+    seed: num(values.seed, '--seed', 0, { min: 0, max: Number.MAX_SAFE_INTEGER, integer: true }),
+    from: oneOf(values.from, '--from', ['activations', 'weights'] as const, 'activations'),
+    truth: truthFile ? native.Gauge.read(truthFile) : undefined,
+    onProgress: (p) => bar.update(p.done, p.total, p.phase === 'statistics' ? `${p.tokens} tokens` : 'solving'),
+  }).finally(() => bar.done());
+  r.gauge.write(out, { source: a, target: b, method: r.method }, { overwrite: values.overwrite === true });
+  if (values.json) {
+    process.stdout.write(JSON.stringify(alignJson(r, out), null, 2) + '\n');
+    return;
+  }
+  const c = r.confidenceSummary;
+  const lines = [
+    `wrote ${out}: d = ${r.d}, ${r.method} (${r.pool}), group ${r.gauge.group()}, ${pct(r.negativeFraction)} negative signs`,
+    `probe: ${r.probe.tokens} tokens from ${r.probe.source}${r.probe.warning ? ` (${r.probe.warning})` : ''}`,
+    `confidence: mean ${c.mean.toFixed(4)}, median ${c.median.toFixed(4)}, 5th percentile ${c.p05.toFixed(4)}; ${pct(c.lowFraction)} at or below ${c.threshold}`,
+    `per-layer agreement with the pooled estimate (signed): ${r.perLayer.map((l) => `${l.site} ${pct(l.agreement.signedAccuracy)}`).join(', ')}`,
+  ];
+  if (r.truth) {
+    for (const m of METHODS) {
+      lines.push(`truth, ${m}: perm accuracy ${pct(r.truth[m].permAccuracy)}, signed accuracy ${pct(r.truth[m].signedAccuracy)}`);
+    }
+  }
+  lines.push(`time: statistics ${r.seconds.statistics.toFixed(2)} s (forward ${r.seconds.forward.toFixed(2)} s, moments ${r.seconds.moments.toFixed(2)} s), solve ${r.seconds.solve.toFixed(2)} s, total ${r.seconds.total.toFixed(2)} s`);
+  process.stdout.write(lines.join('\n') + '\n');
+}
