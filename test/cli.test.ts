@@ -208,3 +208,39 @@ describe('help and usage', () => {
     expect(r.stderr).toMatch(/^error \[INVALID_ARGUMENT\]: unknown command "transmogrify"/);
   });
 });
+
+describe('align, perturb', () => {
+  const TINY = path.join(__dirname, '..', 'crates', 'gauge-models', 'tests', 'fixtures', 'tiny');
+
+  test('re-chart, perturb and align recover the hidden gauge; --json reports every method', () => {
+    expect(cli('random-gauge', '--d', '64', '--seed', '5', '--out', 'g.safetensors').status).toBe(0);
+    expect(cli('apply', TINY, '--gauge', 'g.safetensors', '--out', 'b0').status).toBe(0);
+    const p = cli('perturb', 'b0', '--out', 'b', '--scale', '0.01', '--seed', '1');
+    expect(p.stderr).toBe('');
+    expect(p.status).toBe(0);
+    const r = cli('align', TINY, 'b', '--tokens', '1024', '--context', '64', '--truth', 'g.safetensors', '--out', 'est.safetensors', '--json');
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.truth.marginalized.signedAccuracy).toBe(1);
+    expect(j.truth.permutation.permAccuracy).toBe(1);
+    expect(j.truth.permutation.signedAccuracy).toBeLessThan(0.75);
+    expect(Gauge.read(path.join(dir, 'est.safetensors')).equals(Gauge.read(path.join(dir, 'g.safetensors')))).toBe(true);
+    // The gauge file is never replaced without --overwrite.
+    const again = cli('align', TINY, 'b', '--tokens', '1024', '--context', '64', '--out', 'est.safetensors');
+    expect(again.status).toBe(1);
+    expect(again.stderr).toMatch(/OUTPUT_EXISTS/);
+  });
+
+  test('usage errors exit 2 and name the argument', () => {
+    let r = cli('align', TINY, '--out', 'x.safetensors');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/two models/);
+    r = cli('align', TINY, TINY, '--out', 'x.safetensors', '--method', 'greedy');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--method/);
+    r = cli('perturb', TINY, '--out', 'p', '--scale', '-1');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--scale/);
+  });
+});
