@@ -136,6 +136,7 @@ export function alignTable(r: AlignExperimentResult): Table {
       'marginalized: signed acc.',
       'signed: perm acc.',
       'permutation: perm / signed acc.',
+      'mean confidence',
       'time: forward / moments / solve',
     ],
     rows: r.rows.map((row) => [
@@ -145,6 +146,7 @@ export function alignTable(r: AlignExperimentResult): Table {
       pct(row.marginalized.signedAccuracy),
       pct(row.signed.permAccuracy),
       `${pct(row.permutation.permAccuracy)} / ${pct(row.permutation.signedAccuracy)}`,
+      row.meanConfidence.toFixed(3),
       row.source === 'weights'
         ? `(weights ${row.seconds.statistics.toFixed(1)} s) / ${row.seconds.solve.toFixed(2)} s`
         : `${row.seconds.forward.toFixed(1)} s / ${row.seconds.moments.toFixed(1)} s / ${row.seconds.solve.toFixed(2)} s`,
