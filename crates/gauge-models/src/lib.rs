@@ -272,12 +272,7 @@ impl Model {
         })
     }
 
-    fn run(
-        &self,
-        ids: &Tensor,
-        sites: &[Site],
-        logits: bool,
-    ) -> Result<(Option<Tensor>, Hidden)> {
+    fn run(&self, ids: &Tensor, sites: &[Site], logits: bool) -> Result<(Option<Tensor>, Hidden)> {
         let mut rec = Recorder::new(sites, logits);
         let logits = match &self.inner {
             Inner::Llama(m) => m.forward(ids, &mut rec)?,
