@@ -2,8 +2,8 @@
 //!
 //! It holds the gauge group of the residual stream (signed permutations, [`gauge`]), its file format
 //! ([`gauge_file`]), exact linear assignment ([`assignment`]), sign-marginalized matching of correlation matrices
-//! ([`matching`]), streaming correlation statistics ([`stats`]) and `.npy` input ([`npy`]). Conventions follow
-//! `GAUGE.md`: a gauge maps a source chart to a target chart, `(g·x)[perm[i]] = sign[i] * x[i]`.
+//! ([`matching`]), streaming correlation statistics ([`stats`]) and their multi-site, mergeable files
+//! ([`stats_file`]), and `.npy` input ([`npy`]). Conventions follow `GAUGE.md`: a gauge maps a source chart to a target chart, `(g·x)[perm[i]] = sign[i] * x[i]`.
 #![deny(missing_docs)]
 
 pub mod assignment;
@@ -21,6 +21,7 @@ pub mod rng;
 pub mod roles;
 pub mod rotation;
 pub mod stats;
+pub mod stats_file;
 
 pub use error::{Error, Result};
 pub use gauge::{Agreement, Gauge, Group, RandomOptions};
