@@ -103,6 +103,13 @@ export declare class PairStats {
    * coordinate correlates 0 with everything.
    */
   correlation(site: string): Float32Array
+  /** Reads statistics saved by `save` (a safetensors file), checking every shape. Throws naming the file. */
+  static load(path: string): PairStats
+  /**
+   * Writes the statistics as safetensors (F64 moments per site, metadata), atomically; an existing file is
+   * replaced only with `overwrite`.
+   */
+  save(path: string, overwrite?: boolean | undefined | null): void
   /** Adds the statistics of `other` (another shard of the same probe design, same models and sites) into these. */
   merge(other: PairStats): void
 }

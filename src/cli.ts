@@ -3,6 +3,7 @@
 import { errorCode } from './errors';
 import * as alignCmd from './commands/align';
 import * as checkpoints from './commands/checkpoints';
+import * as statsCmd from './commands/stats';
 import * as demo from './commands/demo';
 import * as experiment from './commands/experiment';
 import * as match from './commands/match';
@@ -18,6 +19,8 @@ interface Command {
 const COMMANDS: Record<string, Command> = {
   demo: { summary: 'the main job on a built-in default', usage: demo.usage, run: demo.run },
   align: { summary: 'estimate the gauge between two checkpoints from activations', usage: alignCmd.usage, run: alignCmd.run },
+  stats: { summary: 'save the paired activation statistics of two checkpoints (one shard)', usage: statsCmd.usage, run: statsCmd.run },
+  'stats-merge': { summary: 'merge statistics shards', usage: statsCmd.mergeUsage, run: statsCmd.merge },
   match: { summary: 'estimate a gauge from a correlation matrix (.npy)', usage: match.usage, run: match.run },
   'random-gauge': { summary: 'write a random gauge file', usage: randomGauge.usage, run: randomGauge.run },
   inspect: { summary: 'describe a checkpoint and its gauge group', usage: checkpoints.inspectUsage, run: checkpoints.inspect },

@@ -244,3 +244,31 @@ describe('align, perturb', () => {
     expect(r.stderr).toMatch(/--scale/);
   });
 });
+
+describe('stats, stats-merge, align --stats', () => {
+  const TINY = path.join(__dirname, '..', 'crates', 'gauge-models', 'tests', 'fixtures', 'tiny');
+
+  test('two shards merged give the same estimate as one run, without running the models', () => {
+    expect(cli('random-gauge', '--d', '64', '--seed', '8', '--out', 'g.safetensors').status).toBe(0);
+    expect(cli('apply', TINY, '--gauge', 'g.safetensors', '--out', 'b').status).toBe(0);
+    const common = ['--tokens', '1024', '--context', '64'];
+    for (const k of [0, 1]) {
+      const r = cli('stats', TINY, 'b', ...common, '--shard', `${k}/2`, '--out', `s${k}.safetensors`);
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+    }
+    const m = cli('stats-merge', 's0.safetensors', 's1.safetensors', '--out', 'all.safetensors');
+    expect(m.status).toBe(0);
+    expect(m.stdout).toMatch(/1024 tokens per site/);
+    const r = cli('align', 'A', 'B', '--stats', 'all.safetensors', '--truth', 'g.safetensors', '--out', 'est.safetensors', '--json');
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout).truth.marginalized.signedAccuracy).toBe(1);
+    // Shards of different models do not merge.
+    expect(cli('stats', TINY, TINY, ...common, '--out', 'other.safetensors').status).toBe(0);
+    const bad = cli('stats-merge', 's0.safetensors', 'other.safetensors', '--out', 'x.safetensors');
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toMatch(/model_b/);
+    expect(fs.existsSync(path.join(dir, 'x.safetensors'))).toBe(false);
+    expect(cli('stats', TINY, 'b', ...common, '--shard', '2/2', '--out', 'y.safetensors').status).toBe(2);
+  });
+});

@@ -110,7 +110,8 @@ export async function runForwardBench(options: ForwardBenchOptions = {}): Promis
 }
 
 export function forwardTable(r: ForwardBenchResult): Table {
-  const name = r.params.model === SMOLLM2_GGUF ? 'SmolLM2-135M-Instruct (Q4_1 → F32)' : path.basename(r.params.model);
+  const name =
+    path.basename(r.params.model) === path.basename(SMOLLM2_GGUF) ? 'SmolLM2-135M-Instruct (Q4_1 → F32)' : path.basename(r.params.model);
   return {
     header: ['model', 'batch x seq', 'threads', 'gauge-transport (candle)', `transformers ${r.transformers.version} (torch ${r.transformers.torch})`, 'ratio', 'max abs logit diff'],
     rows: [

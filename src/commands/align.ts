@@ -22,6 +22,7 @@ layers and matched exactly.
   --pool P              signed-sum (default) or per-layer (consensus of per-layer matchings)
   --from SOURCE         activations (default) or weights (data-free: correlate the checkpoints' weights;
                         Hugging Face directories that share an ancestor)
+  --stats FILE          statistics from \`gauge-transport stats\` / \`stats-merge\` instead of running the models
   --truth FILE          a known gauge A -> B: report every method's accuracy
   --seed S              seed of the built-in probe's random ids (default 0)
   --out FILE            gauge file to write (refuses to replace an existing file unless --overwrite)
@@ -61,6 +62,7 @@ export async function run(argv: string[]): Promise<void> {
       method: { type: 'string' },
       pool: { type: 'string' },
       from: { type: 'string' },
+      stats: { type: 'string' },
       truth: { type: 'string' },
       seed: { type: 'string' },
       out: { type: 'string' },
@@ -79,6 +81,7 @@ export async function run(argv: string[]): Promise<void> {
       ? 'all'
       : layersRaw.split(',').map((x) => (/^\d+$/.test(x) ? Number(x) : (x as 'final_norm')));
   const truthFile = str(values.truth, '--truth');
+  const statsFile = str(values.stats, '--stats');
   const bar = new ProgressBar('align');
   const r = await align(a, b, {
     probe: str(values.probe, '--probe'),
@@ -90,6 +93,7 @@ export async function run(argv: string[]): Promise<void> {
     pool: oneOf<Pool>(values.pool, '--pool', POOLS, 'signed-sum'),
     seed: num(values.seed, '--seed', 0, { min: 0, max: Number.MAX_SAFE_INTEGER, integer: true }),
     from: oneOf(values.from, '--from', ['activations', 'weights'] as const, 'activations'),
+    stats: statsFile ? native.PairStats.load(statsFile) : undefined,
     truth: truthFile ? native.Gauge.read(truthFile) : undefined,
     onProgress: (p) => bar.update(p.done, p.total, p.phase === 'statistics' ? `${p.tokens} tokens` : 'solving'),
   }).finally(() => bar.done());

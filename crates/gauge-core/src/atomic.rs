@@ -10,15 +10,25 @@ use crate::error::{Error, Result};
 /// With `overwrite = false` an existing `path` is an [`Error::OutputExists`] and is left untouched. On any error
 /// the temporary file is removed, so `path` is either its old self or the complete new file.
 pub fn write_file(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()> {
+    write_with(path, overwrite, |w| w.write_all(bytes))
+}
+
+/// [`write_file`] for content produced piece by piece: `fill` writes it into a buffered writer, so a large file
+/// need not exist in memory first. Same guarantees as [`write_file`].
+pub fn write_with(
+    path: &Path,
+    overwrite: bool,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<()> {
     if !overwrite && path.exists() {
         return Err(Error::OutputExists { path: path.into() });
     }
     let tmp = temp_sibling(path);
     // Errors name the caller's path: the temporary file is an implementation detail.
     let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+        fill(&mut w)?;
+        w.into_inner().map_err(|e| e.into_error())?.sync_all()
     })()
     .map_err(|e| Error::io(path, e))
     .and_then(|()| {

@@ -2,9 +2,9 @@
 //!
 //! It holds the gauge group of the residual stream (signed permutations, [`gauge`]), its file format
 //! ([`gauge_file`]), exact linear assignment ([`assignment`]), sign-marginalized matching of correlation matrices
-//! ([`matching`]), streaming correlation statistics ([`stats`]), data-free
-//! weight cross moments ([`weight_moments`]) and `.npy` input ([`npy`]). Conventions follow
-//! `GAUGE.md`: a gauge maps a source chart to a target chart, `(g·x)[perm[i]] = sign[i] * x[i]`.
+//! ([`matching`]), streaming correlation statistics ([`stats`]) and their multi-site, mergeable files
+//! ([`stats_file`]), data-free weight cross moments ([`weight_moments`]) and `.npy` input ([`npy`]). Conventions
+//! follow `GAUGE.md`: a gauge maps a source chart to a target chart, `(g·x)[perm[i]] = sign[i] * x[i]`.
 #![deny(missing_docs)]
 
 pub mod assignment;
@@ -24,6 +24,7 @@ pub mod rng;
 pub mod roles;
 pub mod rotation;
 pub mod stats;
+pub mod stats_file;
 pub mod weight_moments;
 
 pub use error::{Error, Result};

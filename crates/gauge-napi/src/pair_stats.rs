@@ -24,9 +24,17 @@ pub struct PairStats {
 }
 
 pub(crate) struct Inner {
-    pub(crate) sites: Vec<(String, CrossMoments)>,
-    pub(crate) metadata: BTreeMap<String, String>,
+    pub(crate) core: gauge_core::stats_file::PairStats,
     pub(crate) d: usize,
+}
+
+impl PairStats {
+    fn wrap(core: gauge_core::stats_file::PairStats) -> CResult<Self> {
+        let d = core.dims()?.map_or(0, |(d1, _)| d1);
+        Ok(PairStats {
+            inner: Arc::new(Mutex::new(Inner { core, d })),
+        })
+    }
 }
 
 /// Options of `collectPairStats`.
@@ -140,12 +148,10 @@ pub fn collect_pair_stats(
                 !flag.load(Ordering::Relaxed)
             },
         )?;
-        Ok(PairStats {
-            inner: Arc::new(Mutex::new(Inner {
-                sites: options.sites.into_iter().zip(moments).collect(),
-                metadata: options.metadata.unwrap_or_default(),
-                d,
-            })),
+        let _ = d;
+        PairStats::wrap(gauge_core::stats_file::PairStats {
+            sites: options.sites.into_iter().zip(moments).collect(),
+            metadata: options.metadata.unwrap_or_default(),
         })
     });
     Ok(AsyncTask::with_optional_signal(job, signal))
@@ -157,6 +163,7 @@ impl PairStats {
     #[napi(getter)]
     pub fn sites(&self) -> Vec<String> {
         locked(&self.inner)
+            .core
             .sites
             .iter()
             .map(|(s, _)| s.clone())
@@ -173,6 +180,7 @@ impl PairStats {
     #[napi(getter)]
     pub fn count(&self) -> f64 {
         locked(&self.inner)
+            .core
             .sites
             .first()
             .map_or(0.0, |(_, m)| m.count() as f64)
@@ -181,7 +189,7 @@ impl PairStats {
     /// The metadata given when the statistics were collected (merged shards keep the first's).
     #[napi(getter)]
     pub fn metadata(&self) -> BTreeMap<String, String> {
-        locked(&self.inner).metadata.clone()
+        locked(&self.inner).core.metadata.clone()
     }
 
     /// Pearson correlations `C[i, j] = corr(h_A[:, i], h_B[:, j])` at `site`, row-major `[d, d]`; a constant
@@ -189,26 +197,30 @@ impl PairStats {
     #[napi]
     pub fn correlation(&self, env: Env, site: String) -> Result<Float32Array> {
         sync(&env, || {
-            let inner = locked(&self.inner);
-            let (_, m) = inner
-                .sites
-                .iter()
-                .find(|(s, _)| *s == site)
-                .ok_or_else(|| {
-                    CodedError::invalid(
-                        "site",
-                        format!(
-                            "{site:?} is not among the collected sites ({})",
-                            inner
-                                .sites
-                                .iter()
-                                .map(|(s, _)| s.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    )
-                })?;
-            Ok(Float32Array::new(m.correlation()?))
+            Ok(Float32Array::new(
+                locked(&self.inner).core.correlation(&site)?,
+            ))
+        })
+    }
+
+    /// Reads statistics saved by `save` (a safetensors file), checking every shape. Throws naming the file.
+    #[napi(factory)]
+    pub fn load(env: Env, path: String) -> Result<PairStats> {
+        sync(&env, || {
+            PairStats::wrap(gauge_core::stats_file::PairStats::load(
+                std::path::Path::new(&path),
+            )?)
+        })
+    }
+
+    /// Writes the statistics as safetensors (F64 moments per site, metadata), atomically; an existing file is
+    /// replaced only with `overwrite`.
+    #[napi]
+    pub fn save(&self, env: Env, path: String, overwrite: Option<bool>) -> Result<()> {
+        sync(&env, || {
+            Ok(locked(&self.inner)
+                .core
+                .save(std::path::Path::new(&path), overwrite.unwrap_or(false))?)
         })
     }
 
@@ -224,31 +236,9 @@ impl PairStats {
             }
             let theirs = locked(&other.inner);
             let mut ours = locked(&self.inner);
-            let names = |x: &Inner| x.sites.iter().map(|(s, _)| s.clone()).collect::<Vec<_>>();
-            if names(&ours) != names(&theirs) || ours.d != theirs.d {
-                return Err(CodedError::invalid(
-                    "other",
-                    format!(
-                        "has sites {:?} with d = {}, these have {:?} with d = {}",
-                        names(&theirs),
-                        theirs.d,
-                        names(&ours),
-                        ours.d
-                    ),
-                ));
-            }
-            for key in ["model_a.path", "model_b.path"] {
-                if let (Some(x), Some(y)) = (ours.metadata.get(key), theirs.metadata.get(key)) {
-                    if x != y {
-                        return Err(CodedError::invalid(
-                            "other",
-                            format!("{key} is {y:?} there but {x:?} here: statistics of different models do not merge"),
-                        ));
-                    }
-                }
-            }
-            for ((_, m), (_, t)) in ours.sites.iter_mut().zip(&theirs.sites) {
-                m.merge(t)?;
+            ours.core.merge(&theirs.core)?;
+            if ours.d == 0 {
+                ours.d = theirs.d;
             }
             Ok(())
         })
@@ -267,21 +257,16 @@ pub fn weight_pair_stats(a: String, b: String) -> AsyncTask<Job<PairStats>> {
             std::path::Path::new(&b),
             gauge_core::weight_moments::WeightOptions::default(),
         )?;
-        let d =
-            gauge_core::checkpoint::Checkpoint::open(std::path::Path::new(&a))?.hidden_size()?;
-        Ok(PairStats {
-            inner: Arc::new(Mutex::new(Inner {
-                sites: vec![("weights".into(), m)],
-                metadata: BTreeMap::from([
-                    ("model_a.path".to_string(), a),
-                    ("model_b.path".to_string(), b),
-                    (
-                        "probe.source".to_string(),
-                        "weights (data-free)".to_string(),
-                    ),
-                ]),
-                d,
-            })),
+        PairStats::wrap(gauge_core::stats_file::PairStats {
+            sites: vec![("weights".into(), m)],
+            metadata: BTreeMap::from([
+                ("model_a.path".to_string(), a),
+                ("model_b.path".to_string(), b),
+                (
+                    "probe.source".to_string(),
+                    "weights (data-free)".to_string(),
+                ),
+            ]),
         })
     }))
 }

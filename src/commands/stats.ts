@@ -1,0 +1,82 @@
+/**
+ * `gauge-transport stats <A> <B> --out s.safetensors [--shard i/n]` and `gauge-transport stats-merge <s…> --out`:
+ * the expensive half of `align` as files, so one alignment can be split over many workers and merged.
+ */
+import native = require('../native');
+import { collectStats } from '../align';
+import { invalidArgument } from '../errors';
+import { ProgressBar } from '../progress';
+import { num, parse, str } from './args';
+
+export const usage = `gauge-transport stats <A> <B> --out stats.safetensors [options]
+
+Runs both checkpoints on the probe and saves their paired activation statistics (streaming cross-moments per
+residual site, F64 safetensors). Shards of one probe, computed anywhere, merge with \`stats-merge\`; \`align A B
+--stats FILE\` then estimates the gauge without running the models.
+
+  --probe SPEC     as for align (default builtin)
+  --tokens N       token budget (default 16384)
+  --context N      tokens per sequence (default 256)
+  --batch N        sequences per forward pass (default 8)
+  --layers LIST    all (default) or e.g. 0,4,8,final_norm
+  --shard I/N      only the I-th of N equal parts of the probe's sequences (0-based)
+  --seed S         seed of the built-in probe's random ids (default 0)
+  --overwrite      replace --out`;
+
+export async function run(argv: string[]): Promise<void> {
+  const { values, positionals } = parse(
+    argv,
+    {
+      probe: { type: 'string' },
+      tokens: { type: 'string' },
+      context: { type: 'string' },
+      batch: { type: 'string' },
+      layers: { type: 'string' },
+      shard: { type: 'string' },
+      seed: { type: 'string' },
+      out: { type: 'string' },
+      overwrite: { type: 'boolean' },
+    },
+    'stats',
+  );
+  if (positionals.length !== 2) throw invalidArgument('stats', `expected two models A and B, got ${positionals.length}`);
+  const out = str(values.out, '--out');
+  if (!out) throw invalidArgument('--out', 'is required (the statistics file to write)');
+  const shardRaw = str(values.shard, '--shard');
+  let shard: { index: number; count: number } | undefined;
+  if (shardRaw !== undefined) {
+    const m = /^(\d+)\/(\d+)$/.exec(shardRaw);
+    if (!m) throw invalidArgument('--shard', `${JSON.stringify(shardRaw)} is not I/N (for example 0/4)`);
+    shard = { index: Number(m[1]), count: Number(m[2]) };
+  }
+  const layersRaw = str(values.layers, '--layers');
+  const bar = new ProgressBar('stats');
+  const { stats, probe } = await collectStats(positionals[0], positionals[1], {
+    probe: str(values.probe, '--probe'),
+    tokens: num(values.tokens, '--tokens', 16384, { min: 1, integer: true }),
+    contextLength: num(values.context, '--context', 256, { min: 1, max: 1 << 20, integer: true }),
+    batchSize: num(values.batch, '--batch', 8, { min: 1, max: 4096, integer: true }),
+    layers: layersRaw === undefined || layersRaw === 'all' ? 'all' : layersRaw.split(',').map((x) => (/^\d+$/.test(x) ? Number(x) : (x as 'final_norm'))),
+    seed: num(values.seed, '--seed', 0, { min: 0, max: Number.MAX_SAFE_INTEGER, integer: true }),
+    shard,
+    onProgress: (p) => bar.update(p.done, p.total, `${p.tokens} tokens`),
+  }).finally(() => bar.done());
+  stats.save(out, values.overwrite === true);
+  process.stdout.write(`wrote ${out}: ${stats.sites.length} sites, d = ${stats.d}, ${probe.tokens} tokens from ${probe.source}\n`);
+}
+
+export const mergeUsage = `gauge-transport stats-merge <stats.safetensors…> --out merged.safetensors [--overwrite]
+
+Adds statistics shards of the same two models and sites (computed on disjoint parts of a probe) into one file.
+Merging is exact, associative and commutative; shards of different models or sites are refused.`;
+
+export async function merge(argv: string[]): Promise<void> {
+  const { values, positionals } = parse(argv, { out: { type: 'string' }, overwrite: { type: 'boolean' } }, 'stats-merge');
+  if (positionals.length < 2) throw invalidArgument('stats-merge', `expected at least two statistics files, got ${positionals.length}`);
+  const out = str(values.out, '--out');
+  if (!out) throw invalidArgument('--out', 'is required (the statistics file to write)');
+  const total = native.PairStats.load(positionals[0]);
+  for (const file of positionals.slice(1)) total.merge(native.PairStats.load(file));
+  total.save(out, values.overwrite === true);
+  process.stdout.write(`wrote ${out}: ${positionals.length} shards, ${total.count} tokens per site\n`);
+}
