@@ -5,6 +5,7 @@ import type { Experiment } from '../experiments';
 import { applyTable, runApplyBench, type ApplyBenchResult } from './apply';
 import { forwardTable, runForwardBench, type ForwardBenchResult } from './forward';
 import { assignmentTable, runAssignmentBench, type AssignmentBenchResult } from './assignment';
+import { moments } from './moments';
 
 const assignment: Experiment<AssignmentBenchResult> = {
   summary: 'our JV solver and the pathfinding reference against scipy linear_sum_assignment (same matrices)',
@@ -59,4 +60,4 @@ const forward: Experiment<ForwardBenchResult> = {
   table: forwardTable,
 };
 
-export const BENCHES: Record<string, Experiment<any>> = { assignment, apply, forward };
+export const BENCHES: Record<string, Experiment<any>> = { assignment, apply, forward, moments };
