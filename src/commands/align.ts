@@ -4,7 +4,8 @@ import { align, POOLS, type AlignResult, type Pool } from '../align';
 import { invalidArgument } from '../errors';
 import { METHODS, type Method } from '../matching';
 import { ProgressBar } from '../progress';
-import { num, oneOf, parse, str } from './args';
+import { oneOf, parse, str } from './args';
+import { PROBE_FLAGS, probeOptions } from './probe-flags';
 
 export const usage = `gauge-transport align <A> <B> --out g.safetensors [options]
 
@@ -54,17 +55,12 @@ export async function run(argv: string[]): Promise<void> {
   const { values, positionals } = parse(
     argv,
     {
-      probe: { type: 'string' },
-      tokens: { type: 'string' },
-      context: { type: 'string' },
-      batch: { type: 'string' },
-      layers: { type: 'string' },
+      ...PROBE_FLAGS,
       method: { type: 'string' },
       pool: { type: 'string' },
       from: { type: 'string' },
       stats: { type: 'string' },
       truth: { type: 'string' },
-      seed: { type: 'string' },
       out: { type: 'string' },
       overwrite: { type: 'boolean' },
       json: { type: 'boolean' },
@@ -75,23 +71,13 @@ export async function run(argv: string[]): Promise<void> {
   const [a, b] = positionals;
   const out = str(values.out, '--out');
   if (!out) throw invalidArgument('--out', 'is required (the gauge file to write)');
-  const layersRaw = str(values.layers, '--layers');
-  const layers =
-    layersRaw === undefined || layersRaw === 'all'
-      ? 'all'
-      : layersRaw.split(',').map((x) => (/^\d+$/.test(x) ? Number(x) : (x as 'final_norm')));
   const truthFile = str(values.truth, '--truth');
   const statsFile = str(values.stats, '--stats');
   const bar = new ProgressBar('align');
   const r = await align(a, b, {
-    probe: str(values.probe, '--probe'),
-    tokens: num(values.tokens, '--tokens', 16384, { min: 1, integer: true }),
-    contextLength: num(values.context, '--context', 256, { min: 1, max: 1 << 20, integer: true }),
-    batchSize: num(values.batch, '--batch', 8, { min: 1, max: 4096, integer: true }),
-    layers,
+    ...probeOptions(values),
     method: oneOf<Method>(values.method, '--method', METHODS, 'marginalized'),
     pool: oneOf<Pool>(values.pool, '--pool', POOLS, 'signed-sum'),
-    seed: num(values.seed, '--seed', 0, { min: 0, max: Number.MAX_SAFE_INTEGER, integer: true }),
     from: oneOf(values.from, '--from', ['activations', 'weights'] as const, 'activations'),
     stats: statsFile ? native.PairStats.load(statsFile) : undefined,
     truth: truthFile ? native.Gauge.read(truthFile) : undefined,

@@ -6,7 +6,8 @@ import native = require('../native');
 import { collectStats } from '../align';
 import { invalidArgument } from '../errors';
 import { ProgressBar } from '../progress';
-import { num, parse, str } from './args';
+import { parse, str } from './args';
+import { PROBE_FLAGS, probeOptions } from './probe-flags';
 
 export const usage = `gauge-transport stats <A> <B> --out stats.safetensors [options]
 
@@ -27,13 +28,8 @@ export async function run(argv: string[]): Promise<void> {
   const { values, positionals } = parse(
     argv,
     {
-      probe: { type: 'string' },
-      tokens: { type: 'string' },
-      context: { type: 'string' },
-      batch: { type: 'string' },
-      layers: { type: 'string' },
+      ...PROBE_FLAGS,
       shard: { type: 'string' },
-      seed: { type: 'string' },
       out: { type: 'string' },
       overwrite: { type: 'boolean' },
     },
@@ -49,15 +45,9 @@ export async function run(argv: string[]): Promise<void> {
     if (!m) throw invalidArgument('--shard', `${JSON.stringify(shardRaw)} is not I/N (for example 0/4)`);
     shard = { index: Number(m[1]), count: Number(m[2]) };
   }
-  const layersRaw = str(values.layers, '--layers');
   const bar = new ProgressBar('stats');
   const { stats, probe } = await collectStats(positionals[0], positionals[1], {
-    probe: str(values.probe, '--probe'),
-    tokens: num(values.tokens, '--tokens', 16384, { min: 1, integer: true }),
-    contextLength: num(values.context, '--context', 256, { min: 1, max: 1 << 20, integer: true }),
-    batchSize: num(values.batch, '--batch', 8, { min: 1, max: 4096, integer: true }),
-    layers: layersRaw === undefined || layersRaw === 'all' ? 'all' : layersRaw.split(',').map((x) => (/^\d+$/.test(x) ? Number(x) : (x as 'final_norm'))),
-    seed: num(values.seed, '--seed', 0, { min: 0, max: Number.MAX_SAFE_INTEGER, integer: true }),
+    ...probeOptions(values),
     shard,
     onProgress: (p) => bar.update(p.done, p.total, `${p.tokens} tokens`),
   }).finally(() => bar.done());

@@ -25,14 +25,13 @@ pub struct PairStats {
 
 pub(crate) struct Inner {
     pub(crate) core: gauge_core::stats_file::PairStats,
-    pub(crate) d: usize,
 }
 
 impl PairStats {
     fn wrap(core: gauge_core::stats_file::PairStats) -> CResult<Self> {
-        let d = core.dims()?.map_or(0, |(d1, _)| d1);
+        core.dims()?;
         Ok(PairStats {
-            inner: Arc::new(Mutex::new(Inner { core, d })),
+            inner: Arc::new(Mutex::new(Inner { core })),
         })
     }
 }
@@ -148,7 +147,6 @@ pub fn collect_pair_stats(
                 !flag.load(Ordering::Relaxed)
             },
         )?;
-        let _ = d;
         PairStats::wrap(gauge_core::stats_file::PairStats {
             sites: options.sites.into_iter().zip(moments).collect(),
             metadata: options.metadata.unwrap_or_default(),
@@ -173,7 +171,11 @@ impl PairStats {
     /// Residual width d.
     #[napi(getter)]
     pub fn d(&self) -> u32 {
-        locked(&self.inner).d as u32
+        locked(&self.inner)
+            .core
+            .sites
+            .first()
+            .map_or(0, |(_, m)| m.dims().0 as u32)
     }
 
     /// Tokens accumulated (per site).
@@ -237,9 +239,6 @@ impl PairStats {
             let theirs = locked(&other.inner);
             let mut ours = locked(&self.inner);
             ours.core.merge(&theirs.core)?;
-            if ours.d == 0 {
-                ours.d = theirs.d;
-            }
             Ok(())
         })
     }

@@ -1,0 +1,29 @@
+/** The probe and batching flags shared by `align` and `stats`. */
+import type { StatsOptions } from '../align';
+import { num, str, type Value } from './args';
+
+/** Parser entries of the shared flags. */
+export const PROBE_FLAGS = {
+  probe: { type: 'string' },
+  tokens: { type: 'string' },
+  context: { type: 'string' },
+  batch: { type: 'string' },
+  layers: { type: 'string' },
+  seed: { type: 'string' },
+} as const;
+
+/** `StatsOptions` from the shared flags, with their defaults and bounds. */
+export function probeOptions(values: Record<string, Value>): StatsOptions {
+  const layers = str(values.layers, '--layers');
+  return {
+    probe: str(values.probe, '--probe'),
+    tokens: num(values.tokens, '--tokens', 16384, { min: 1, integer: true }),
+    contextLength: num(values.context, '--context', 256, { min: 1, max: 1 << 20, integer: true }),
+    batchSize: num(values.batch, '--batch', 8, { min: 1, max: 4096, integer: true }),
+    layers:
+      layers === undefined || layers === 'all'
+        ? 'all'
+        : layers.split(',').map((x) => (/^\d+$/.test(x) ? Number(x) : (x as 'final_norm'))),
+    seed: num(values.seed, '--seed', 0, { min: 0, max: Number.MAX_SAFE_INTEGER, integer: true }),
+  };
+}
