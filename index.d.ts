@@ -75,6 +75,11 @@ export declare class Model {
   /** Vocabulary size. */
   get vocab(): number
   /**
+   * The longest sequence the model runs, where it has a hard limit (GPT-2's `n_positions`); `null` for RoPE
+   * models.
+   */
+  get maxPositions(): number | null
+  /**
    * Runs `batch` sequences of equal length (`ids` row-major `[batch, seq]`) and returns logits and the hidden
    * states at `sites`. Off the event loop; `signal` rejects it with `ABORTED` if aborted before the pass starts.
    */

@@ -86,3 +86,34 @@ test('mismatched models, a wrong-size truth, bad options and an abort are refuse
   e = await rejection(align(QWEN, moved, { ...opts, signal: late.signal, onProgress: () => late.abort() }));
   expect(e.code).toBe('ABORTED');
 });
+
+test('a prior is added to the activations: the weights prior, a wrong prior that outweighs them, bad priors', async () => {
+  const r = await align(QWEN, moved, { ...opts, tokens: 64, prior: 'weights', truth });
+  expect(r.truth!.marginalized.signedAccuracy).toBe(1);
+  expect(r.prior).toEqual({ source: 'weights', weight: 1 });
+  // Statistics of A against a copy under another gauge, weighted far above the activations, win the matching.
+  const other = Gauge.random(64, { seed: 99, positiveFraction: 0.5 });
+  const wrongDir = path.join(t.dir, 'wrong');
+  await native.applyGauge(QWEN, other, wrongDir);
+  const wrong = await native.weightPairStats(QWEN, wrongDir);
+  const forced = await align(QWEN, moved, { ...opts, prior: wrong, priorWeight: 1000 });
+  expect(forced.gauge.equals(other)).toBe(true);
+  const e = await rejection(align(QWEN, moved, { ...opts, prior: 'weights', priorWeight: -1 }));
+  expect(e.message).toMatch(/priorWeight/);
+  const config = JSON.parse(fs.readFileSync(path.join(TINY, 'config.json'), 'utf8'));
+  fs.writeFileSync(path.join(t.dir, 'narrow.json'), JSON.stringify({ ...config, hidden_size: 32 }));
+  const narrow = path.join(t.dir, 'narrow');
+  await native.initCheckpoint(path.join(t.dir, 'narrow.json'), narrow);
+  const narrowPrior = await native.weightPairStats(narrow, narrow);
+  const bad = await rejection(align(QWEN, moved, { ...opts, prior: narrowPrior }));
+  expect(bad.code).toBe('SHAPE_MISMATCH');
+  expect(bad.message).toMatch(/prior: its statistics have d = 32 but the models have d = 64/);
+});
+
+test('the default context fits a model with fewer positions; a longer one is refused naming n_positions', async () => {
+  const r = await align(GPT2, GPT2, { tokens: 512 });
+  expect(r.probe.sequences).toBe(4); // GPT-2 fixture: n_positions = 128
+  const e = await rejection(align(GPT2, GPT2, { tokens: 512, contextLength: 256 }));
+  expect(e.code).toBe('INVALID_ARGUMENT');
+  expect(e.message).toMatch(/256 is longer than the models' 128 positions/);
+});

@@ -6,6 +6,7 @@ import { applyTable, runApplyBench, type ApplyBenchResult } from './apply';
 import { forwardTable, runForwardBench, type ForwardBenchResult } from './forward';
 import { assignmentTable, runAssignmentBench, type AssignmentBenchResult } from './assignment';
 import { moments } from './moments';
+import { runStatsMemory, statsMemoryTable, type StatsMemoryResult } from './stats-memory';
 
 const assignment: Experiment<AssignmentBenchResult> = {
   summary: 'our JV solver and the pathfinding reference against scipy linear_sum_assignment (same matrices)',
@@ -60,4 +61,18 @@ const forward: Experiment<ForwardBenchResult> = {
   table: forwardTable,
 };
 
-export const BENCHES: Record<string, Experiment<any>> = { assignment, apply, forward, moments };
+const statsMemory: Experiment<StatsMemoryResult> = {
+  summary: 'peak RSS of gauge-transport stats on SmolLM2-135M for growing probe budgets (one process each)',
+  flags: '[--model <SmolLM2 GGUF>] [--budgets 1024,4096,16384] [--context 256] [--batch 8]',
+  options: { model: { type: 'string' }, budgets: { type: 'string' }, context: { type: 'string' }, batch: { type: 'string' } },
+  run: (v) =>
+    runStatsMemory({
+      model: str(v.model, '--model'),
+      budgets: numList(v.budgets, '--budgets', [1024, 4096, 16384], { min: 1, integer: true }),
+      contextLength: num(v.context, '--context', 256, { min: 1, integer: true }),
+      batchSize: num(v.batch, '--batch', 8, { min: 1, max: 4096, integer: true }),
+    }),
+  table: statsMemoryTable,
+};
+
+export const BENCHES: Record<string, Experiment<any>> = { assignment, apply, forward, moments, 'stats-memory': statsMemory };

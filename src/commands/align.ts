@@ -4,7 +4,7 @@ import { align, POOLS, type AlignResult, type Pool } from '../align';
 import { invalidArgument } from '../errors';
 import { METHODS, type Method } from '../matching';
 import { ProgressBar } from '../progress';
-import { oneOf, parse, str } from './args';
+import { num, oneOf, parse, str } from './args';
 import { PROBE_FLAGS, probeOptions } from './probe-flags';
 
 export const usage = `gauge-transport align <A> <B> --out g.safetensors [options]
@@ -16,7 +16,7 @@ layers and matched exactly.
   --probe SPEC          builtin (default), builtin:text|random|mixed, or a file: .txt/.md (tokenized with A's
                         tokenizer), .json ids, .npy int32/int64, file.safetensors[:tensor]
   --tokens N            token budget (default 16384)
-  --context N           tokens per sequence (default 256)
+  --context N           tokens per sequence (default 256, or the model's n_positions if fewer)
   --batch N             sequences per forward pass (default 8)
   --layers LIST         all (default) or e.g. 0,4,8,final_norm
   --method M            marginalized (default), signed, permutation
@@ -24,6 +24,8 @@ layers and matched exactly.
   --from SOURCE         activations (default) or weights (data-free: correlate the checkpoints' weights;
                         Hugging Face directories that share an ancestor)
   --stats FILE          statistics from \`gauge-transport stats\` / \`stats-merge\` instead of running the models
+  --prior SOURCE        weights, or a statistics file: added to the activations' correlations before matching
+  --prior-weight W      scale of the prior (default 1)
   --truth FILE          a known gauge A -> B: report every method's accuracy
   --seed S              seed of the built-in probe's random ids (default 0)
   --out FILE            gauge file to write (refuses to replace an existing file unless --overwrite)
@@ -47,6 +49,7 @@ export function alignJson(r: AlignResult, out: string): Record<string, unknown> 
     perLayer: r.perLayer,
     truth: r.truth,
     probe: r.probe,
+    prior: r.prior,
     seconds: r.seconds,
   };
 }
@@ -60,6 +63,8 @@ export async function run(argv: string[]): Promise<void> {
       pool: { type: 'string' },
       from: { type: 'string' },
       stats: { type: 'string' },
+      prior: { type: 'string' },
+      'prior-weight': { type: 'string' },
       truth: { type: 'string' },
       out: { type: 'string' },
       overwrite: { type: 'boolean' },
@@ -73,6 +78,8 @@ export async function run(argv: string[]): Promise<void> {
   if (!out) throw invalidArgument('--out', 'is required (the gauge file to write)');
   const truthFile = str(values.truth, '--truth');
   const statsFile = str(values.stats, '--stats');
+  const priorRaw = str(values.prior, '--prior');
+  const prior = priorRaw === undefined || priorRaw === 'weights' ? priorRaw : native.PairStats.load(priorRaw);
   const bar = new ProgressBar('align');
   const r = await align(a, b, {
     ...probeOptions(values),
@@ -80,6 +87,8 @@ export async function run(argv: string[]): Promise<void> {
     pool: oneOf<Pool>(values.pool, '--pool', POOLS, 'signed-sum'),
     from: oneOf(values.from, '--from', ['activations', 'weights'] as const, 'activations'),
     stats: statsFile ? native.PairStats.load(statsFile) : undefined,
+    prior,
+    priorWeight: num(values['prior-weight'], '--prior-weight', 1, { min: 0 }),
     truth: truthFile ? native.Gauge.read(truthFile) : undefined,
     onProgress: (p) => bar.update(p.done, p.total, p.phase === 'statistics' ? `${p.tokens} tokens` : 'solving'),
   }).finally(() => bar.done());

@@ -18,7 +18,8 @@ export function probeOptions(values: Record<string, Value>): StatsOptions {
   return {
     probe: str(values.probe, '--probe'),
     tokens: num(values.tokens, '--tokens', 16384, { min: 1, integer: true }),
-    contextLength: num(values.context, '--context', 256, { min: 1, max: 1 << 20, integer: true }),
+    contextLength:
+      values.context === undefined ? undefined : num(values.context, '--context', undefined, { min: 1, max: 1 << 20, integer: true }),
     batchSize: num(values.batch, '--batch', 8, { min: 1, max: 4096, integer: true }),
     layers:
       layers === undefined || layers === 'all'

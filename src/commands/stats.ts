@@ -17,12 +17,13 @@ residual site, F64 safetensors). Shards of one probe, computed anywhere, merge w
 
   --probe SPEC     as for align (default builtin)
   --tokens N       token budget (default 16384)
-  --context N      tokens per sequence (default 256)
+  --context N      tokens per sequence (default 256, or the model's n_positions if fewer)
   --batch N        sequences per forward pass (default 8)
   --layers LIST    all (default) or e.g. 0,4,8,final_norm
   --shard I/N      only the I-th of N equal parts of the probe's sequences (0-based)
   --seed S         seed of the built-in probe's random ids (default 0)
-  --overwrite      replace --out`;
+  --overwrite      replace --out
+  --json           print the result as JSON (with the wall time and the process's peak RSS)`;
 
 export async function run(argv: string[]): Promise<void> {
   const { values, positionals } = parse(
@@ -32,6 +33,7 @@ export async function run(argv: string[]): Promise<void> {
       shard: { type: 'string' },
       out: { type: 'string' },
       overwrite: { type: 'boolean' },
+      json: { type: 'boolean' },
     },
     'stats',
   );
@@ -45,13 +47,21 @@ export async function run(argv: string[]): Promise<void> {
     if (!m) throw invalidArgument('--shard', `${JSON.stringify(shardRaw)} is not I/N (for example 0/4)`);
     shard = { index: Number(m[1]), count: Number(m[2]) };
   }
+  const t0 = process.hrtime.bigint();
   const bar = new ProgressBar('stats');
-  const { stats, probe } = await collectStats(positionals[0], positionals[1], {
+  const { stats, probe, forwardSeconds, statsSeconds } = await collectStats(positionals[0], positionals[1], {
     ...probeOptions(values),
     shard,
     onProgress: (p) => bar.update(p.done, p.total, `${p.tokens} tokens`),
   }).finally(() => bar.done());
   stats.save(out, values.overwrite === true);
+  if (values.json) {
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    const maxRssBytes = process.resourceUsage().maxRSS * 1024;
+    const report = { out, sites: stats.sites, d: stats.d, probe, seconds, forwardSeconds, momentsSeconds: statsSeconds, maxRssBytes };
+    process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+    return;
+  }
   process.stdout.write(`wrote ${out}: ${stats.sites.length} sites, d = ${stats.d}, ${probe.tokens} tokens from ${probe.source}\n`);
 }
 

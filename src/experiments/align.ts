@@ -56,26 +56,42 @@ export interface AlignExperimentResult {
   machine: Record<string, string | number>;
 }
 
-function label(model: string): string {
+export function label(model: string): string {
   return model === SMOLLM2_GGUF ? 'SmolLM2-135M-Instruct' : model;
+}
+
+/**
+ * Writes `work/A` (the model: a preset made with `seed`, a copied directory or a converted GGUF) and `work/B`: `A`
+ * re-charted by a hidden random gauge of its group (returned) and perturbed by `noise`.
+ */
+export async function rechartedPair(
+  model: string,
+  work: string,
+  o: { seed: number; noise: number; positiveFraction: number },
+): Promise<{ a: string; b: string; truth: Gauge }> {
+  const a = path.join(work, 'A');
+  if (!fs.existsSync(a)) {
+    if (fs.existsSync(model) && fs.statSync(model).isFile()) await native.convertGguf(model, a);
+    else if (fs.existsSync(model)) fs.cpSync(model, a, { recursive: true });
+    else await native.initCheckpoint(model, a, { seed: o.seed });
+  }
+  const info = native.inspectModel(a);
+  const truth =
+    info.group === 'Bd'
+      ? Gauge.random(info.d, { seed: o.seed + 7, group: 'Bd', positiveFraction: o.positiveFraction })
+      : Gauge.random(info.d, { seed: o.seed + 7, group: '±Sd', positiveFraction: 0 });
+  const b = path.join(work, 'B');
+  fs.rmSync(b, { recursive: true, force: true });
+  await native.applyGauge(a, truth, path.join(work, 'B0'));
+  await native.perturbCheckpoint(path.join(work, 'B0'), b, { scale: o.noise, seed: o.seed + 11 });
+  fs.rmSync(path.join(work, 'B0'), { recursive: true });
+  return { a, b, truth };
 }
 
 async function runModel(model: string, o: Required<AlignExperimentOptions>): Promise<AlignRow[]> {
   const work = fs.mkdtempSync(path.join(o.workDir, 'gt-align-'));
   try {
-    const a = path.join(work, 'A');
-    if (fs.existsSync(model) && fs.statSync(model).isFile()) await native.convertGguf(model, a);
-    else if (fs.existsSync(model)) fs.cpSync(model, a, { recursive: true });
-    else await native.initCheckpoint(model, a, { seed: o.seed });
-    const info = native.inspectModel(a);
-    const truth =
-      info.group === 'Bd'
-        ? Gauge.random(info.d, { seed: o.seed + 7, group: 'Bd', positiveFraction: o.positiveFraction })
-        : Gauge.random(info.d, { seed: o.seed + 7, group: '±Sd', positiveFraction: 0 });
-    await native.applyGauge(a, truth, path.join(work, 'B0'));
-    const b = path.join(work, 'B');
-    await native.perturbCheckpoint(path.join(work, 'B0'), b, { scale: o.noise, seed: o.seed + 11 });
-    fs.rmSync(path.join(work, 'B0'), { recursive: true });
+    const { a, b, truth } = await rechartedPair(model, work, o);
     const hasTokenizer = fs.existsSync(path.join(a, 'tokenizer.json'));
     const kinds: ProbeKind[] = hasTokenizer ? [...PROBE_KINDS] : ['random'];
     const rows: AlignRow[] = [];

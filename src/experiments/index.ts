@@ -3,6 +3,7 @@ import { num, numList, type Value } from '../commands/args';
 import type { Table } from '../table';
 import { ceilingTable, runCeiling, type CeilingResult } from './ceiling';
 import { alignTable, runAlignExperiment, type AlignExperimentResult } from './align';
+import { alignPriorTable, runAlignPrior, type AlignPriorResult } from './align-prior';
 import { groupsTable, runGroups, type GroupsResult } from './groups';
 import { runSmollm2, smollm2Table, type Smollm2Result } from './smollm2';
 import { rechartingCheckTable, runRechartingCheck, type RechartingCheckResult } from './recharting-check';
@@ -103,8 +104,32 @@ const alignExperiment: Experiment<AlignExperimentResult> = {
   table: alignTable,
 };
 
+const alignPrior: Experiment<AlignPriorResult> = {
+  summary: 'the weights estimate as a prior for the activations: signed accuracy by probe budget and noise',
+  flags: '[--models tiny-qwen2,<SmolLM2 GGUF>] [--noises 0.01,0.1,0.5] [--budgets 64,256,1024,4096] [--context 64] [--prior-weight 1] [--seed 0]',
+  options: {
+    models: { type: 'string' },
+    noises: { type: 'string' },
+    budgets: { type: 'string' },
+    context: { type: 'string' },
+    'prior-weight': { type: 'string' },
+    seed: { type: 'string' },
+  },
+  run: (v) =>
+    runAlignPrior({
+      models: typeof v.models === 'string' ? v.models.split(',').filter(Boolean) : undefined,
+      noises: numList(v.noises, '--noises', [0.01, 0.1, 0.5], { min: 0 }),
+      budgets: numList(v.budgets, '--budgets', [64, 256, 1024, 4096], { min: 1, integer: true }),
+      contextLength: num(v.context, '--context', 64, { min: 1, integer: true }),
+      priorWeight: num(v['prior-weight'], '--prior-weight', 1, { min: 0 }),
+      seed: num(v.seed, '--seed', 0, { min: 0, max: 2 ** 40, integer: true }),
+    }),
+  table: alignPriorTable,
+};
+
 export const EXPERIMENTS: Record<string, Experiment<any>> = {
   align: alignExperiment,
+  'align-prior': alignPrior,
   ceiling,
   'recharting-check': rechartingCheck,
   groups,

@@ -266,6 +266,10 @@ impl Gpt2 {
         self.hyper.vocab
     }
 
+    pub(crate) fn max_positions(&self) -> usize {
+        self.hyper.positions
+    }
+
     /// Token ids `[batch, seq]` (`U32`, validated by the caller) to logits `[batch, seq, vocab]`, recording `h_0`
     /// (token plus position embeddings), `h_l` after each block and `ln_f`'s output.
     pub(crate) fn forward(&self, ids: &Tensor, rec: &mut Recorder) -> Result<Option<Tensor>> {

@@ -254,6 +254,15 @@ impl Model {
         self.vocab
     }
 
+    /// The longest sequence the model can run, where it has a hard limit: GPT-2's learned positions
+    /// (`n_positions`). `None` for RoPE models, whose positions are computed for any length.
+    pub fn max_positions(&self) -> Option<usize> {
+        match &self.inner {
+            Inner::Llama(_) => None,
+            Inner::Gpt2(m) => Some(m.max_positions()),
+        }
+    }
+
     /// The device the weights live on.
     pub fn device(&self) -> &Device {
         &self.device

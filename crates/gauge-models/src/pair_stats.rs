@@ -123,12 +123,17 @@ pub fn accumulate(
         let t1 = Instant::now();
         forward_seconds += (t1 - t0).as_secs_f64();
         let n = chunk.len() * seq;
+        // Every site is checked before any is updated, so an error leaves `moments` as it was.
+        let mut flats = Vec::with_capacity(sites.len());
         for (k, &site) in sites.iter().enumerate() {
             let x = flat(&out_a[k].1)?;
             let y = flat(&out_b[k].1)?;
             finite(&x, names.0, site, d, tokens)?;
             finite(&y, names.1, site, d, tokens)?;
-            moments[k].update(&x, &y, n)?;
+            flats.push((x, y));
+        }
+        for (m, (x, y)) in moments.iter_mut().zip(&flats) {
+            m.update(x, y, n)?;
         }
         stats_seconds += t1.elapsed().as_secs_f64();
         tokens += n;

@@ -148,3 +148,56 @@ fn mismatched_models_and_probes_are_refused() {
     .unwrap_err();
     assert_eq!(e.code(), "ABORTED");
 }
+
+/// A copy of `tiny` whose layer-1 MLP writes 1e38-sized values: finite weights that overflow the residual
+/// stream from `h_2` on.
+fn overflowing_copy(dir: &Path) -> PathBuf {
+    let src = fixture("tiny");
+    let out = dir.join("overflow");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::copy(src.join("config.json"), out.join("config.json")).unwrap();
+    let bytes = std::fs::read(src.join("model.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut owned: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (name, view) in st.tensors() {
+        let mut data = view.data().to_vec();
+        if name == "model.layers.1.mlp.down_proj.weight" {
+            for chunk in data.chunks_exact_mut(4) {
+                chunk.copy_from_slice(&1e38f32.to_le_bytes());
+            }
+        }
+        owned.push((name, view.shape().to_vec(), data));
+    }
+    let views: Vec<(String, safetensors::tensor::TensorView)> = owned
+        .iter()
+        .map(|(n, s, d)| {
+            let v = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), d);
+            (n.clone(), v.unwrap())
+        })
+        .collect();
+    safetensors::serialize_to_file(views, None, &out.join("model.safetensors")).unwrap();
+    out
+}
+
+#[test]
+fn non_finite_activations_stop_with_the_model_site_token_and_coordinate() {
+    let tmp = std::env::temp_dir().join(format!("gt-overflow-{}", std::process::id()));
+    let path = overflowing_copy(&tmp);
+    let a = Model::load(&fixture("tiny"), &Device::Cpu).unwrap();
+    let b = Model::load(&path, &Device::Cpu).unwrap();
+    let sites = [Site::Residual(1), Site::Residual(2)];
+    let mut m: Vec<_> = sites.iter().map(|_| CrossMoments::new(64, 64)).collect();
+    let ids = probe(16, a.vocab_size());
+    let batching = Batching { seq: 8, batch: 2 };
+    let e = accumulate((&a, &b), ("A", "B"), &ids, &sites, batching, &mut m, |_| {
+        true
+    })
+    .unwrap_err();
+    std::fs::remove_dir_all(&tmp).unwrap();
+    let msg = e.to_string();
+    assert!(msg.contains("activations of B at h_2"), "{msg}");
+    assert!(msg.contains("probe token 0 coordinate"), "{msg}");
+    assert!(msg.contains("stopping"), "{msg}");
+    // h_1 is still finite, yet nothing was accumulated: every site is checked before any is updated.
+    assert_eq!(m[0].count(), 0);
+}

@@ -148,6 +148,13 @@ impl Model {
         self.inner.vocab_size() as u32
     }
 
+    /// The longest sequence the model runs, where it has a hard limit (GPT-2's `n_positions`); `null` for RoPE
+    /// models.
+    #[napi(getter)]
+    pub fn max_positions(&self) -> Option<u32> {
+        self.inner.max_positions().map(|n| n as u32)
+    }
+
     /// Runs `batch` sequences of equal length (`ids` row-major `[batch, seq]`) and returns logits and the hidden
     /// states at `sites`. Off the event loop; `signal` rejects it with `ABORTED` if aborted before the pass starts.
     #[napi(
