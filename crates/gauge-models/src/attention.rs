@@ -4,6 +4,7 @@
 use candle_core::{Device, Tensor};
 
 use crate::error::Result;
+use crate::kernels::{softmax_last_dim, Kernels};
 
 /// The additive causal mask `[seq, seq]`: `0` where key position `j <= i`, `-inf` where `j > i`.
 pub(crate) fn causal_mask(seq: usize, device: &Device) -> Result<Tensor> {
@@ -24,8 +25,9 @@ pub(crate) fn causal_attention(
     v: &Tensor,
     scale: f64,
     mask: &Tensor,
+    kernels: Kernels,
 ) -> Result<Tensor> {
     let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(mask)?;
-    let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+    let probs = softmax_last_dim(&scores, kernels)?;
     Ok(probs.matmul(v)?)
 }

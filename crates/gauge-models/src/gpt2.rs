@@ -8,7 +8,9 @@
 //! an output head tied to `wte` (or `lm_head.weight` when `tie_word_embeddings` is false).
 
 use candle_core::{Module, Tensor};
-use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder};
+use candle_nn::{Embedding, Linear, VarBuilder};
+
+use crate::kernels::{Kernels, Norm};
 
 use crate::attention::{causal_attention, causal_mask};
 use crate::config::Config;
@@ -68,6 +70,7 @@ struct Hyper {
     scale_attn_weights: bool,
     scale_by_inverse_layer: bool,
     tied: bool,
+    kernels: Kernels,
 }
 
 impl Hyper {
@@ -100,13 +103,19 @@ impl Hyper {
             scale_attn_weights: c.bool_or("scale_attn_weights", true)?,
             scale_by_inverse_layer: c.bool_or("scale_attn_by_inverse_layer_idx", false)?,
             tied: c.bool_or("tie_word_embeddings", true)?,
+            kernels: Kernels::Fused,
         })
     }
 }
 
-/// A Conv1D (weight `[in, out]`, bias `[out]`, `y = x W + b`) as a `Linear` with weight `Wᵀ` `[out, in]`.
-fn conv1d(vb: VarBuilder, in_dim: usize, out_dim: usize) -> Result<Linear> {
-    let w = vb.get((in_dim, out_dim), "weight")?.t()?.contiguous()?;
+/// A Conv1D (weight `[in, out]`, bias `[out]`, `y = x W + b`) as a `Linear` with weight `Wᵀ` `[out, in]`: a
+/// contiguous copy for inference, a view of the stored (trainable) tensor for training, so that updates reach it.
+fn conv1d(vb: VarBuilder, in_dim: usize, out_dim: usize, kernels: Kernels) -> Result<Linear> {
+    let w = vb.get((in_dim, out_dim), "weight")?.t()?;
+    let w = match kernels {
+        Kernels::Fused => w.contiguous()?,
+        Kernels::Differentiable => w,
+    };
     let b = vb.get(out_dim, "bias")?;
     Ok(Linear::new(w, Some(b)))
 }
@@ -118,6 +127,7 @@ struct Attention {
     heads: usize,
     head_dim: usize,
     scale: f64,
+    kernels: Kernels,
 }
 
 impl Attention {
@@ -131,11 +141,12 @@ impl Attention {
             scale /= (layer + 1) as f64;
         }
         Ok(Self {
-            c_attn: conv1d(vb.pp("c_attn"), h.hidden, 3 * h.hidden)?,
-            c_proj: conv1d(vb.pp("c_proj"), h.hidden, h.hidden)?,
+            c_attn: conv1d(vb.pp("c_attn"), h.hidden, 3 * h.hidden, h.kernels)?,
+            c_proj: conv1d(vb.pp("c_proj"), h.hidden, h.hidden, h.kernels)?,
             heads: h.heads,
             head_dim,
             scale,
+            kernels: h.kernels,
         })
     }
 
@@ -150,7 +161,8 @@ impl Attention {
                 .transpose(1, 2)?
                 .contiguous()?)
         };
-        let y = causal_attention(&head(0)?, &head(1)?, &head(2)?, self.scale, mask)?;
+        let (q, k, v) = (head(0)?, head(1)?, head(2)?);
+        let y = causal_attention(&q, &k, &v, self.scale, mask, self.kernels)?;
         let y = y.transpose(1, 2)?.reshape((b, s, d))?;
         Ok(self.c_proj.forward(&y)?)
     }
@@ -166,8 +178,8 @@ struct Mlp {
 impl Mlp {
     fn new(vb: VarBuilder, h: &Hyper) -> Result<Self> {
         Ok(Self {
-            c_fc: conv1d(vb.pp("c_fc"), h.hidden, h.intermediate)?,
-            c_proj: conv1d(vb.pp("c_proj"), h.intermediate, h.hidden)?,
+            c_fc: conv1d(vb.pp("c_fc"), h.hidden, h.intermediate, h.kernels)?,
+            c_proj: conv1d(vb.pp("c_proj"), h.intermediate, h.hidden, h.kernels)?,
             activation: h.activation,
         })
     }
@@ -181,26 +193,29 @@ impl Mlp {
 
 /// One block.
 struct Block {
-    ln_1: LayerNorm,
+    ln_1: Norm,
     attn: Attention,
-    ln_2: LayerNorm,
+    ln_2: Norm,
     mlp: Mlp,
+    kernels: Kernels,
 }
 
 impl Block {
     fn new(vb: VarBuilder, h: &Hyper, layer: usize) -> Result<Self> {
         Ok(Self {
-            ln_1: candle_nn::layer_norm(h.hidden, h.eps, vb.pp("ln_1"))?,
+            ln_1: Norm::layer(h.hidden, h.eps, vb.pp("ln_1"))?,
             attn: Attention::new(vb.pp("attn"), h, layer)?,
-            ln_2: candle_nn::layer_norm(h.hidden, h.eps, vb.pp("ln_2"))?,
+            ln_2: Norm::layer(h.hidden, h.eps, vb.pp("ln_2"))?,
             mlp: Mlp::new(vb.pp("mlp"), h)?,
+            kernels: h.kernels,
         })
     }
 
     /// The residual stream `h_{l-1}` `[batch, seq, d]` to `h_l`.
     fn forward(&self, h: &Tensor, mask: &Tensor) -> Result<Tensor> {
-        let x = (h + self.attn.forward(&self.ln_1.forward(h)?, mask)?)?;
-        Ok((&x + self.mlp.forward(&self.ln_2.forward(&x)?)?)?)
+        let k = self.kernels;
+        let x = (h + self.attn.forward(&self.ln_1.forward(h, k)?, mask)?)?;
+        Ok((&x + self.mlp.forward(&self.ln_2.forward(&x, k)?)?)?)
     }
 }
 
@@ -209,7 +224,7 @@ pub(crate) struct Gpt2 {
     wte: Embedding,
     wpe: Embedding,
     blocks: Vec<Block>,
-    ln_f: LayerNorm,
+    ln_f: Norm,
     head: Linear,
     hyper: Hyper,
 }
@@ -217,8 +232,9 @@ pub(crate) struct Gpt2 {
 impl Gpt2 {
     /// Builds the model from a checkpoint's tensors (`transformer.*`, or the same names without the prefix) and
     /// its `config.json`.
-    pub(crate) fn new(vb: VarBuilder, c: &Config) -> Result<Self> {
-        let h = Hyper::from_config(c)?;
+    pub(crate) fn new(vb: VarBuilder, c: &Config, kernels: Kernels) -> Result<Self> {
+        let mut h = Hyper::from_config(c)?;
+        h.kernels = kernels;
         let t = if vb.contains_tensor("transformer.wte.weight") {
             vb.pp("transformer")
         } else {
@@ -229,7 +245,7 @@ impl Gpt2 {
         let blocks = (0..h.layers)
             .map(|l| Block::new(t.pp(format!("h.{l}")), &h, l))
             .collect::<Result<Vec<_>>>()?;
-        let ln_f = candle_nn::layer_norm(h.hidden, h.eps, t.pp("ln_f"))?;
+        let ln_f = Norm::layer(h.hidden, h.eps, t.pp("ln_f"))?;
         let head = if h.tied {
             Linear::new(wte.embeddings().clone(), None)
         } else {
@@ -301,7 +317,7 @@ impl Gpt2 {
                 return Ok(None);
             }
         }
-        let x = self.ln_f.forward(&h)?;
+        let x = self.ln_f.forward(&h, self.hyper.kernels)?;
         rec.record(Site::FinalNorm, &x);
         if !rec.logits {
             return Ok(None);

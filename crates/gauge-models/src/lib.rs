@@ -25,9 +25,11 @@ pub mod gguf_inspect;
 mod gguf_tokenizer;
 mod gguf_weights;
 mod gpt2;
+pub mod kernels;
 mod llama;
 pub mod pair_stats;
 pub mod tokenizer;
+pub mod train;
 mod weights;
 
 use std::fmt;
@@ -36,6 +38,7 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 use gauge_core::checkpoint::Checkpoint;
 use gauge_core::roles::Architecture;
+use kernels::Kernels;
 
 pub use candle_core;
 pub use error::{Error, Result};
@@ -188,30 +191,31 @@ impl Model {
         let json = gguf::config_json(&shape);
         let config = config::Config::new(&json, path.to_path_buf());
         let vb = gguf_weights::var_builder(path, file, content, shape, device)?;
-        Self::build(Architecture::Llama, &config, vb, device)
+        Self::build(Architecture::Llama, &config, vb, device, Kernels::Fused)
     }
 
     /// Loads an opened checkpoint onto `device`; every weight is read once, as `f32`.
     pub fn from_checkpoint(ckpt: &Checkpoint, device: &Device) -> Result<Self> {
         let config = config::Config::new(&ckpt.config, ckpt.dir.join("config.json"));
         let vb = weights::var_builder(ckpt, device);
-        Self::build(ckpt.arch, &config, vb, device)
+        Self::build(ckpt.arch, &config, vb, device, Kernels::Fused)
     }
 
-    fn build(
+    pub(crate) fn build(
         arch: Architecture,
         config: &config::Config,
         vb: candle_nn::VarBuilder<'static>,
         device: &Device,
+        kernels: Kernels,
     ) -> Result<Self> {
         let (inner, layers, hidden, vocab) = match arch {
             Architecture::Llama => {
-                let m = llama::Llama::new(vb, config)?;
+                let m = llama::Llama::new(vb, config, kernels)?;
                 let (l, d, v) = (m.num_layers(), m.hidden_size(), m.vocab_size());
                 (Inner::Llama(m), l, d, v)
             }
             Architecture::Gpt2 => {
-                let m = gpt2::Gpt2::new(vb, config)?;
+                let m = gpt2::Gpt2::new(vb, config, kernels)?;
                 let (l, d, v) = (m.num_layers(), m.hidden_size(), m.vocab_size());
                 (Inner::Gpt2(m), l, d, v)
             }

@@ -10,7 +10,9 @@
 //! default, activations other than SiLU, and sequences longer than an active sliding window.
 
 use candle_core::{Device, Module, Tensor};
-use candle_nn::{Embedding, Linear, RmsNorm, VarBuilder};
+use candle_nn::{Embedding, Linear, VarBuilder};
+
+use crate::kernels::{rope, Kernels, Norm};
 
 use crate::attention::{causal_attention, causal_mask};
 use crate::config::Config;
@@ -31,6 +33,7 @@ struct Hyper {
     rope_theta: f64,
     tied: bool,
     sliding_window: Option<usize>,
+    kernels: Kernels,
 }
 
 impl Hyper {
@@ -83,6 +86,7 @@ impl Hyper {
             rope_theta: rope_theta(c)?,
             tied: c.bool_or("tie_word_embeddings", false)?,
             sliding_window: sliding_window(c)?,
+            kernels: Kernels::Fused,
         })
     }
 }
@@ -178,6 +182,7 @@ struct Attention {
     heads: usize,
     kv_heads: usize,
     head_dim: usize,
+    kernels: Kernels,
 }
 
 impl Attention {
@@ -191,6 +196,7 @@ impl Attention {
             heads: h.heads,
             kv_heads: h.kv_heads,
             head_dim: h.head_dim,
+            kernels: h.kernels,
         })
     }
 
@@ -204,12 +210,13 @@ impl Attention {
                 .transpose(1, 2)?
                 .contiguous()?)
         };
-        let q = candle_nn::rotary_emb::rope(&heads(&self.q, self.heads)?, cos, sin)?;
-        let k = candle_nn::rotary_emb::rope(&heads(&self.k, self.kv_heads)?, cos, sin)?;
+        let q = rope(&heads(&self.q, self.heads)?, cos, sin, self.kernels)?;
+        let k = rope(&heads(&self.k, self.kv_heads)?, cos, sin, self.kernels)?;
         let v = heads(&self.v, self.kv_heads)?;
         let rep = self.heads / self.kv_heads;
         let (k, v) = (repeat_kv(&k, rep)?, repeat_kv(&v, rep)?);
-        let y = causal_attention(&q, &k, &v, 1.0 / (self.head_dim as f64).sqrt(), mask)?;
+        let scale = 1.0 / (self.head_dim as f64).sqrt();
+        let y = causal_attention(&q, &k, &v, scale, mask, self.kernels)?;
         let y = y
             .transpose(1, 2)?
             .reshape((b, s, self.heads * self.head_dim))?;
@@ -254,32 +261,31 @@ impl Mlp {
 
 /// One decoder block.
 struct Block {
-    input_norm: RmsNorm,
+    input_norm: Norm,
     attn: Attention,
-    post_norm: RmsNorm,
+    post_norm: Norm,
     mlp: Mlp,
+    kernels: Kernels,
 }
 
 impl Block {
     fn new(vb: VarBuilder, h: &Hyper) -> Result<Self> {
         Ok(Self {
-            input_norm: candle_nn::rms_norm(h.hidden, h.rms_norm_eps, vb.pp("input_layernorm"))?,
+            input_norm: Norm::rms(h.hidden, h.rms_norm_eps, vb.pp("input_layernorm"))?,
             attn: Attention::new(vb.pp("self_attn"), h)?,
-            post_norm: candle_nn::rms_norm(
-                h.hidden,
-                h.rms_norm_eps,
-                vb.pp("post_attention_layernorm"),
-            )?,
+            post_norm: Norm::rms(h.hidden, h.rms_norm_eps, vb.pp("post_attention_layernorm"))?,
             mlp: Mlp::new(vb.pp("mlp"), h)?,
+            kernels: h.kernels,
         })
     }
 
     /// The residual stream `h_{l-1}` `[batch, seq, hidden]` to `h_l`.
     fn forward(&self, h: &Tensor, cos: &Tensor, sin: &Tensor, mask: &Tensor) -> Result<Tensor> {
+        let k = self.kernels;
         let x = (h + self
             .attn
-            .forward(&self.input_norm.forward(h)?, cos, sin, mask)?)?;
-        Ok((&x + self.mlp.forward(&self.post_norm.forward(&x)?)?)?)
+            .forward(&self.input_norm.forward(h, k)?, cos, sin, mask)?)?;
+        Ok((&x + self.mlp.forward(&self.post_norm.forward(&x, k)?)?)?)
     }
 }
 
@@ -287,7 +293,7 @@ impl Block {
 pub(crate) struct Llama {
     embed: Embedding,
     blocks: Vec<Block>,
-    norm: RmsNorm,
+    norm: Norm,
     head: Linear,
     rotary: Rotary,
     hyper: Hyper,
@@ -295,14 +301,15 @@ pub(crate) struct Llama {
 
 impl Llama {
     /// Builds the model from a checkpoint's tensors (`model.*`, `lm_head.weight`) and its `config.json`.
-    pub(crate) fn new(vb: VarBuilder, c: &Config) -> Result<Self> {
-        let h = Hyper::from_config(c)?;
+    pub(crate) fn new(vb: VarBuilder, c: &Config, kernels: Kernels) -> Result<Self> {
+        let mut h = Hyper::from_config(c)?;
+        h.kernels = kernels;
         let m = vb.pp("model");
         let embed = candle_nn::embedding(h.vocab, h.hidden, m.pp("embed_tokens"))?;
         let blocks = (0..h.layers)
             .map(|l| Block::new(m.pp(format!("layers.{l}")), &h))
             .collect::<Result<Vec<_>>>()?;
-        let norm = candle_nn::rms_norm(h.hidden, h.rms_norm_eps, m.pp("norm"))?;
+        let norm = Norm::rms(h.hidden, h.rms_norm_eps, m.pp("norm"))?;
         let head = if h.tied {
             Linear::new(embed.embeddings().clone(), None)
         } else {
@@ -371,7 +378,7 @@ impl Llama {
                 return Ok(None);
             }
         }
-        let x = self.norm.forward(&h)?;
+        let x = self.norm.forward(&h, self.hyper.kernels)?;
         rec.record(Site::FinalNorm, &x);
         if !rec.logits {
             return Ok(None);

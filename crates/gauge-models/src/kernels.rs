@@ -1,0 +1,75 @@
+//! The operations that have two implementations: candle's fused kernels (fast, forward only) and compositions of
+//! elementary tensor ops that candle can differentiate. Inference uses the fused ones; training the
+//! differentiable ones. Both compute the same function (checked in `tests/train.rs`).
+
+use candle_core::{Result, Tensor};
+use candle_nn::VarBuilder;
+
+/// Which implementation a model runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Kernels {
+    /// candle's fused RMSNorm, LayerNorm, RoPE and softmax: forward passes only.
+    #[default]
+    Fused,
+    /// Elementary ops with gradients, for training.
+    Differentiable,
+}
+
+/// RMSNorm `x / sqrt(mean(x²) + eps) ⊙ w` or LayerNorm `(x − mean) / sqrt(var + eps) ⊙ w + b` over the last axis.
+pub(crate) struct Norm {
+    weight: Tensor,
+    bias: Option<Tensor>,
+    eps: f64,
+}
+
+impl Norm {
+    /// An RMSNorm of width `hidden`: `weight` under `vb`.
+    pub(crate) fn rms(hidden: usize, eps: f64, vb: VarBuilder) -> Result<Self> {
+        Ok(Self {
+            weight: vb.get(hidden, "weight")?,
+            bias: None,
+            eps,
+        })
+    }
+
+    /// A LayerNorm of width `hidden`: `weight` and `bias` under `vb`.
+    pub(crate) fn layer(hidden: usize, eps: f64, vb: VarBuilder) -> Result<Self> {
+        Ok(Self {
+            weight: vb.get(hidden, "weight")?,
+            bias: Some(vb.get(hidden, "bias")?),
+            eps,
+        })
+    }
+
+    /// `[…, hidden]` in and out.
+    pub(crate) fn forward(&self, x: &Tensor, k: Kernels) -> Result<Tensor> {
+        let eps = self.eps as f32;
+        match (&self.bias, k) {
+            (None, Kernels::Fused) => candle_nn::ops::rms_norm(&x.contiguous()?, &self.weight, eps),
+            (None, Kernels::Differentiable) => candle_nn::ops::rms_norm_slow(x, &self.weight, eps),
+            (Some(b), Kernels::Fused) => {
+                candle_nn::ops::layer_norm(&x.contiguous()?, &self.weight, b, eps)
+            }
+            (Some(b), Kernels::Differentiable) => {
+                candle_nn::ops::layer_norm_slow(x, &self.weight, b, eps)
+            }
+        }
+    }
+}
+
+/// Rotary embedding of `x` `[batch, heads, seq, head_dim]` in the half-split layout; `cos`, `sin`
+/// `[seq, head_dim / 2]`.
+pub(crate) fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor, k: Kernels) -> Result<Tensor> {
+    match k {
+        Kernels::Fused => candle_nn::rotary_emb::rope(x, cos, sin),
+        Kernels::Differentiable => candle_nn::rotary_emb::rope_slow(x, cos, sin),
+    }
+}
+
+/// Softmax over the last axis.
+pub(crate) fn softmax_last_dim(x: &Tensor, k: Kernels) -> Result<Tensor> {
+    match k {
+        Kernels::Fused => candle_nn::ops::softmax_last_dim(x),
+        Kernels::Differentiable => candle_nn::ops::softmax(x, candle_core::D::Minus1),
+    }
+}

@@ -1,0 +1,345 @@
+//! AdamW (Loshchilov and Hutter) with PyTorch's `torch.optim.AdamW` semantics, written here so that its state can
+//! be read, written and moved by a gauge (GAUGE.md §4).
+//!
+//! For a parameter `θ` with gradient `g` at step `t` (counted from 1):
+//! `θ ← θ · (1 − lr · λ)`; `m ← β₁ m + (1 − β₁) g`; `v ← β₂ v + (1 − β₂) g²`;
+//! `θ ← θ − (lr / (1 − β₁ᵗ)) · m / (√v / √(1 − β₂ᵗ) + ε)`.
+//! Every operation is elementwise, so a signed permutation of the coordinates commutes with the update when `m`
+//! moves like `θ` and `v` like `|θ|`.
+//!
+//! State file (safetensors, F32): for each parameter `P`, `P.exp_avg` and `P.exp_avg_sq` of `P`'s shape; metadata
+//! `format = "gauge-transport/adamw"`, `step`, `lr`, `betas` (`"β₁,β₂"`), `eps`, `weight_decay`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use candle_core::{Device, Tensor, Var};
+
+use crate::error::{Error, Result};
+
+/// The metadata value of `format` in an optimizer-state file.
+pub const FORMAT: &str = "gauge-transport/adamw";
+
+/// AdamW hyper-parameters (PyTorch's defaults except `weight_decay`, which is 0.1 as in most LLM recipes).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdamWConfig {
+    /// Learning rate (the peak, under a schedule).
+    pub lr: f64,
+    /// Decay of the first moment `β₁`.
+    pub beta1: f64,
+    /// Decay of the second moment `β₂`.
+    pub beta2: f64,
+    /// `ε` added to `√v̂`.
+    pub eps: f64,
+    /// Decoupled weight decay `λ` (applied to every parameter, as `torch.optim.AdamW` does to what it is given).
+    pub weight_decay: f64,
+}
+
+impl Default for AdamWConfig {
+    fn default() -> Self {
+        Self {
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.1,
+        }
+    }
+}
+
+impl AdamWConfig {
+    /// Rejects values PyTorch would reject (`lr < 0`, `eps < 0`, betas outside `[0, 1)`, `weight_decay < 0`).
+    pub fn validate(&self) -> Result<()> {
+        let bad = |what: &str, v: f64, why: &str| Err(Error::input(what, format!("{v} {why}")));
+        if !(self.lr >= 0.0 && self.lr.is_finite()) {
+            return bad("lr", self.lr, "is not a finite number >= 0");
+        }
+        for (name, b) in [("beta1", self.beta1), ("beta2", self.beta2)] {
+            if !(0.0..1.0).contains(&b) {
+                return bad(name, b, "is outside [0, 1)");
+            }
+        }
+        if !(self.eps >= 0.0 && self.eps.is_finite()) {
+            return bad("eps", self.eps, "is not a finite number >= 0");
+        }
+        if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
+            return bad(
+                "weight_decay",
+                self.weight_decay,
+                "is not a finite number >= 0",
+            );
+        }
+        Ok(())
+    }
+}
+
+/// First and second moments of one parameter.
+#[derive(Clone, Debug)]
+pub struct Moments {
+    /// `m` (PyTorch `exp_avg`), the parameter's shape.
+    pub exp_avg: Tensor,
+    /// `v` (PyTorch `exp_avg_sq`), the parameter's shape.
+    pub exp_avg_sq: Tensor,
+}
+
+/// AdamW over named parameters; `step` counts the updates done so far.
+#[derive(Debug)]
+pub struct AdamW {
+    /// Hyper-parameters.
+    pub config: AdamWConfig,
+    /// Updates done (PyTorch's `step`).
+    pub step: u64,
+    /// Per parameter name; created at zero on a parameter's first update.
+    pub state: BTreeMap<String, Moments>,
+}
+
+impl AdamW {
+    /// A fresh optimizer (step 0, no state).
+    pub fn new(config: AdamWConfig) -> Result<Self> {
+        config.validate()?;
+        Ok(Self {
+            config,
+            step: 0,
+            state: BTreeMap::new(),
+        })
+    }
+
+    /// One update of every parameter in `params` from its gradient in `grads` (same order); `lr` overrides the
+    /// configured rate for this step (a schedule). Parameters without a gradient are left alone, as in PyTorch.
+    pub fn update(
+        &mut self,
+        params: &[(String, Var)],
+        grads: &candle_core::backprop::GradStore,
+        lr: f64,
+    ) -> Result<()> {
+        self.step += 1;
+        let c = self.config;
+        let t = self.step as i32;
+        let bc1 = 1.0 - c.beta1.powi(t);
+        let bc2_sqrt = (1.0 - c.beta2.powi(t)).sqrt();
+        for (name, var) in params {
+            let Some(g) = grads.get(var.as_tensor()) else {
+                continue;
+            };
+            let theta = var.as_tensor();
+            let moments = match self.state.get(name) {
+                Some(m) => m.clone(),
+                None => Moments {
+                    exp_avg: theta.zeros_like()?,
+                    exp_avg_sq: theta.zeros_like()?,
+                },
+            };
+            let m = ((moments.exp_avg * c.beta1)? + (g * (1.0 - c.beta1))?)?;
+            let v = ((moments.exp_avg_sq * c.beta2)? + (g.sqr()? * (1.0 - c.beta2))?)?;
+            let decayed = (theta * (1.0 - lr * c.weight_decay))?;
+            let denom = ((v.sqrt()? / bc2_sqrt)? + c.eps)?;
+            let next = (decayed - ((&m / &denom)? * (lr / bc1))?)?;
+            var.set(&next)?;
+            self.state.insert(
+                name.clone(),
+                Moments {
+                    exp_avg: m,
+                    exp_avg_sq: v,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// The state as safetensors bytes in the GAUGE.md §4 layout.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let mut tensors: Vec<(String, Tensor)> = Vec::with_capacity(2 * self.state.len());
+        for (name, m) in &self.state {
+            tensors.push((
+                format!("{name}.exp_avg"),
+                m.exp_avg.to_device(&Device::Cpu)?,
+            ));
+            tensors.push((
+                format!("{name}.exp_avg_sq"),
+                m.exp_avg_sq.to_device(&Device::Cpu)?,
+            ));
+        }
+        let c = self.config;
+        let metadata = HashMap::from([
+            ("format".to_string(), FORMAT.to_string()),
+            ("step".to_string(), self.step.to_string()),
+            ("lr".to_string(), c.lr.to_string()),
+            ("betas".to_string(), format!("{},{}", c.beta1, c.beta2)),
+            ("eps".to_string(), c.eps.to_string()),
+            ("weight_decay".to_string(), c.weight_decay.to_string()),
+        ]);
+        f32_safetensors(&tensors, &metadata)
+    }
+
+    /// Writes the state to `path` atomically.
+    pub fn save(&self, path: &Path, overwrite: bool) -> Result<()> {
+        Ok(gauge_core::atomic::write_file(
+            path,
+            &self.to_bytes()?,
+            overwrite,
+        )?)
+    }
+
+    /// Reads a state file written by [`AdamW::save`] (or the PyTorch converter), checking that every parameter in
+    /// `params` has both moments with its shape and that no entry names an unknown parameter. The file's
+    /// hyper-parameters are returned in `config` unless `config` overrides them.
+    pub fn load(path: &Path, params: &[(String, Var)], device: &Device) -> Result<Self> {
+        let file = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|e| gauge_core::Error::io(path, e))?;
+        let bad = |reason: String| Error::input(file.clone(), reason);
+        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
+            .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+        let st = safetensors::SafeTensors::deserialize(&bytes)
+            .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+        let meta = header.metadata().clone().unwrap_or_default();
+        let key = |k: &str| -> Result<&String> {
+            meta.get(k).ok_or_else(|| {
+                bad(format!(
+                    "metadata has no {k:?} (expected the GAUGE.md §4 layout)"
+                ))
+            })
+        };
+        if key("format")? != FORMAT {
+            return Err(bad(format!(
+                "metadata format is {:?}, not {FORMAT:?}",
+                meta["format"]
+            )));
+        }
+        let num = |k: &str| -> Result<f64> {
+            let v = key(k)?;
+            v.parse()
+                .map_err(|_| bad(format!("metadata {k} = {v:?} is not a number")))
+        };
+        let betas: Vec<f64> = key("betas")?
+            .split(',')
+            .map(|x| x.trim().parse::<f64>())
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|_| {
+                bad(format!(
+                    "metadata betas = {:?} is not \"b1,b2\"",
+                    meta["betas"]
+                ))
+            })?;
+        if betas.len() != 2 {
+            return Err(bad(format!(
+                "metadata betas = {:?} is not \"b1,b2\"",
+                meta["betas"]
+            )));
+        }
+        let config = AdamWConfig {
+            lr: num("lr")?,
+            beta1: betas[0],
+            beta2: betas[1],
+            eps: num("eps")?,
+            weight_decay: num("weight_decay")?,
+        };
+        let step = key("step")?.parse::<u64>().map_err(|_| {
+            bad(format!(
+                "metadata step = {:?} is not a whole number",
+                meta["step"]
+            ))
+        })?;
+        let known: std::collections::HashSet<&str> =
+            params.iter().map(|(n, _)| n.as_str()).collect();
+        for (name, _) in st.tensors() {
+            let base = name
+                .strip_suffix(".exp_avg_sq")
+                .or_else(|| name.strip_suffix(".exp_avg"))
+                .ok_or_else(|| {
+                    bad(format!(
+                        "tensor {name:?} is neither P.exp_avg nor P.exp_avg_sq"
+                    ))
+                })?;
+            if !known.contains(base) {
+                return Err(bad(format!(
+                    "tensor {name:?} is the state of {base:?}, which the model does not have"
+                )));
+            }
+        }
+        let mut state = BTreeMap::new();
+        let mut missing = Vec::new();
+        for (name, var) in params {
+            let read = |suffix: &str| -> Result<Option<Tensor>> {
+                let key = format!("{name}.{suffix}");
+                let Ok(view) = st.tensor(&key) else {
+                    return Ok(None);
+                };
+                if view.dtype() != safetensors::Dtype::F32 {
+                    return Err(bad(format!(
+                        "tensor {key:?} is {:?}, expected F32",
+                        view.dtype()
+                    )));
+                }
+                if view.shape() != var.dims() {
+                    return Err(bad(format!(
+                        "tensor {key:?} has shape {:?} but the parameter has {:?}",
+                        view.shape(),
+                        var.dims()
+                    )));
+                }
+                let values: Vec<f32> = view
+                    .data()
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect();
+                Ok(Some(Tensor::from_vec(values, view.shape(), device)?))
+            };
+            match (read("exp_avg")?, read("exp_avg_sq")?) {
+                (Some(exp_avg), Some(exp_avg_sq)) => {
+                    state.insert(
+                        name.clone(),
+                        Moments {
+                            exp_avg,
+                            exp_avg_sq,
+                        },
+                    );
+                }
+                _ => missing.push(name.clone()),
+            }
+        }
+        if step > 0 && !missing.is_empty() {
+            let shown: Vec<_> = missing.iter().take(4).collect();
+            return Err(bad(format!(
+                "no exp_avg/exp_avg_sq for {} of the model's {} parameters (e.g. {:?}); a resumed run needs them all",
+                missing.len(),
+                params.len(),
+                shown
+            )));
+        }
+        config.validate().map_err(|e| bad(e.to_string()))?;
+        Ok(Self {
+            config,
+            step,
+            state,
+        })
+    }
+}
+
+/// A safetensors file of `tensors` as F32, in the given order, with `metadata` (keys sorted, so equal inputs give
+/// equal bytes).
+pub(crate) fn f32_safetensors(
+    tensors: &[(String, Tensor)],
+    metadata: &HashMap<String, String>,
+) -> Result<Vec<u8>> {
+    use gauge_core::checkpoint::{header_bytes, Dtype, TensorInfo};
+    let mut infos = Vec::with_capacity(tensors.len());
+    let mut data = Vec::new();
+    for (name, t) in tensors {
+        let start = data.len() as u64;
+        let values = t
+            .to_dtype(candle_core::DType::F32)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        data.extend(values.iter().flat_map(|x| x.to_le_bytes()));
+        infos.push(TensorInfo {
+            name: name.clone(),
+            dtype: Dtype::F32,
+            shape: t.dims().to_vec(),
+            start,
+            end: data.len() as u64,
+        });
+    }
+    let mut out = header_bytes(&infos, metadata);
+    out.extend_from_slice(&data);
+    Ok(out)
+}

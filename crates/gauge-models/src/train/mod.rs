@@ -1,0 +1,254 @@
+//! Training a checkpoint with next-token cross-entropy and the project's own [`AdamW`], so that checkpoints and
+//! optimizer state can be saved in the GAUGE.md §4 layout at every step a run chooses.
+//!
+//! The model is built over trainable `f32` variables with the differentiable [`Kernels`]: the same function as the
+//! fused forward pass, with gradients. Every tensor the model reads is a parameter (buffers a checkpoint may carry,
+//! like GPT-2's causal-mask `attn.bias`, are not read and not saved). On the CPU, a run is deterministic for a seed.
+
+pub mod adamw;
+pub mod batches;
+pub mod run;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use candle_core::{DType, Device, Shape, Tensor, Var};
+use candle_nn::var_builder::SimpleBackend;
+use candle_nn::{Init, VarBuilder};
+use gauge_core::checkpoint::{Checkpoint, SINGLE_FILE};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::kernels::Kernels;
+use crate::Model;
+pub use adamw::{AdamW, AdamWConfig};
+
+/// The optimizer-state file inside a saved checkpoint directory.
+pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+
+/// Reads each tensor the model asks for from the checkpoint and makes it a variable, keeping the list.
+struct TrainableBackend {
+    inner: VarBuilder<'static>,
+    vars: Arc<Mutex<Vec<(String, Var)>>>,
+}
+
+impl SimpleBackend for TrainableBackend {
+    fn get(
+        &self,
+        s: Shape,
+        name: &str,
+        _: Init,
+        dtype: DType,
+        dev: &Device,
+    ) -> candle_core::Result<Tensor> {
+        let t = self.inner.get(s, name)?.to_dtype(dtype)?.to_device(dev)?;
+        let var = Var::from_tensor(&t)?;
+        let out = var.as_tensor().clone();
+        self.vars
+            .lock()
+            .expect("lock")
+            .push((name.to_string(), var));
+        Ok(out)
+    }
+
+    fn get_unchecked(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
+        let t = self
+            .inner
+            .get_unchecked_dtype(name, dtype)?
+            .to_device(dev)?;
+        let var = Var::from_tensor(&t)?;
+        let out = var.as_tensor().clone();
+        self.vars
+            .lock()
+            .expect("lock")
+            .push((name.to_string(), var));
+        Ok(out)
+    }
+
+    fn contains_tensor(&self, name: &str) -> bool {
+        self.inner.contains_tensor(name)
+    }
+}
+
+/// Loss and gradient norm of one step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepReport {
+    /// Mean next-token cross-entropy of the batch, before the update (nats).
+    pub loss: f64,
+    /// Global L2 norm of the gradient, before clipping.
+    pub grad_norm: f64,
+}
+
+/// A model being trained: its parameters, the optimizer, and where it came from.
+pub struct Trainer {
+    model: Model,
+    params: Vec<(String, Var)>,
+    /// The optimizer; its `step` counts the updates since the run began (or since the resumed state began).
+    pub optimizer: AdamW,
+    source: PathBuf,
+    config: serde_json::Value,
+}
+
+impl Trainer {
+    /// Opens the Hugging Face checkpoint directory `dir` for training on `device`. With `resume`, the optimizer
+    /// state is read from `dir/optimizer.safetensors` (which must cover every parameter) and `adamw` only sets the
+    /// learning rate; otherwise a fresh AdamW with `adamw`.
+    pub fn open(dir: &Path, device: &Device, adamw: AdamWConfig, resume: bool) -> Result<Self> {
+        if crate::gguf::is_gguf(dir)? {
+            return Err(Error::input(
+                dir.display().to_string(),
+                "training reads a Hugging Face directory; convert the GGUF first (gauge-transport convert-gguf)",
+            ));
+        }
+        let ckpt = Checkpoint::open(dir)?;
+        let vars = Arc::new(Mutex::new(Vec::new()));
+        let backend = TrainableBackend {
+            inner: crate::weights::var_builder(&ckpt, device),
+            vars: vars.clone(),
+        };
+        let vb = VarBuilder::from_backend(Box::new(backend), DType::F32, device.clone());
+        let config = Config::new(&ckpt.config, ckpt.dir.join("config.json"));
+        let model = Model::build(ckpt.arch, &config, vb, device, Kernels::Differentiable)?;
+        let mut params = std::mem::take(&mut *vars.lock().expect("lock"));
+        params.sort_by(|a, b| a.0.cmp(&b.0));
+        let optimizer = if resume {
+            let path = dir.join(OPTIMIZER_FILE);
+            if !path.exists() {
+                return Err(Error::input(
+                    path.display().to_string(),
+                    "is missing: resuming needs the optimizer state saved with the checkpoint",
+                ));
+            }
+            let mut o = AdamW::load(&path, &params, device)?;
+            o.config.lr = adamw.lr;
+            o
+        } else {
+            AdamW::new(adamw)?
+        };
+        Ok(Self {
+            model,
+            params,
+            optimizer,
+            source: dir.to_path_buf(),
+            config: ckpt.config.clone(),
+        })
+    }
+
+    /// The model (differentiable kernels, current parameters).
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// The parameters by Hugging Face name, sorted.
+    pub fn params(&self) -> &[(String, Var)] {
+        &self.params
+    }
+
+    /// Mean next-token cross-entropy over `rows` (equal lengths of at least 2), as a graph for backprop.
+    fn loss_tensor(&self, rows: &[Vec<u32>]) -> Result<Tensor> {
+        let seq = rows.first().map_or(0, |r| r.len());
+        if seq < 2 {
+            return Err(Error::input(
+                "batch",
+                "needs sequences of at least 2 tokens",
+            ));
+        }
+        let out = self.model.forward_ids(rows, &[])?;
+        let (b, s, v) = out.logits.dims3()?;
+        let ids = Tensor::from_vec(rows.concat(), (b, s), self.model.device())?;
+        let pred = out.logits.narrow(1, 0, s - 1)?.reshape((b * (s - 1), v))?;
+        let target = ids.narrow(1, 1, s - 1)?.flatten_all()?;
+        Ok(candle_nn::loss::cross_entropy(&pred, &target)?)
+    }
+
+    /// The loss over `rows` without an update.
+    pub fn loss(&self, rows: &[Vec<u32>]) -> Result<f64> {
+        Ok(self.loss_tensor(rows)?.to_scalar::<f32>()? as f64)
+    }
+
+    /// One AdamW update on `rows` at learning rate `lr`, the gradient first scaled to global norm at most `clip`
+    /// when given. Stops with an error, leaving the parameters as they were, when the loss or gradient is not
+    /// finite.
+    pub fn step(&mut self, rows: &[Vec<u32>], lr: f64, clip: Option<f64>) -> Result<StepReport> {
+        let loss = self.loss_tensor(rows)?;
+        let loss_value = loss.to_scalar::<f32>()? as f64;
+        let mut grads = loss.backward()?;
+        let mut sq = 0f64;
+        for (_, var) in &self.params {
+            if let Some(g) = grads.get(var.as_tensor()) {
+                sq += g
+                    .sqr()?
+                    .sum_all()?
+                    .to_dtype(DType::F64)?
+                    .to_scalar::<f64>()?;
+            }
+        }
+        let grad_norm = sq.sqrt();
+        if !loss_value.is_finite() || !grad_norm.is_finite() {
+            return Err(Error::input(
+                format!("training step {}", self.optimizer.step + 1),
+                format!("loss {loss_value}, gradient norm {grad_norm}: not finite; stopping"),
+            ));
+        }
+        if let Some(c) = clip.filter(|&c| grad_norm > c) {
+            let scale = c / (grad_norm + 1e-6);
+            for (_, var) in &self.params {
+                if let Some(g) = grads.remove(var.as_tensor()) {
+                    grads.insert(var.as_tensor(), (g * scale)?);
+                }
+            }
+        }
+        self.optimizer.update(&self.params, &grads, lr)?;
+        Ok(StepReport {
+            loss: loss_value,
+            grad_norm,
+        })
+    }
+
+    /// Writes the model as a new Hugging Face directory `out` (`config.json`, `model.safetensors` in F32, the
+    /// source's `tokenizer.json` if any) with the optimizer state (`optimizer.safetensors`) and `extra` as
+    /// `trainer_state.json`. Written into a temporary sibling and renamed, so `out` is complete or absent; an
+    /// existing `out` is an error.
+    pub fn save(&self, out: &Path, extra: &serde_json::Value) -> Result<()> {
+        if out.exists() {
+            return Err(gauge_core::Error::OutputExists { path: out.into() }.into());
+        }
+        let tmp = gauge_core::atomic::temp_sibling(out);
+        std::fs::create_dir_all(&tmp).map_err(|e| gauge_core::Error::io(&tmp, e))?;
+        let result = self.write_into(&tmp, extra).and_then(|()| {
+            std::fs::rename(&tmp, out).map_err(|e| gauge_core::Error::io(out, e).into())
+        });
+        if result.is_err() {
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+        result
+    }
+
+    fn write_into(&self, dir: &Path, extra: &serde_json::Value) -> Result<()> {
+        let json = |v: &serde_json::Value| serde_json::to_vec_pretty(v).expect("JSON");
+        gauge_core::atomic::write_file(&dir.join("config.json"), &json(&self.config), false)?;
+        let tokenizer = self.source.join("tokenizer.json");
+        if tokenizer.exists() {
+            let bytes =
+                std::fs::read(&tokenizer).map_err(|e| gauge_core::Error::io(&tokenizer, e))?;
+            gauge_core::atomic::write_file(&dir.join("tokenizer.json"), &bytes, false)?;
+        }
+        let tensors: Vec<(String, Tensor)> = self
+            .params
+            .iter()
+            .map(|(n, v)| Ok((n.clone(), v.as_tensor().to_device(&Device::Cpu)?)))
+            .collect::<Result<_>>()?;
+        let metadata = std::collections::HashMap::from([
+            ("format".to_string(), "pt".to_string()),
+            (
+                "gauge_transport.step".to_string(),
+                self.optimizer.step.to_string(),
+            ),
+        ]);
+        let bytes = adamw::f32_safetensors(&tensors, &metadata)?;
+        gauge_core::atomic::write_file(&dir.join(SINGLE_FILE), &bytes, false)?;
+        self.optimizer.save(&dir.join(OPTIMIZER_FILE), false)?;
+        gauge_core::atomic::write_file(&dir.join("trainer_state.json"), &json(extra), false)?;
+        Ok(())
+    }
+}
