@@ -481,6 +481,14 @@ export interface RotateOptions {
   force?: boolean
 }
 
+/** A checkpoint saved by `train`. */
+export interface SavedCheckpoint {
+  /** Optimizer step count at the save (counting a resumed run's earlier steps). */
+  step: number
+  /** Its directory. */
+  dir: string
+}
+
 /** `solveAssignmentSync` on the libuv thread pool; `signal` aborts it, also mid-solve (code `ABORTED`). */
 export declare function solveAssignment(scores: Float32Array, n: number, m: number, options?: AssignmentOptions | undefined | null, signal?: AbortSignal | undefined | null): Promise<AssignmentResult>
 
@@ -504,6 +512,114 @@ export interface StatsProgress {
   forwardSeconds: number
   /** Seconds so far accumulating statistics. */
   statsSeconds: number
+}
+
+/**
+ * Trains the Hugging Face checkpoint `init` on `ids` (a token stream; each step draws `batch` windows of `seq`
+ * tokens at seeded offsets) into the new directory `out`: `out/step-NNNNNN/` every `saveEvery` steps and after the
+ * last (config, F32 weights, `optimizer.safetensors`, `trainer_state.json`) and `out/train_log.json`. Deterministic
+ * for a seed on the CPU. `onProgress` is called after every step; `signal` stops the run between steps
+ * (`ABORTED`; checkpoints already saved stay).
+ */
+export declare function train(init: string, ids: Uint32Array, out: string, options: TrainOptions, onProgress?: ((progress: TrainProgress) => void) | undefined | null, signal?: AbortSignal | undefined | null): Promise<TrainSummary>
+
+/** Options of `train`. */
+export interface TrainOptions {
+  /** Updates to make. */
+  steps: number
+  /**
+   * Sequences per step.
+   * @default 8
+   */
+  batch?: number
+  /**
+   * Tokens per sequence.
+   * @default 128
+   */
+  seq?: number
+  /**
+   * Peak learning rate.
+   * @default 1e-3
+   */
+  lr?: number
+  /**
+   * AdamW β₁.
+   * @default 0.9
+   */
+  beta1?: number
+  /**
+   * AdamW β₂.
+   * @default 0.95
+   */
+  beta2?: number
+  /**
+   * AdamW ε.
+   * @default 1e-8
+   */
+  eps?: number
+  /**
+   * Decoupled weight decay.
+   * @default 0.1
+   */
+  weightDecay?: number
+  /**
+   * Linear warm-up steps.
+   * @default 0
+   */
+  warmup?: number
+  /**
+   * `constant` or `cosine` (to 10% of the peak).
+   * @default 'constant'
+   */
+  schedule?: string
+  /**
+   * Global gradient-norm clip; 0 turns it off.
+   * @default 1
+   */
+  clip?: number
+  /**
+   * Save a checkpoint every this many steps (and after the last); 0 saves only the last.
+   * @default 0
+   */
+  saveEvery?: number
+  /**
+   * Seed of the batch order.
+   * @default 0
+   */
+  seed?: number
+  /**
+   * Continue from `init/optimizer.safetensors` (the state saved with a checkpoint).
+   * @default false
+   */
+  resume?: boolean
+}
+
+/** Progress of `train`, after every step. */
+export interface TrainProgress {
+  /** Steps done. */
+  step: number
+  /** Steps in all. */
+  steps: number
+  /** Loss of this step's batch before its update (nats per token). */
+  loss: number
+  /** Gradient norm before clipping. */
+  gradNorm: number
+  /** Learning rate of this step. */
+  lr: number
+  /** Seconds since the run began. */
+  seconds: number
+  /** The checkpoint directory written after this step, if any. */
+  saved?: string
+}
+
+/** What a run did. */
+export interface TrainSummary {
+  /** Loss of every step, before its update. */
+  losses: Array<number>
+  /** Saved checkpoints: `{step, dir}`. */
+  checkpoints: Array<SavedCheckpoint>
+  /** Wall time. */
+  seconds: number
 }
 
 /**

@@ -856,5 +856,6 @@ module.exports.readNpyMatrix = nativeBinding.readNpyMatrix
 module.exports.rotateCheckpoint = nativeBinding.rotateCheckpoint
 module.exports.solveAssignment = nativeBinding.solveAssignment
 module.exports.solveAssignmentSync = nativeBinding.solveAssignmentSync
+module.exports.train = nativeBinding.train
 module.exports.weightPairStats = nativeBinding.weightPairStats
 module.exports.writeNpy = nativeBinding.writeNpy

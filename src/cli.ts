@@ -9,6 +9,7 @@ import * as experiment from './commands/experiment';
 import * as match from './commands/match';
 import * as randomGauge from './commands/random-gauge';
 import * as readme from './commands/readme';
+import * as trainCmd from './commands/train';
 
 interface Command {
   summary: string;
@@ -27,6 +28,7 @@ const COMMANDS: Record<string, Command> = {
   apply: { summary: 're-chart a checkpoint by a gauge', usage: checkpoints.applyUsage, run: checkpoints.apply },
   perturb: { summary: 'add seeded noise to a checkpoint (experiments)', usage: checkpoints.perturbUsage, run: checkpoints.perturb },
   init: { summary: 'write a random checkpoint with generic gains', usage: checkpoints.initUsage, run: checkpoints.init },
+  train: { summary: 'train a checkpoint with AdamW, saving checkpoints with optimizer state', usage: trainCmd.usage, run: trainCmd.run },
   experiment: { summary: 'run an experiment and record its results', usage: experiment.usage, run: experiment.run },
   bench: { summary: 'run a benchmark against its peer', usage: experiment.benchUsage, run: experiment.runBench },
   readme: { summary: "regenerate the README's result tables", usage: readme.usage, run: readme.run },

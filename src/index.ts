@@ -27,4 +27,6 @@ export { PROBE_KINDS, DEFAULT_PROBE_KIND, DEFAULT_PROBE_TEXT_PATH, PROBE_EXTENSI
 export type { Probe, ProbeFormat, ProbeTokenizer, ReadProbeOptions, DefaultProbe, DefaultProbeOptions } from './probe';
 export type { ProbeKind, PackOptions, PackedProbe, ProbeBatch, LoadProbeOptions } from './probe';
 export { align, collectStats, resolveSites, POOLS } from './align';
+export { train, readCorpus, BYTE_TOKENIZER } from './train';
+export type { TrainOptions, TrainProgress, TrainSummary } from './train';
 export type { AlignOptions, AlignResult, AlignProgress, StatsOptions, PairStats, Pool, Agreement } from './align';

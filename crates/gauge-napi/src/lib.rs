@@ -21,3 +21,4 @@ mod rotation;
 mod selftest;
 mod stats;
 mod tokenizer;
+mod train;
