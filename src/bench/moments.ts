@@ -128,7 +128,7 @@ export async function runMomentsBench(options: MomentsBenchOptions = {}): Promis
 export function momentsTable(r: MomentsBenchResult): Table {
   const { rows, dim, threads } = r.params;
   return {
-    header: ['N x d', 'threads', 'ours (CrossMoments::update)', `numpy ${r.numpy.version} x.T @ y`, 'ours / numpy', 'max |Δcorr|'],
+    header: ['N x d', 'threads', 'ours (CrossMoments::update)', `numpy ${r.numpy.version} x.T @ y`, 'ours / numpy', 'max abs Δcorr'],
     rows: [
       [
         `${rows} x ${dim}`,
