@@ -63,12 +63,12 @@ const forward: Experiment<ForwardBenchResult> = {
 
 const statsMemory: Experiment<StatsMemoryResult> = {
   summary: 'peak RSS of gauge-transport stats on SmolLM2-135M for growing probe budgets (one process each)',
-  flags: '[--model <SmolLM2 GGUF>] [--budgets 1024,4096,16384] [--context 256] [--batch 8]',
+  flags: '[--model <SmolLM2 GGUF>] [--budgets 2048,8192,32768] [--context 256] [--batch 8]',
   options: { model: { type: 'string' }, budgets: { type: 'string' }, context: { type: 'string' }, batch: { type: 'string' } },
   run: (v) =>
     runStatsMemory({
       model: str(v.model, '--model'),
-      budgets: numList(v.budgets, '--budgets', [1024, 4096, 16384], { min: 1, integer: true }),
+      budgets: numList(v.budgets, '--budgets', [2048, 8192, 32768], { min: 1, integer: true }),
       contextLength: num(v.context, '--context', 256, { min: 1, integer: true }),
       batchSize: num(v.batch, '--batch', 8, { min: 1, max: 4096, integer: true }),
     }),

@@ -18,7 +18,7 @@ import type { Table } from '../table';
 export interface StatsMemoryOptions {
   /** A GGUF file or HF directory. @default the cached SmolLM2-135M-Instruct GGUF */
   model?: string;
-  /** Probe budgets. @default 1024, 4096, 16384 */
+  /** Probe budgets (the smallest at least one full batch). @default 2048, 8192, 32768 */
   budgets?: number[];
   /** @default 256 */
   contextLength?: number;
@@ -49,7 +49,7 @@ export interface StatsMemoryResult {
 export async function runStatsMemory(options: StatsMemoryOptions = {}): Promise<StatsMemoryResult> {
   const params: Required<StatsMemoryOptions> = {
     model: options.model ?? SMOLLM2_GGUF,
-    budgets: options.budgets ?? [1024, 4096, 16384],
+    budgets: options.budgets ?? [2048, 8192, 32768],
     contextLength: options.contextLength ?? 256,
     batchSize: options.batchSize ?? 8,
   };
