@@ -1,0 +1,158 @@
+/**
+ * Trajectories (GAUGE.md §5): gauges between checkpoints of fine-tuning runs composed along saved checkpoints,
+ * with the `endpoint` and `via-base` baselines, from a manifest or incrementally while a run trains.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import native = require('../native');
+import { invalidArgument } from '../errors';
+import type { Gauge } from '../gauge';
+import { loadProbe, packProbe } from '../probe';
+import { resolveSites } from '../align';
+import { BYTE_TOKENIZER } from '../train';
+import { ActivationCache, type ProbeDesign } from './activations';
+import { CheckpointGraph, type Composition, type CycleReport, type GaugeEdge } from './graph';
+import { readManifest, type Manifest } from './manifest';
+
+export { ActivationCache, contentHash, type Activations, type ProbeDesign } from './activations';
+export { CheckpointGraph, pooledCorrelation, type CheckpointNode, type Composition, type CycleReport, type GaugeEdge } from './graph';
+export { readManifest, type Manifest } from './manifest';
+
+export interface DesignOptions {
+  /** Probe spec as for `align` (file or `builtin[:kind]`). @default 'builtin' */
+  probe?: string;
+  /** @default 8192 */
+  tokens?: number;
+  /** @default 128 */
+  contextLength?: number;
+  /** @default 8 */
+  batchSize?: number;
+  /** Sites. @default every site */
+  layers?: 'all' | (string | number)[];
+  /** @default 0 */
+  seed?: number;
+}
+
+/** The probe design for checkpoints shaped like `reference` (its vocabulary, tokenizer or bytes, layers). */
+export async function probeDesign(reference: string, o: DesignOptions = {}): Promise<ProbeDesign> {
+  const model = await native.Model.load(reference);
+  const tokens = o.tokens ?? 8192;
+  const seq = Math.min(o.contextLength ?? 128, model.maxPositions ?? Infinity);
+  const tokenizer = fs.existsSync(path.join(reference, 'tokenizer.json'))
+    ? native.Tokenizer.load(reference)
+    : model.vocab >= 256
+      ? BYTE_TOKENIZER
+      : undefined;
+  const probe = loadProbe(o.probe, { vocab: model.vocab, tokenizer, tokens, seed: o.seed ?? 0 });
+  const packed = packProbe(probe.ids, { contextLength: seq, batchSize: o.batchSize ?? 8, tokenBudget: tokens, source: probe.source });
+  const ids = new Uint32Array(packed.batches.reduce((s, b) => s + b.ids.length, 0));
+  let k = 0;
+  for (const b of packed.batches) {
+    ids.set(b.ids, k);
+    k += b.ids.length;
+  }
+  const sites = resolveSites(o.layers as never, model.layers);
+  return { ids, seq, batch: o.batchSize ?? 8, sites };
+}
+
+/** Options of {@link Trajectory}. */
+export interface TrajectoryOptions extends DesignOptions {
+  /** A directory for cached activations (by content hash), reused across processes. */
+  cacheDir?: string;
+}
+
+/**
+ * Incremental use from a training orchestrator: `add(dir, {run})` links each newly saved checkpoint to the previous
+ * one of its run (or to the base) and estimates that edge in the background, so the cost is paid while training
+ * goes on; `settled()` waits for all of them; `compose(a, b)` then answers at once.
+ */
+export class Trajectory {
+  readonly graph: CheckpointGraph;
+  private readonly last = new Map<string, string>();
+  private queue: Promise<unknown> = Promise.resolve();
+  private failure: unknown;
+
+  private constructor(
+    graph: CheckpointGraph,
+    readonly base: string,
+  ) {
+    this.graph = graph;
+  }
+
+  /** Starts a trajectory at `base` (a Hugging Face directory); the probe is designed for it. */
+  static async create(base: string, options: TrajectoryOptions = {}): Promise<Trajectory> {
+    const design = await probeDesign(base, options);
+    const graph = new CheckpointGraph(new ActivationCache(design, 4, options.cacheDir));
+    graph.addCheckpoint(base, base);
+    return new Trajectory(graph, base);
+  }
+
+  /** Adds `checkpoint` after the last one of `run` (or the base) and queues the estimate of that edge. */
+  add(checkpoint: string, { run = 'default' }: { run?: string } = {}): Promise<GaugeEdge> {
+    const prev = this.last.get(run) ?? this.base;
+    this.graph.addCheckpoint(checkpoint, checkpoint);
+    this.last.set(run, checkpoint);
+    const job = this.queue.then(() => this.graph.addEdge(prev, checkpoint));
+    this.queue = job.catch((e) => {
+      this.failure ??= e;
+    });
+    return job;
+  }
+
+  /** Waits for every queued edge; rejects with the first failure. */
+  async settled(): Promise<void> {
+    await this.queue;
+    if (this.failure) throw this.failure;
+  }
+
+  /** The gauge `from -> to` along the estimated edges. */
+  compose(from: string, to: string): Composition {
+    return this.graph.compose(from, to);
+  }
+}
+
+/** What {@link estimateTrajectory} returns. */
+export interface TrajectoryResult {
+  gauge: Gauge;
+  composition: Composition;
+  /** Edges estimated, in manifest order. */
+  edges: { from: string; to: string; meanConfidence: number; duplicate: boolean }[];
+  cycles: CycleReport[];
+  /** Forward passes made (at most one per distinct checkpoint). */
+  forwardRuns: number;
+  seconds: number;
+}
+
+/** Estimates every edge of a manifest and composes `from -> to`. */
+export async function estimateTrajectory(
+  manifest: string | Manifest,
+  from: string,
+  to: string,
+  options: TrajectoryOptions & { signal?: AbortSignal; onEdge?: (done: number, total: number, edge: GaugeEdge) => void } = {},
+): Promise<TrajectoryResult> {
+  const t0 = process.hrtime.bigint();
+  const m = typeof manifest === 'string' ? readManifest(manifest) : manifest;
+  const ids = new Set(m.checkpoints.map((c) => c.id));
+  for (const [flag, id] of [['--from', from], ['--to', to]] as const) {
+    if (!ids.has(id)) throw invalidArgument(flag, `${JSON.stringify(id)} is not a checkpoint of ${m.file} (${[...ids].join(', ')})`);
+  }
+  const basePath = m.checkpoints.find((c) => c.id === m.base)!.path;
+  const design = await probeDesign(basePath, options);
+  const graph = new CheckpointGraph(new ActivationCache(design, 4, options.cacheDir));
+  for (const c of m.checkpoints) graph.addCheckpoint(c.id, c.path);
+  const edges: TrajectoryResult['edges'] = [];
+  for (const [a, b] of m.edges) {
+    const e = await graph.addEdge(a, b, options.signal);
+    edges.push({ from: a, to: b, meanConfidence: e.meanConfidence, duplicate: e.duplicate });
+    options.onEdge?.(edges.length, m.edges.length, e);
+  }
+  const composition = graph.compose(from, to);
+  return {
+    gauge: composition.gauge,
+    composition,
+    edges,
+    cycles: graph.cycles(),
+    forwardRuns: graph.cache.runs,
+    seconds: Number(process.hrtime.bigint() - t0) / 1e9,
+  };
+}
