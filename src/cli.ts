@@ -10,6 +10,7 @@ import * as match from './commands/match';
 import * as randomGauge from './commands/random-gauge';
 import * as readme from './commands/readme';
 import * as trainCmd from './commands/train';
+import * as trajectoryCmd from './commands/trajectory';
 
 interface Command {
   summary: string;
@@ -28,6 +29,7 @@ const COMMANDS: Record<string, Command> = {
   apply: { summary: 're-chart a checkpoint by a gauge', usage: checkpoints.applyUsage, run: checkpoints.apply },
   perturb: { summary: 'add seeded noise to a checkpoint (experiments)', usage: checkpoints.perturbUsage, run: checkpoints.perturb },
   init: { summary: 'write a random checkpoint with generic gains', usage: checkpoints.initUsage, run: checkpoints.init },
+  trajectory: { summary: 'compose local gauges along saved checkpoints (manifest)', usage: trajectoryCmd.usage, run: trajectoryCmd.run },
   train: { summary: 'train a checkpoint with AdamW, saving checkpoints with optimizer state', usage: trainCmd.usage, run: trainCmd.run },
   experiment: { summary: 'run an experiment and record its results', usage: experiment.usage, run: experiment.run },
   bench: { summary: 'run a benchmark against its peer', usage: experiment.benchUsage, run: experiment.runBench },

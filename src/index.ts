@@ -28,5 +28,7 @@ export type { Probe, ProbeFormat, ProbeTokenizer, ReadProbeOptions, DefaultProbe
 export type { ProbeKind, PackOptions, PackedProbe, ProbeBatch, LoadProbeOptions } from './probe';
 export { align, collectStats, resolveSites, POOLS } from './align';
 export { train, readCorpus, BYTE_TOKENIZER } from './train';
+export { Trajectory, CheckpointGraph, ActivationCache, estimateTrajectory, readManifest, probeDesign, contentHash } from './trajectory';
+export type { TrajectoryOptions, TrajectoryResult, Manifest, GaugeEdge, Composition, CycleReport } from './trajectory';
 export type { TrainOptions, TrainProgress, TrainSummary } from './train';
 export type { AlignOptions, AlignResult, AlignProgress, StatsOptions, PairStats, Pool, Agreement } from './align';

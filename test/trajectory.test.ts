@@ -105,3 +105,20 @@ test('bad manifests and checkpoints are refused naming the file and entry', asyn
   expect(e.code).toBe('SHAPE_MISMATCH');
   expect(e.message).toMatch(/d = 64.*d = 32/);
 });
+
+test('the CLI writes the composed gauge and reports duplicates, cycles and the accuracy against --truth', () => {
+  const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
+  const CLI = path.join(__dirname, '..', 'dist', 'cli.js');
+  trueGauge('A8', 'B8').write(path.join(t.dir, 'truth.safetensors'));
+  const args = ['trajectory', 'manifest.json', '--from', 'A8', '--to', 'B8', '--tokens', '1024', '--context', '32', '--truth', 'truth.safetensors', '--out', 'g.safetensors'];
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: t.dir, encoding: 'utf8', timeout: 60_000 });
+  expect(r.stderr).toBe('');
+  expect(r.status).toBe(0);
+  expect(r.stdout).toMatch(/duplicate: A4 and A4-copy have the same content/);
+  expect(r.stdout).toMatch(/cycle .*INCONSISTENT.*most likely at fault: A8 -> B8/);
+  expect(r.stdout).toMatch(/truth: perm accuracy 100\.00%, signed accuracy 100\.00%/);
+  expect(Gauge.read(path.join(t.dir, 'g.safetensors')).equals(trueGauge('A8', 'B8'))).toBe(true);
+  const again = spawnSync(process.execPath, [CLI, ...args], { cwd: t.dir, encoding: 'utf8', timeout: 60_000 });
+  expect(again.status).not.toBe(0);
+  expect(again.stderr).toMatch(/OUTPUT_EXISTS/);
+});
