@@ -4,6 +4,7 @@ import type { Table } from '../table';
 import { ceilingTable, runCeiling, type CeilingResult } from './ceiling';
 import { alignTable, runAlignExperiment, type AlignExperimentResult } from './align';
 import { alignPriorTable, runAlignPrior, type AlignPriorResult } from './align-prior';
+import { runTrajectoryExperiment, trajectoryTable, type TrajectoryExperimentResult } from './trajectory';
 import { groupsTable, runGroups, type GroupsResult } from './groups';
 import { runSmollm2, smollm2Table, type Smollm2Result } from './smollm2';
 import { rechartingCheckTable, runRechartingCheck, type RechartingCheckResult } from './recharting-check';
@@ -127,7 +128,39 @@ const alignPrior: Experiment<AlignPriorResult> = {
   table: alignPriorTable,
 };
 
+const trajectory: Experiment<TrajectoryExperimentResult> = {
+  summary: 'two fine-tuning runs from one base, every checkpoint under a hidden Bd gauge: endpoint vs via-base vs composed',
+  flags: '[--base-steps 1000] [--run-steps 1500] [--save-every 100] [--report 100,500,1000,1500] [--batch 8] [--seq 64] [--base-lr 3e-3] [--run-lr 3e-3] [--tokens 4096] [--seed 0]',
+  options: {
+    'base-steps': { type: 'string' },
+    'run-steps': { type: 'string' },
+    'save-every': { type: 'string' },
+    report: { type: 'string' },
+    batch: { type: 'string' },
+    seq: { type: 'string' },
+    'base-lr': { type: 'string' },
+    'run-lr': { type: 'string' },
+    tokens: { type: 'string' },
+    seed: { type: 'string' },
+  },
+  run: (v) =>
+    runTrajectoryExperiment({
+      baseSteps: num(v['base-steps'], '--base-steps', 1000, { min: 1, integer: true }),
+      runSteps: num(v['run-steps'], '--run-steps', 1500, { min: 1, integer: true }),
+      saveEvery: num(v['save-every'], '--save-every', 100, { min: 1, integer: true }),
+      report: numList(v.report, '--report', [100, 500, 1000, 1500], { min: 1, integer: true }),
+      batch: num(v.batch, '--batch', 8, { min: 1, integer: true }),
+      seq: num(v.seq, '--seq', 64, { min: 2, max: 2048, integer: true }),
+      baseLr: num(v['base-lr'], '--base-lr', 3e-3, { min: 0 }),
+      runLr: num(v['run-lr'], '--run-lr', 3e-3, { min: 0 }),
+      tokens: num(v.tokens, '--tokens', 4096, { min: 1, integer: true }),
+      seed: num(v.seed, '--seed', 0, { min: 0, max: 2 ** 40, integer: true }),
+    }),
+  table: trajectoryTable,
+};
+
 export const EXPERIMENTS: Record<string, Experiment<any>> = {
+  trajectory,
   align: alignExperiment,
   'align-prior': alignPrior,
   ceiling,

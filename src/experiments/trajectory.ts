@@ -1,0 +1,211 @@
+/**
+ * Experiment `trajectory` (GAUGE.md §5; the paper: 91.1% composed vs 60.3% endpoint at 1500 steps). A byte-level
+ * model of the `tiny` shape is pre-trained from random weights on `prose` (the base), then fine-tuned in two runs
+ * on different data (`declarations`, `javascript`; see `corpus.ts`), saving every `saveEvery` steps. Every saved
+ * checkpoint and the base is exported under its own hidden random Bd gauge (half the signs negative), the truth
+ * kept aside. The gauge `A_T -> B_T` between the exported endpoints is then estimated three ways:
+ *
+ * - `endpoint`: `A_T` and `B_T` matched directly;
+ * - `via-base`: two long hops, `A_T -> base` and `base -> B_T`, each matched directly, composed;
+ * - `composed`: every neighbouring pair of saved checkpoints matched, composed along the chain through the base.
+ *
+ * Reported: signed recovery of each at every T, and how far the runs drifted (the mean correlation of truly
+ * corresponding coordinates of `A_T` and `B_T`, and of each endpoint with the base).
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import native = require('../native');
+import { Gauge } from '../gauge';
+import { machine } from '../results';
+import type { Table } from '../table';
+import { train } from '../train';
+import { ActivationCache, CheckpointGraph, probeDesign, pooledCorrelation } from '../trajectory';
+import { writeCorpus, type CorpusName } from './corpus';
+
+export interface TrajectoryExperimentOptions {
+  /** Base pre-training steps. @default 1000 */
+  baseSteps?: number;
+  /** Steps of each fine-tuning run. @default 1500 */
+  runSteps?: number;
+  /** @default 100 */
+  saveEvery?: number;
+  /** Where recovery is reported. @default 100, 500, 1000, 1500 */
+  report?: number[];
+  /** Sequences per step and tokens per sequence. @default 8, 64 */
+  batch?: number;
+  seq?: number;
+  /** Peak learning rate of the base (cosine) and of the runs (constant). @default 3e-3, 3e-3 */
+  baseLr?: number;
+  runLr?: number;
+  /** Probe tokens for every alignment. @default 4096 */
+  tokens?: number;
+  /** @default 0 */
+  seed?: number;
+  /** @default os.tmpdir() */
+  workDir?: string;
+}
+
+export interface TrajectoryRow {
+  step: number;
+  endpoint: number;
+  viaBase: number;
+  composed: number;
+  /** Mean correlation of truly corresponding coordinates (pooled over sites). */
+  drift: { endpoints: number; aToBase: number; bToBase: number };
+  /** Weakest edge on the composed chain (mean confidence). */
+  minConfidence: number;
+}
+
+export interface TrajectoryExperimentResult {
+  name: 'trajectory';
+  params: Required<TrajectoryExperimentOptions>;
+  corpora: Record<CorpusName, { bytes: number; files: number; sha256: string }>;
+  losses: { base: { first: number; last: number }; a: { first: number; last: number }; b: { first: number; last: number } };
+  rows: TrajectoryRow[];
+  seconds: { training: number; alignment: number };
+  machine: Record<string, string | number>;
+}
+
+const CONFIG = 'tiny';
+
+function mean(xs: ArrayLike<number>, from = 0, to = xs.length): number {
+  let s = 0;
+  for (let i = from; i < to; i++) s += xs[i];
+  return s / (to - from);
+}
+
+export async function runTrajectoryExperiment(options: TrajectoryExperimentOptions = {}): Promise<TrajectoryExperimentResult> {
+  const o: Required<TrajectoryExperimentOptions> = {
+    baseSteps: options.baseSteps ?? 1000,
+    runSteps: options.runSteps ?? 1500,
+    saveEvery: options.saveEvery ?? 100,
+    report: options.report ?? [100, 500, 1000, 1500],
+    batch: options.batch ?? 8,
+    seq: options.seq ?? 64,
+    baseLr: options.baseLr ?? 3e-3,
+    runLr: options.runLr ?? 3e-3,
+    tokens: options.tokens ?? 4096,
+    seed: options.seed ?? 0,
+    workDir: options.workDir ?? os.tmpdir(),
+  };
+  for (const t of o.report) {
+    if (t % o.saveEvery !== 0 || t > o.runSteps) throw new Error(`--report ${t}: must be a multiple of --save-every ${o.saveEvery}, at most --run-steps ${o.runSteps}`);
+  }
+  const work = fs.mkdtempSync(path.join(o.workDir, 'gt-trajectory-'));
+  try {
+    const corpora = {} as TrajectoryExperimentResult['corpora'];
+    for (const [name, cap] of [['prose', 4e6], ['declarations', 2e6], ['javascript', 2e6]] as const) {
+      corpora[name] = writeCorpus(name, path.join(work, `${name}.txt`), cap);
+    }
+    const t0 = process.hrtime.bigint();
+    const init = path.join(work, 'init');
+    await native.initCheckpoint(CONFIG, init, { seed: o.seed });
+    const progress = (label: string) => (p: native.TrainProgress) => {
+      if (p.step % 100 === 0) process.stderr.write(`  ${label}: step ${p.step}/${p.steps}, loss ${p.loss.toFixed(3)}\n`);
+    };
+    const common = { batch: o.batch, seq: o.seq, clip: 1, weightDecay: 0.1 };
+    const base = await train(init, path.join(work, 'prose.txt'), path.join(work, 'base-run'), {
+      ...common, steps: o.baseSteps, lr: o.baseLr, warmup: 50, schedule: 'cosine', seed: o.seed, onProgress: progress('base'),
+    });
+    const baseDir = base.checkpoints[base.checkpoints.length - 1].dir;
+    const runs = {} as Record<'a' | 'b', native.TrainSummary>;
+    for (const [key, corpus, seed] of [['a', 'declarations', o.seed + 1], ['b', 'javascript', o.seed + 2]] as const) {
+      runs[key] = await train(baseDir, path.join(work, `${corpus}.txt`), path.join(work, `run-${key}`), {
+        ...common, steps: o.runSteps, lr: o.runLr, saveEvery: o.saveEvery, seed, onProgress: progress(`run ${key.toUpperCase()} (${corpus})`),
+      });
+    }
+    const training = Number(process.hrtime.bigint() - t0) / 1e9;
+
+    // Export every checkpoint under its own hidden gauge.
+    const t1 = process.hrtime.bigint();
+    const hidden = new Map<string, Gauge>();
+    const exported = new Map<string, string>();
+    let k = 0;
+    const exportOne = async (id: string, dir: string) => {
+      const g = Gauge.random(64, { seed: o.seed * 1000 + 100 + k++, positiveFraction: 0.5 });
+      const out = path.join(work, 'export', id);
+      fs.mkdirSync(path.dirname(out), { recursive: true });
+      await native.applyGauge(dir, g, out);
+      hidden.set(id, g);
+      exported.set(id, out);
+    };
+    await exportOne('base', baseDir);
+    const chain: Record<'a' | 'b', string[]> = { a: [], b: [] };
+    for (const key of ['a', 'b'] as const) {
+      for (const c of runs[key].checkpoints) {
+        const id = `${key.toUpperCase()}_${c.step}`;
+        await exportOne(id, c.dir);
+        chain[key].push(id);
+      }
+    }
+    const truth = (from: string, to: string) => hidden.get(to)!.compose(hidden.get(from)!.inverse());
+    const design = await probeDesign(exported.get('base')!, { tokens: o.tokens, contextLength: o.seq, seed: o.seed });
+    const graph = new CheckpointGraph(new ActivationCache(design, 8, path.join(work, 'activations')));
+    for (const [id, dir] of exported) graph.addCheckpoint(id, dir);
+    for (const key of ['a', 'b'] as const) {
+      let prev = 'base';
+      for (const id of chain[key]) {
+        await graph.addEdge(prev, id);
+        prev = id;
+      }
+    }
+    const signed = (g: Gauge, from: string, to: string) => g.agreement(truth(from, to)).signedAccuracy;
+    /** Mean of sign·C over truly corresponding pairs: how alike two checkpoints still are. */
+    const alike = async (x: string, y: string) => {
+      const [ax, ay] = await Promise.all([graph.cache.get(exported.get(x)!, graph.node(x).hash), graph.cache.get(exported.get(y)!, graph.node(y).hash)]);
+      const c = await pooledCorrelation(ax, ay);
+      const g = truth(x, y);
+      const d = g.d;
+      const vals = Array.from(g.perm, (j, i) => g.sign[i] * c[i * d + j]);
+      return mean(vals);
+    };
+    const rows: TrajectoryRow[] = [];
+    for (const t of o.report) {
+      const a = `A_${t}`;
+      const b = `B_${t}`;
+      const endpoint = (await graph.direct(a, b)).gauge;
+      const hop1 = (await graph.direct(a, 'base')).gauge;
+      const hop2 = (await graph.direct('base', b)).gauge;
+      const composed = graph.compose(a, b);
+      rows.push({
+        step: t,
+        endpoint: signed(endpoint, a, b),
+        viaBase: signed(hop2.compose(hop1), a, b),
+        composed: signed(composed.gauge, a, b),
+        drift: { endpoints: await alike(a, b), aToBase: await alike(a, 'base'), bToBase: await alike(b, 'base') },
+        minConfidence: composed.minConfidence,
+      });
+      process.stderr.write(`  T = ${t}: endpoint ${rows[rows.length - 1].endpoint}, via-base ${rows[rows.length - 1].viaBase}, composed ${rows[rows.length - 1].composed}\n`);
+    }
+    const ends = (s: native.TrainSummary) => ({ first: mean(s.losses, 0, 10), last: mean(s.losses, s.losses.length - 10) });
+    return {
+      name: 'trajectory',
+      params: o,
+      corpora,
+      losses: { base: ends(base), a: ends(runs.a), b: ends(runs.b) },
+      rows,
+      seconds: { training, alignment: Number(process.hrtime.bigint() - t1) / 1e9 },
+      machine: machine(),
+    };
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+
+export function trajectoryTable(r: TrajectoryExperimentResult): Table {
+  return {
+    header: ['fine-tuning steps T', 'endpoint', 'via-base', 'composed', 'corr. of A_T and B_T', 'corr. of A_T / B_T with the base', 'weakest edge (confidence)'],
+    rows: r.rows.map((row) => [
+      String(row.step),
+      pct(row.endpoint),
+      pct(row.viaBase),
+      pct(row.composed),
+      row.drift.endpoints.toFixed(3),
+      `${row.drift.aToBase.toFixed(3)} / ${row.drift.bToBase.toFixed(3)}`,
+      row.minConfidence.toFixed(3),
+    ]),
+  };
+}
