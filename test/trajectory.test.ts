@@ -122,3 +122,15 @@ test('the CLI writes the composed gauge and reports duplicates, cycles and the a
   expect(again.status).not.toBe(0);
   expect(again.stderr).toMatch(/OUTPUT_EXISTS/);
 });
+
+test('the orchestrator example trains and aligns each saved checkpoint in the background', () => {
+  const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
+  const script = path.join(__dirname, '..', 'examples', 'orchestrator.js');
+  const r = spawnSync(process.execPath, [script, TINY, path.join(t.dir, 'a.txt'), path.join(t.dir, 'orchestrated'), '8', '4'], { encoding: 'utf8', timeout: 60_000 });
+  expect(r.stderr).toBe('');
+  expect(r.status).toBe(0);
+  expect(r.stdout).toMatch(/step 4: .*estimating its edge in the background/);
+  const last = JSON.parse(r.stdout.trim().split('\n').pop()!);
+  expect(last.edges).toBe(2);
+  expect(last.identity).toBe(true); // training stays in one chart
+});
