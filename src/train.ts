@@ -88,5 +88,23 @@ export async function train(init: string, data: string | Uint32Array, out: strin
   if (!(Number.isInteger(options.steps) && options.steps >= 1)) throw invalidArgument('steps', `${options.steps} is not a whole number >= 1`);
   const ids = typeof data === 'string' ? readCorpus(data, init).ids : data;
   const { signal, onProgress, ...rest } = options;
-  return native.train(init, ids, out, rest, onProgress, signal);
+  // Progress events cross threads asynchronously; the last may be queued behind the completion. Wait for it, so
+  // every event has been delivered when the Promise resolves.
+  let last = 0;
+  let wake: (() => void) | undefined;
+  const forward = onProgress
+    ? (p: native.TrainProgress) => {
+        last = p.step;
+        onProgress(p);
+        if (p.step >= p.steps) wake?.();
+      }
+    : undefined;
+  const summary = await native.train(init, ids, out, rest, forward, signal);
+  if (forward && last < summary.losses.length) {
+    await new Promise<void>((resolve) => {
+      wake = resolve;
+      setTimeout(resolve, 2000).unref();
+    });
+  }
+  return summary;
 }
