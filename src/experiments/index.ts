@@ -4,7 +4,7 @@ import type { Table } from '../table';
 import { ceilingTable, runCeiling, type CeilingResult } from './ceiling';
 import { alignTable, runAlignExperiment, type AlignExperimentResult } from './align';
 import { alignPriorTable, runAlignPrior, type AlignPriorResult } from './align-prior';
-import { runTrajectoryExperiment, trajectoryTable, type TrajectoryExperimentResult } from './trajectory';
+import { runTrajectoryExperiment, trajectoryFigure, trajectoryTable, type TrajectoryExperimentResult } from './trajectory';
 import { groupsTable, runGroups, type GroupsResult } from './groups';
 import { runSmollm2, smollm2Table, type Smollm2Result } from './smollm2';
 import { rechartingCheckTable, runRechartingCheck, type RechartingCheckResult } from './recharting-check';
@@ -19,6 +19,8 @@ export interface Experiment<R = unknown> {
   options: Record<string, { type: 'string' | 'boolean' }>;
   run(values: Record<string, Value>): Promise<R>;
   table(result: R): Table;
+  /** An SVG figure shown under the table (written to benches/results/<name>.svg by `gauge-transport readme`). */
+  figure?(result: R): string;
 }
 
 const ceiling: Experiment<CeilingResult> = {
@@ -157,6 +159,7 @@ const trajectory: Experiment<TrajectoryExperimentResult> = {
       seed: num(v.seed, '--seed', 0, { min: 0, max: 2 ** 40, integer: true }),
     }),
   table: trajectoryTable,
+  figure: trajectoryFigure,
 };
 
 export const EXPERIMENTS: Record<string, Experiment<any>> = {

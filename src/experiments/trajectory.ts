@@ -18,6 +18,7 @@ import * as path from 'node:path';
 import native = require('../native');
 import { Gauge } from '../gauge';
 import { machine } from '../results';
+import { lineChartSvg } from '../figure';
 import type { Table } from '../table';
 import { train } from '../train';
 import { ActivationCache, CheckpointGraph, probeDesign, pooledCorrelation } from '../trajectory';
@@ -208,4 +209,20 @@ export function trajectoryTable(r: TrajectoryExperimentResult): Table {
       row.minConfidence.toFixed(3),
     ]),
   };
+}
+
+export function trajectoryFigure(r: TrajectoryExperimentResult): string {
+  const series = (label: string, color: string, key: 'endpoint' | 'viaBase' | 'composed') => ({
+    label,
+    color,
+    points: r.rows.map((row) => [row.step, row[key]] as [number, number]),
+  });
+  return lineChartSvg({
+    title: 'Signed recovery of the gauge A_T -> B_T',
+    xLabel: 'fine-tuning steps T',
+    yLabel: 'signed accuracy',
+    yMin: 0,
+    yMax: 1,
+    series: [series('composed', '#1b7837', 'composed'), series('via-base', '#2166ac', 'viaBase'), series('endpoint', '#b2182b', 'endpoint')],
+  });
 }
