@@ -5,6 +5,8 @@
 export interface Series {
   label: string;
   color: string;
+  /** SVG `stroke-dasharray`, e.g. `6 3`; solid when absent. */
+  dash?: string;
   points: [number, number][];
 }
 
@@ -18,9 +20,9 @@ export interface LineChart {
   series: Series[];
 }
 
-const W = 560;
+const W = 640;
 const H = 320;
-const M = { left: 60, right: 150, top: 36, bottom: 48 };
+const M = { left: 60, right: 190, top: 36, bottom: 48 };
 
 function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -50,10 +52,11 @@ export function lineChartSvg(c: LineChart): string {
   out.push(`<text transform="translate(16 ${(M.top + H - M.bottom) / 2}) rotate(-90)" text-anchor="middle">${esc(c.yLabel)}</text>`);
   c.series.forEach((s, k) => {
     const d = s.points.map(([x, y], i) => `${i ? 'L' : 'M'}${f(px(x))} ${f(py(y))}`).join(' ');
-    out.push(`<path d="${d}" fill="none" stroke="${s.color}" stroke-width="2"/>`);
+    const dash = s.dash ? ` stroke-dasharray="${s.dash}"` : '';
+    out.push(`<path d="${d}" fill="none" stroke="${s.color}" stroke-width="2"${dash}/>`);
     for (const [x, y] of s.points) out.push(`<circle cx="${f(px(x))}" cy="${f(py(y))}" r="3" fill="${s.color}"/>`);
     const ly = M.top + 10 + 20 * k;
-    out.push(`<line x1="${W - M.right + 12}" x2="${W - M.right + 32}" y1="${ly}" y2="${ly}" stroke="${s.color}" stroke-width="2"/>`);
+    out.push(`<line x1="${W - M.right + 12}" x2="${W - M.right + 32}" y1="${ly}" y2="${ly}" stroke="${s.color}" stroke-width="2"${dash}/>`);
     out.push(`<text x="${W - M.right + 38}" y="${ly + 4}">${esc(s.label)}</text>`);
   });
   out.push('</svg>');

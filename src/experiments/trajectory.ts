@@ -36,9 +36,10 @@ export interface TrajectoryExperimentOptions {
   /** Sequences per step and tokens per sequence. @default 8, 64 */
   batch?: number;
   seq?: number;
-  /** Peak learning rate of the base (cosine) and of the runs (constant). @default 3e-3, 3e-3 */
+  /** Peak learning rate of the base (cosine). @default 3e-3 */
   baseLr?: number;
-  runLr?: number;
+  /** Learning rates of the fine-tuning runs (constant): one pair of runs A, B per rate. @default 3e-3, 8e-3, 2e-2 */
+  runLrs?: number[];
   /** Probe tokens for every alignment. @default 4096 */
   tokens?: number;
   /** @default 0 */
@@ -48,6 +49,8 @@ export interface TrajectoryExperimentOptions {
 }
 
 export interface TrajectoryRow {
+  /** Learning rate of both runs. */
+  lr: number;
   step: number;
   endpoint: number;
   viaBase: number;
@@ -62,7 +65,8 @@ export interface TrajectoryExperimentResult {
   name: 'trajectory';
   params: Required<TrajectoryExperimentOptions>;
   corpora: Record<CorpusName, { bytes: number; files: number; sha256: string }>;
-  losses: { base: { first: number; last: number }; a: { first: number; last: number }; b: { first: number; last: number } };
+  /** Mean loss (nats per byte) of the first and last 10 steps of the base and of each run pair. */
+  losses: { base: { first: number; last: number }; runs: { lr: number; a: { first: number; last: number }; b: { first: number; last: number } }[] };
   rows: TrajectoryRow[];
   seconds: { training: number; alignment: number };
   machine: Record<string, string | number>;
@@ -85,7 +89,7 @@ export async function runTrajectoryExperiment(options: TrajectoryExperimentOptio
     batch: options.batch ?? 8,
     seq: options.seq ?? 64,
     baseLr: options.baseLr ?? 3e-3,
-    runLr: options.runLr ?? 3e-3,
+    runLrs: options.runLrs ?? [3e-3, 8e-3, 2e-2],
     tokens: options.tokens ?? 4096,
     seed: options.seed ?? 0,
     workDir: options.workDir ?? os.tmpdir(),
@@ -110,83 +114,26 @@ export async function runTrajectoryExperiment(options: TrajectoryExperimentOptio
       ...common, steps: o.baseSteps, lr: o.baseLr, warmup: 50, schedule: 'cosine', seed: o.seed, onProgress: progress('base'),
     });
     const baseDir = base.checkpoints[base.checkpoints.length - 1].dir;
-    const runs = {} as Record<'a' | 'b', native.TrainSummary>;
-    for (const [key, corpus, seed] of [['a', 'declarations', o.seed + 1], ['b', 'javascript', o.seed + 2]] as const) {
-      runs[key] = await train(baseDir, path.join(work, `${corpus}.txt`), path.join(work, `run-${key}`), {
-        ...common, steps: o.runSteps, lr: o.runLr, saveEvery: o.saveEvery, seed, onProgress: progress(`run ${key.toUpperCase()} (${corpus})`),
-      });
-    }
-    const training = Number(process.hrtime.bigint() - t0) / 1e9;
-
-    // Export every checkpoint under its own hidden gauge.
-    const t1 = process.hrtime.bigint();
-    const hidden = new Map<string, Gauge>();
-    const exported = new Map<string, string>();
-    let k = 0;
-    const exportOne = async (id: string, dir: string) => {
-      const g = Gauge.random(64, { seed: o.seed * 1000 + 100 + k++, positiveFraction: 0.5 });
-      const out = path.join(work, 'export', id);
-      fs.mkdirSync(path.dirname(out), { recursive: true });
-      await native.applyGauge(dir, g, out);
-      hidden.set(id, g);
-      exported.set(id, out);
-    };
-    await exportOne('base', baseDir);
-    const chain: Record<'a' | 'b', string[]> = { a: [], b: [] };
-    for (const key of ['a', 'b'] as const) {
-      for (const c of runs[key].checkpoints) {
-        const id = `${key.toUpperCase()}_${c.step}`;
-        await exportOne(id, c.dir);
-        chain[key].push(id);
-      }
-    }
-    const truth = (from: string, to: string) => hidden.get(to)!.compose(hidden.get(from)!.inverse());
-    const design = await probeDesign(exported.get('base')!, { tokens: o.tokens, contextLength: o.seq, seed: o.seed });
-    const graph = new CheckpointGraph(new ActivationCache(design, 8, path.join(work, 'activations')));
-    for (const [id, dir] of exported) graph.addCheckpoint(id, dir);
-    for (const key of ['a', 'b'] as const) {
-      let prev = 'base';
-      for (const id of chain[key]) {
-        await graph.addEdge(prev, id);
-        prev = id;
-      }
-    }
-    const signed = (g: Gauge, from: string, to: string) => g.agreement(truth(from, to)).signedAccuracy;
-    /** Mean of sign·C over truly corresponding pairs: how alike two checkpoints still are. */
-    const alike = async (x: string, y: string) => {
-      const [ax, ay] = await Promise.all([graph.cache.get(exported.get(x)!, graph.node(x).hash), graph.cache.get(exported.get(y)!, graph.node(y).hash)]);
-      const c = await pooledCorrelation(ax, ay);
-      const g = truth(x, y);
-      const d = g.d;
-      const vals = Array.from(g.perm, (j, i) => g.sign[i] * c[i * d + j]);
-      return mean(vals);
-    };
+    const training0 = Number(process.hrtime.bigint() - t0) / 1e9;
     const rows: TrajectoryRow[] = [];
-    for (const t of o.report) {
-      const a = `A_${t}`;
-      const b = `B_${t}`;
-      const endpoint = (await graph.direct(a, b)).gauge;
-      const hop1 = (await graph.direct(a, 'base')).gauge;
-      const hop2 = (await graph.direct('base', b)).gauge;
-      const composed = graph.compose(a, b);
-      rows.push({
-        step: t,
-        endpoint: signed(endpoint, a, b),
-        viaBase: signed(hop2.compose(hop1), a, b),
-        composed: signed(composed.gauge, a, b),
-        drift: { endpoints: await alike(a, b), aToBase: await alike(a, 'base'), bToBase: await alike(b, 'base') },
-        minConfidence: composed.minConfidence,
-      });
-      process.stderr.write(`  T = ${t}: endpoint ${rows[rows.length - 1].endpoint}, via-base ${rows[rows.length - 1].viaBase}, composed ${rows[rows.length - 1].composed}\n`);
-    }
+    const runLosses: TrajectoryExperimentResult['losses']['runs'] = [];
     const ends = (s: native.TrainSummary) => ({ first: mean(s.losses, 0, 10), last: mean(s.losses, s.losses.length - 10) });
+    let training = training0;
+    let alignment = 0;
+    for (const lr of o.runLrs) {
+      const r = await runPair(work, baseDir, lr, o, common, progress);
+      rows.push(...r.rows);
+      runLosses.push({ lr, a: ends(r.a), b: ends(r.b) });
+      training += r.training;
+      alignment += r.alignment;
+    }
     return {
       name: 'trajectory',
       params: o,
       corpora,
-      losses: { base: ends(base), a: ends(runs.a), b: ends(runs.b) },
+      losses: { base: ends(base), runs: runLosses },
       rows,
-      seconds: { training, alignment: Number(process.hrtime.bigint() - t1) / 1e9 },
+      seconds: { training, alignment },
       machine: machine(),
     };
   } finally {
@@ -194,12 +141,103 @@ export async function runTrajectoryExperiment(options: TrajectoryExperimentOptio
   }
 }
 
+/** Two fine-tuning runs from `baseDir` at learning rate `lr`, exported under hidden gauges, and the recovery rows. */
+async function runPair(
+  work: string,
+  baseDir: string,
+  lr: number,
+  o: Required<TrajectoryExperimentOptions>,
+  common: { batch: number; seq: number; clip: number; weightDecay: number },
+  progress: (label: string) => (p: native.TrainProgress) => void,
+): Promise<{ rows: TrajectoryRow[]; a: native.TrainSummary; b: native.TrainSummary; training: number; alignment: number }> {
+  const t0 = process.hrtime.bigint();
+  const runs = {} as Record<'a' | 'b', native.TrainSummary>;
+  const pairDir = path.join(work, `lr-${lr}`);
+  for (const [key, corpus, seed] of [['a', 'declarations', o.seed + 1], ['b', 'javascript', o.seed + 2]] as const) {
+    const label = `lr ${lr}, run ${key.toUpperCase()} (${corpus})`;
+    runs[key] = await train(baseDir, path.join(work, `${corpus}.txt`), path.join(pairDir, `run-${key}`), {
+      ...common,
+      steps: o.runSteps,
+      lr,
+      saveEvery: o.saveEvery,
+      seed,
+      onProgress: progress(label),
+    });
+  }
+  const training = Number(process.hrtime.bigint() - t0) / 1e9;
+
+  // Export every checkpoint under its own hidden gauge.
+  const t1 = process.hrtime.bigint();
+  const hidden = new Map<string, Gauge>();
+  const exported = new Map<string, string>();
+  let k = 0;
+  const exportOne = async (id: string, dir: string) => {
+    const g = Gauge.random(64, { seed: o.seed * 1000 + 100 + k++, positiveFraction: 0.5 });
+    const out = path.join(pairDir, 'export', id);
+    fs.mkdirSync(path.dirname(out), { recursive: true });
+    await native.applyGauge(dir, g, out);
+    hidden.set(id, g);
+    exported.set(id, out);
+  };
+  await exportOne('base', baseDir);
+  const chain: Record<'a' | 'b', string[]> = { a: [], b: [] };
+  for (const key of ['a', 'b'] as const) {
+    for (const c of runs[key].checkpoints) {
+      const id = `${key.toUpperCase()}_${c.step}`;
+      await exportOne(id, c.dir);
+      chain[key].push(id);
+    }
+  }
+  const truth = (from: string, to: string) => hidden.get(to)!.compose(hidden.get(from)!.inverse());
+  const design = await probeDesign(exported.get('base')!, { tokens: o.tokens, contextLength: o.seq, seed: o.seed });
+  const graph = new CheckpointGraph(new ActivationCache(design, 8, path.join(pairDir, 'activations')));
+  for (const [id, dir] of exported) graph.addCheckpoint(id, dir);
+  for (const key of ['a', 'b'] as const) {
+    let prev = 'base';
+    for (const id of chain[key]) {
+      await graph.addEdge(prev, id);
+      prev = id;
+    }
+  }
+  const signed = (g: Gauge, from: string, to: string) => g.agreement(truth(from, to)).signedAccuracy;
+  /** Mean of sign·C over truly corresponding pairs: how alike two checkpoints still are. */
+  const alike = async (x: string, y: string) => {
+    const [ax, ay] = await Promise.all([graph.cache.get(exported.get(x)!, graph.node(x).hash), graph.cache.get(exported.get(y)!, graph.node(y).hash)]);
+    const c = await pooledCorrelation(ax, ay);
+    const g = truth(x, y);
+    const d = g.d;
+    const vals = Array.from(g.perm, (j, i) => g.sign[i] * c[i * d + j]);
+    return mean(vals);
+  };
+  const rows: TrajectoryRow[] = [];
+  for (const t of o.report) {
+    const a = `A_${t}`;
+    const b = `B_${t}`;
+    const endpoint = (await graph.direct(a, b)).gauge;
+    const hop1 = (await graph.direct(a, 'base')).gauge;
+    const hop2 = (await graph.direct('base', b)).gauge;
+    const composed = graph.compose(a, b);
+    rows.push({
+      lr,
+      step: t,
+      endpoint: signed(endpoint, a, b),
+      viaBase: signed(hop2.compose(hop1), a, b),
+      composed: signed(composed.gauge, a, b),
+      drift: { endpoints: await alike(a, b), aToBase: await alike(a, 'base'), bToBase: await alike(b, 'base') },
+      minConfidence: composed.minConfidence,
+    });
+    process.stderr.write(`  lr ${lr}, T = ${t}: endpoint ${rows[rows.length - 1].endpoint}, via-base ${rows[rows.length - 1].viaBase}, composed ${rows[rows.length - 1].composed}\n`);
+  }
+  return { rows, a: runs.a, b: runs.b, training, alignment: Number(process.hrtime.bigint() - t1) / 1e9 };
+}
+
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 
 export function trajectoryTable(r: TrajectoryExperimentResult): Table {
   return {
-    header: ['fine-tuning steps T', 'endpoint', 'via-base', 'composed', 'corr. of A_T and B_T', 'corr. of A_T / B_T with the base', 'weakest edge (confidence)'],
+    header: ['run lr', 'fine-tuning steps T', 'endpoint', 'via-base', 'composed', 'corr. of A_T and B_T', 'corr. of A_T / B_T with the base', 'weakest edge (confidence)'],
     rows: r.rows.map((row) => [
+      String(row.lr),
       String(row.step),
       pct(row.endpoint),
       pct(row.viaBase),
@@ -212,17 +250,26 @@ export function trajectoryTable(r: TrajectoryExperimentResult): Table {
 }
 
 export function trajectoryFigure(r: TrajectoryExperimentResult): string {
-  const series = (label: string, color: string, key: 'endpoint' | 'viaBase' | 'composed') => ({
-    label,
-    color,
-    points: r.rows.map((row) => [row.step, row[key]] as [number, number]),
-  });
+  const methods = [
+    ['composed', '#1b7837', 'composed'],
+    ['via-base', '#2166ac', 'viaBase'],
+    ['endpoint', '#b2182b', 'endpoint'],
+  ] as const;
+  const dashes = [undefined, '6 3', '2 3'];
+  const series = r.params.runLrs.flatMap((lr, k) =>
+    methods.map(([label, color, key]) => ({
+      label: `${label}, lr ${lr}`,
+      color,
+      dash: dashes[k % dashes.length],
+      points: r.rows.filter((row) => row.lr === lr).map((row) => [row.step, row[key]] as [number, number]),
+    })),
+  );
   return lineChartSvg({
     title: 'Signed recovery of the gauge A_T -> B_T',
     xLabel: 'fine-tuning steps T',
     yLabel: 'signed accuracy',
     yMin: 0,
     yMax: 1,
-    series: [series('composed', '#1b7837', 'composed'), series('via-base', '#2166ac', 'viaBase'), series('endpoint', '#b2182b', 'endpoint')],
+    series,
   });
 }
