@@ -32,6 +32,19 @@ struct TrainableBackend {
     vars: Arc<Mutex<Vec<(String, Var)>>>,
 }
 
+impl TrainableBackend {
+    /// Makes `t` a variable, records it under `name`, and returns the tensor the model will hold (the variable's).
+    fn track(&self, name: &str, t: Tensor) -> candle_core::Result<Tensor> {
+        let var = Var::from_tensor(&t)?;
+        let out = var.as_tensor().clone();
+        self.vars
+            .lock()
+            .expect("lock")
+            .push((name.to_string(), var));
+        Ok(out)
+    }
+}
+
 impl SimpleBackend for TrainableBackend {
     fn get(
         &self,
@@ -41,28 +54,19 @@ impl SimpleBackend for TrainableBackend {
         dtype: DType,
         dev: &Device,
     ) -> candle_core::Result<Tensor> {
-        let t = self.inner.get(s, name)?.to_dtype(dtype)?.to_device(dev)?;
-        let var = Var::from_tensor(&t)?;
-        let out = var.as_tensor().clone();
-        self.vars
-            .lock()
-            .expect("lock")
-            .push((name.to_string(), var));
-        Ok(out)
+        self.track(
+            name,
+            self.inner.get(s, name)?.to_dtype(dtype)?.to_device(dev)?,
+        )
     }
 
     fn get_unchecked(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
-        let t = self
-            .inner
-            .get_unchecked_dtype(name, dtype)?
-            .to_device(dev)?;
-        let var = Var::from_tensor(&t)?;
-        let out = var.as_tensor().clone();
-        self.vars
-            .lock()
-            .expect("lock")
-            .push((name.to_string(), var));
-        Ok(out)
+        self.track(
+            name,
+            self.inner
+                .get_unchecked_dtype(name, dtype)?
+                .to_device(dev)?,
+        )
     }
 
     fn contains_tensor(&self, name: &str) -> bool {
