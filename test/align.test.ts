@@ -117,3 +117,20 @@ test('the default context fits a model with fewer positions; a longer one is ref
   expect(e.code).toBe('INVALID_ARGUMENT');
   expect(e.message).toMatch(/256 is longer than the models' 128 positions/);
 });
+
+test('acceptance with further training: a re-charted copy trained for 100 more steps', async () => {
+  // The issue's acceptance set-up with training in place of noise: B = train(g·A), 100 AdamW steps on text.
+  const { train } = await import('../src');
+  const g = Gauge.random(64, { seed: 31, positiveFraction: 0.5 });
+  const moved0 = path.join(t.dir, 'trained-0');
+  await native.applyGauge(TINY, g, moved0);
+  const corpus = path.join(t.dir, 'corpus.txt');
+  fs.writeFileSync(corpus, 'Rivers run to the sea, and the sea rises as rain over the hills. '.repeat(60));
+  const run = await train(moved0, corpus, path.join(t.dir, 'trained'), { steps: 100, batch: 8, seq: 64, lr: 3e-3 });
+  expect(run.losses[99]).toBeLessThan(run.losses[0] - 1); // it really trained
+  const r = await align(TINY, run.checkpoints[0].dir, { tokens: 2048, contextLength: 64, truth: g });
+  expect(r.truth!.marginalized.signedAccuracy).toBeGreaterThanOrEqual(0.99);
+  expect(r.truth!.signed.permAccuracy).toBeLessThan(0.7);
+  expect(r.truth!.permutation.permAccuracy).toBeGreaterThanOrEqual(0.99);
+  expect(r.truth!.permutation.signedAccuracy).toBeLessThan(0.6);
+}, 120_000);
