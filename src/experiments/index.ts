@@ -132,7 +132,7 @@ const alignPrior: Experiment<AlignPriorResult> = {
 
 const trajectory: Experiment<TrajectoryExperimentResult> = {
   summary: 'two fine-tuning runs from one base, every checkpoint under a hidden Bd gauge: endpoint vs via-base vs composed',
-  flags: '[--base-steps 1000] [--run-steps 1500] [--save-every 100] [--report 100,500,1000,1500] [--batch 8] [--seq 64] [--base-lr 3e-3] [--run-lrs 3e-3,8e-3,2e-2] [--tokens 4096] [--seed 0]',
+  flags: '[--base-steps 1000] [--run-steps 1500] [--save-every 100] [--report 100,500,1000,1500] [--batch 8] [--seq 64] [--base-lr 3e-3] [--run-lrs 3e-3,8e-3,2e-2] [--run-warmup 0] [--tokens 4096] [--seed 0]',
   options: {
     'base-steps': { type: 'string' },
     'run-steps': { type: 'string' },
@@ -142,6 +142,7 @@ const trajectory: Experiment<TrajectoryExperimentResult> = {
     seq: { type: 'string' },
     'base-lr': { type: 'string' },
     'run-lrs': { type: 'string' },
+    'run-warmup': { type: 'string' },
     tokens: { type: 'string' },
     seed: { type: 'string' },
   },
@@ -155,6 +156,7 @@ const trajectory: Experiment<TrajectoryExperimentResult> = {
       seq: num(v.seq, '--seq', 64, { min: 2, max: 2048, integer: true }),
       baseLr: num(v['base-lr'], '--base-lr', 3e-3, { min: 0 }),
       runLrs: numList(v['run-lrs'], '--run-lrs', [3e-3, 8e-3, 2e-2], { min: 0 }),
+      runWarmup: num(v['run-warmup'], '--run-warmup', 0, { min: 0, integer: true }),
       tokens: num(v.tokens, '--tokens', 4096, { min: 1, integer: true }),
       seed: num(v.seed, '--seed', 0, { min: 0, max: 2 ** 40, integer: true }),
     }),

@@ -38,8 +38,10 @@ export interface TrajectoryExperimentOptions {
   seq?: number;
   /** Peak learning rate of the base (cosine). @default 3e-3 */
   baseLr?: number;
-  /** Learning rates of the fine-tuning runs (constant): one pair of runs A, B per rate. @default 3e-3, 8e-3, 2e-2 */
+  /** Learning rates of the fine-tuning runs (constant after warm-up): one pair of runs A, B per rate. @default 3e-3, 8e-3, 2e-2 */
   runLrs?: number[];
+  /** Linear warm-up steps of the fine-tuning runs. @default 0 */
+  runWarmup?: number;
   /** Probe tokens for every alignment. @default 4096 */
   tokens?: number;
   /** @default 0 */
@@ -90,6 +92,7 @@ export async function runTrajectoryExperiment(options: TrajectoryExperimentOptio
     seq: options.seq ?? 64,
     baseLr: options.baseLr ?? 3e-3,
     runLrs: options.runLrs ?? [3e-3, 8e-3, 2e-2],
+    runWarmup: options.runWarmup ?? 0,
     tokens: options.tokens ?? 4096,
     seed: options.seed ?? 0,
     workDir: options.workDir ?? os.tmpdir(),
@@ -160,6 +163,7 @@ async function runPair(
       steps: o.runSteps,
       lr,
       saveEvery: o.saveEvery,
+      warmup: o.runWarmup,
       seed,
       onProgress: progress(label),
     });
