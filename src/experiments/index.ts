@@ -132,7 +132,7 @@ const alignPrior: Experiment<AlignPriorResult> = {
 
 const trajectory: Experiment<TrajectoryExperimentResult> = {
   summary: 'two fine-tuning runs from one base, every checkpoint under a hidden Bd gauge: endpoint vs via-base vs composed',
-  flags: '[--base-steps 1000] [--run-steps 1500] [--save-every 100] [--report 100,500,1000,1500] [--batch 8] [--seq 64] [--base-lr 3e-3] [--run-lrs 3e-3,8e-3,2e-2] [--run-warmup 0] [--tokens 4096] [--seed 0]',
+  flags: '[--base-steps 1000] [--run-steps 1500] [--save-every 100] [--report 100,500,1000,1500] [--batch 8] [--seq 64] [--base-lr 3e-3] [--run-lrs 8e-3,2e-2,4e-2] [--run-warmup 200] [--tokens 4096] [--seed 0]',
   options: {
     'base-steps': { type: 'string' },
     'run-steps': { type: 'string' },
@@ -155,8 +155,8 @@ const trajectory: Experiment<TrajectoryExperimentResult> = {
       batch: num(v.batch, '--batch', 8, { min: 1, integer: true }),
       seq: num(v.seq, '--seq', 64, { min: 2, max: 2048, integer: true }),
       baseLr: num(v['base-lr'], '--base-lr', 3e-3, { min: 0 }),
-      runLrs: numList(v['run-lrs'], '--run-lrs', [3e-3, 8e-3, 2e-2], { min: 0 }),
-      runWarmup: num(v['run-warmup'], '--run-warmup', 0, { min: 0, integer: true }),
+      runLrs: numList(v['run-lrs'], '--run-lrs', [8e-3, 2e-2, 4e-2], { min: 0 }),
+      runWarmup: num(v['run-warmup'], '--run-warmup', 200, { min: 0, integer: true }),
       tokens: num(v.tokens, '--tokens', 4096, { min: 1, integer: true }),
       seed: num(v.seed, '--seed', 0, { min: 0, max: 2 ** 40, integer: true }),
     }),

@@ -38,9 +38,9 @@ export interface TrajectoryExperimentOptions {
   seq?: number;
   /** Peak learning rate of the base (cosine). @default 3e-3 */
   baseLr?: number;
-  /** Learning rates of the fine-tuning runs (constant after warm-up): one pair of runs A, B per rate. @default 3e-3, 8e-3, 2e-2 */
+  /** Learning rates of the fine-tuning runs (constant after warm-up): one pair of runs A, B per rate. @default 8e-3, 2e-2, 4e-2 */
   runLrs?: number[];
-  /** Linear warm-up steps of the fine-tuning runs. @default 0 */
+  /** Linear warm-up steps of the fine-tuning runs. @default 200 */
   runWarmup?: number;
   /** Probe tokens for every alignment. @default 4096 */
   tokens?: number;
@@ -91,8 +91,8 @@ export async function runTrajectoryExperiment(options: TrajectoryExperimentOptio
     batch: options.batch ?? 8,
     seq: options.seq ?? 64,
     baseLr: options.baseLr ?? 3e-3,
-    runLrs: options.runLrs ?? [3e-3, 8e-3, 2e-2],
-    runWarmup: options.runWarmup ?? 0,
+    runLrs: options.runLrs ?? [8e-3, 2e-2, 4e-2],
+    runWarmup: options.runWarmup ?? 200,
     tokens: options.tokens ?? 4096,
     seed: options.seed ?? 0,
     workDir: options.workDir ?? os.tmpdir(),
