@@ -19,14 +19,6 @@ async function main() {
   }
   const trajectory = await Trajectory.create(base, { tokens: 2048, contextLength: 64 });
   const started = [];
-  const added = new Set();
-  const addOnce = (dir) => {
-    if (added.has(dir)) return;
-    added.add(dir);
-    started.push(
-      trajectory.add(dir).then((e) => console.log(`  edge ${path.basename(e.from)} -> ${path.basename(e.to)}: mean confidence ${e.meanConfidence.toFixed(3)}`)),
-    );
-  };
   const summary = await train(base, corpus, out, {
     steps: Number(steps),
     saveEvery: Number(saveEvery),
@@ -36,12 +28,12 @@ async function main() {
     onProgress: (p) => {
       if (!p.saved) return;
       console.log(`step ${p.step}: loss ${p.loss.toFixed(3)}, saved ${p.saved}; estimating its edge in the background`);
-      addOnce(p.saved);
+      started.push(
+        trajectory.add(p.saved).then((e) => console.log(`  edge ${path.basename(e.from)} -> ${path.basename(e.to)}: mean confidence ${e.meanConfidence.toFixed(3)}`)),
+      );
     },
   });
-  // Progress events are delivered asynchronously and the last may arrive after train() resolves: the summary
-  // lists every saved checkpoint, so any not yet added is added now, in order.
-  for (const c of summary.checkpoints) addOnce(c.dir);
+  // train() resolves after its last progress event, so every saved checkpoint has been added by now.
   await Promise.all(started);
   await trajectory.settled();
   const last = summary.checkpoints[summary.checkpoints.length - 1].dir;

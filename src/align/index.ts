@@ -155,7 +155,7 @@ export async function collectStats(
     seed: options.seed ?? 0,
   });
   const packed = packProbe(probe.ids, { contextLength, batchSize, tokenBudget: tokens, source: probe.source });
-  let ids = concat(packed.batches.map((x) => x.ids));
+  let ids = packed.ids;
   if (options.shard) {
     const { index, count } = options.shard;
     if (!(Number.isInteger(count) && count >= 1 && Number.isInteger(index) && index >= 0 && index < count)) {
@@ -224,16 +224,6 @@ async function addPrior(
   if (stats.d !== d) throw new GaugeTransportError('SHAPE_MISMATCH', `prior: its statistics have d = ${stats.d} but the models have d = ${d}`);
   const p = meanMatrix(stats.sites.map((s) => stats.correlation(s)));
   for (let k = 0; k < pooled.length; k++) pooled[k] += weight * p[k];
-}
-
-function concat(parts: Uint32Array[]): Uint32Array {
-  const out = new Uint32Array(parts.reduce((s, p) => s + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
 
 /** Estimates the gauge `A -> B` from activations; see the module docs. */

@@ -66,10 +66,10 @@ async function runModel(model: string, noise: number, o: Required<AlignPriorOpti
   const max = o.budgets[o.budgets.length - 1];
   const probe = loadProbe('builtin', { vocab: ma.vocab, tokenizer, tokens: max, seed: o.seed });
   const packed = packProbe(probe.ids, { contextLength: o.contextLength, batchSize: 8, tokenBudget: max, source: probe.source });
-  const ids = new Uint32Array(packed.batches.flatMap((x) => Array.from(x.ids)));
+  const ids = packed.ids;
   const sites = resolveSites('all', ma.layers);
-  const weights = await align(a, b, { from: 'weights', truth });
   const weightStats = await native.weightPairStats(a, b);
+  const weights = await align(a, b, { stats: weightStats, truth });
   const est = (r: Awaited<ReturnType<typeof align>>): Estimate => ({
     signedAccuracy: r.truth!.marginalized.signedAccuracy,
     meanConfidence: r.confidenceSummary.mean,

@@ -25,6 +25,8 @@ export interface ProbeBatch {
 
 /** A packed probe and its accounting. */
 export interface PackedProbe {
+  /** Every used id, row-major `[rows, contextLength]`; the batches are views into it. */
+  ids: Uint32Array;
   batches: ProbeBatch[];
   /** Ids per row. */
   contextLength: number;
@@ -78,6 +80,7 @@ export function packProbe(ids: ArrayLike<number>, options: PackOptions): PackedP
     batches.push({ ids: flat.subarray(r * contextLength, (r + batch) * contextLength), batch, seq: contextLength });
   }
   return {
+    ids: flat,
     batches,
     contextLength,
     rows,

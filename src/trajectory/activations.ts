@@ -67,6 +67,8 @@ export function contentHash(checkpoint: string): string {
 /** Runs checkpoints on a {@link ProbeDesign} at most once each. */
 export class ActivationCache {
   private readonly memory = new Map<string, Activations>();
+  /** Hash of the probe ids, sequence length and sites: part of every disk-cache file name. */
+  private readonly designKey: string;
 
   /**
    * @param design the probe and sites every checkpoint runs on
@@ -81,17 +83,14 @@ export class ActivationCache {
     if (design.ids.length === 0 || design.ids.length % design.seq !== 0) {
       throw invalidArgument('probe', `${design.ids.length} ids are not a whole, non-zero number of sequences of ${design.seq}`);
     }
+    const h = crypto.createHash('sha256');
+    h.update(Buffer.from(design.ids.buffer, design.ids.byteOffset, design.ids.byteLength));
+    h.update(`${design.seq}|${design.sites.join(',')}`);
+    this.designKey = h.digest('hex').slice(0, 16);
   }
 
   /** Forward passes made so far (for checking that each model ran once). */
   runs = 0;
-
-  private designKey(): string {
-    const h = crypto.createHash('sha256');
-    h.update(Buffer.from(this.design.ids.buffer, this.design.ids.byteOffset, this.design.ids.byteLength));
-    h.update(`${this.design.seq}|${this.design.sites.join(',')}`);
-    return h.digest('hex').slice(0, 16);
-  }
 
   /** The activations of the checkpoint whose content hash is `hash`, at `path`. */
   async get(checkpoint: string, hash: string): Promise<Activations> {
@@ -108,7 +107,7 @@ export class ActivationCache {
   }
 
   private diskPath(hash: string, site: string): string | undefined {
-    return this.dir ? path.join(this.dir, `${hash.slice(0, 32)}-${this.designKey()}-${site}.npy`) : undefined;
+    return this.dir ? path.join(this.dir, `${hash.slice(0, 32)}-${this.designKey}-${site}.npy`) : undefined;
   }
 
   private readDisk(hash: string): Activations | undefined {

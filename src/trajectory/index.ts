@@ -2,14 +2,12 @@
  * Trajectories (GAUGE.md §5): gauges between checkpoints of fine-tuning runs composed along saved checkpoints,
  * with the `endpoint` and `via-base` baselines, from a manifest or incrementally while a run trains.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import native = require('../native');
 import { invalidArgument } from '../errors';
 import type { Gauge } from '../gauge';
 import { loadProbe, packProbe } from '../probe';
 import { resolveSites } from '../align';
-import { BYTE_TOKENIZER } from '../train';
+import { corpusTokenizer } from '../train';
 import { ActivationCache, type ProbeDesign } from './activations';
 import { CheckpointGraph, type Composition, type CycleReport, type GaugeEdge } from './graph';
 import { readManifest, type Manifest } from './manifest';
@@ -38,21 +36,11 @@ export async function probeDesign(reference: string, o: DesignOptions = {}): Pro
   const model = await native.Model.load(reference);
   const tokens = o.tokens ?? 8192;
   const seq = Math.min(o.contextLength ?? 128, model.maxPositions ?? Infinity);
-  const tokenizer = fs.existsSync(path.join(reference, 'tokenizer.json'))
-    ? native.Tokenizer.load(reference)
-    : model.vocab >= 256
-      ? BYTE_TOKENIZER
-      : undefined;
+  const { tokenizer } = corpusTokenizer(reference, model.vocab);
   const probe = loadProbe(o.probe, { vocab: model.vocab, tokenizer, tokens, seed: o.seed ?? 0 });
   const packed = packProbe(probe.ids, { contextLength: seq, batchSize: o.batchSize ?? 8, tokenBudget: tokens, source: probe.source });
-  const ids = new Uint32Array(packed.batches.reduce((s, b) => s + b.ids.length, 0));
-  let k = 0;
-  for (const b of packed.batches) {
-    ids.set(b.ids, k);
-    k += b.ids.length;
-  }
   const sites = resolveSites(o.layers as never, model.layers);
-  return { ids, seq, batch: o.batchSize ?? 8, sites };
+  return { ids: packed.ids, seq, batch: o.batchSize ?? 8, sites };
 }
 
 /** Options of {@link Trajectory}. */

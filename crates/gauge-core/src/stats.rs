@@ -419,19 +419,26 @@ impl CrossMoments {
     /// Population covariances `cov(x_i, y_j)` (divisor `n`), `[d1, d2]` row-major, in `f64` (zeros while empty).
     pub fn covariance(&self) -> Vec<f64> {
         let n = self.n.max(1) as f64;
+        let mut c = vec![0f64; self.d1 * self.d2];
+        self.map_centred_cross(&mut c, |_, _, cross| cross / n);
+        c
+    }
+
+    /// Fills `out` (`[d1, d2]` row-major) with `f(i, j, Σ_t (x_ti − mean x_i) y_tj)`, the centred cross sum that
+    /// covariances and correlations scale, rows in parallel.
+    fn map_centred_cross<T: Send>(&self, out: &mut [T], f: impl Fn(usize, usize, f64) -> T + Sync) {
+        let n = self.n.max(1) as f64;
         let d2 = self.d2;
-        let mut c = vec![0f64; self.d1 * d2];
-        c.par_chunks_mut(d2.max(1))
+        out.par_chunks_mut(d2.max(1))
             .enumerate()
             .for_each(|(i, row)| {
                 let (s, pending) = self.xy_row(i);
                 let mx = self.sum_x[i] / n;
                 for j in 0..d2 {
                     let sxy = s[j] + pending.map_or(0.0, |p| p[j] as f64);
-                    row[j] = (sxy - mx * self.sum_y[j]) / n;
+                    row[j] = f(i, j, sxy - mx * self.sum_y[j]);
                 }
             });
-        c
     }
 
     /// Pearson correlations `corr(x_i, y_j)`, `[d1, d2]` row-major, clamped to `[-1, 1]`. Needs 2 samples.
@@ -446,7 +453,6 @@ impl CrossMoments {
                 format!("{} samples; a correlation needs at least 2", self.n),
             ));
         }
-        let n = self.n as f64;
         let inv_std = |s: &[f64], q: &[f64]| -> Vec<f64> {
             centred(s, q, self.n)
                 .into_iter()
@@ -457,19 +463,10 @@ impl CrossMoments {
             inv_std(&self.sum_x, &self.sum_xx),
             inv_std(&self.sum_y, &self.sum_yy),
         );
-        let d2 = self.d2;
-        let mut c = vec![0f32; self.d1 * d2];
-        c.par_chunks_mut(d2.max(1))
-            .enumerate()
-            .for_each(|(i, row)| {
-                let (s, pending) = self.xy_row(i);
-                let mx = self.sum_x[i] / n;
-                for j in 0..d2 {
-                    let sxy = s[j] + pending.map_or(0.0, |p| p[j] as f64);
-                    let cov = sxy - mx * self.sum_y[j];
-                    row[j] = (cov * ix[i] * iy[j]).clamp(-1.0, 1.0) as f32;
-                }
-            });
+        let mut c = vec![0f32; self.d1 * self.d2];
+        self.map_centred_cross(&mut c, |i, j, cross| {
+            (cross * ix[i] * iy[j]).clamp(-1.0, 1.0) as f32
+        });
         Ok(c)
     }
 }

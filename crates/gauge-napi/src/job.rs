@@ -63,3 +63,22 @@ pub fn abort_parts(
     }
     Ok((Some(signal), flag))
 }
+
+/// A progress callback callable from the job's thread: non-blocking, weak (it does not keep Node alive), with the
+/// value passed as the single argument.
+pub type ProgressFn<P> =
+    napi::threadsafe_function::ThreadsafeFunction<P, (), P, Status, false, true>;
+
+/// The thread-safe form of an optional JavaScript progress callback.
+pub fn progress_fn<P>(f: Option<Function<P, ()>>) -> Result<Option<ProgressFn<P>>>
+where
+    P: JsValuesTupleIntoVec + 'static,
+{
+    f.map(|f| {
+        f.build_threadsafe_function()
+            .callee_handled::<false>()
+            .weak::<true>()
+            .build()
+    })
+    .transpose()
+}

@@ -9,11 +9,11 @@ use std::time::Instant;
 use gauge_core::stats::CrossMoments;
 use gauge_models::pair_stats::{accumulate, Batching, Progress};
 use napi::bindgen_prelude::*;
-use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi_derive::napi;
 
 use crate::error::{sync, CResult, CodedError};
-use crate::job::{abort_parts, Job};
+use crate::job::{abort_parts, progress_fn, Job};
 use crate::model::{parse_site, Model};
 
 /// Per-site cross-moments of two models' hidden states on the same probe, with string metadata (model paths,
@@ -68,8 +68,6 @@ pub struct StatsProgress {
     pub stats_seconds: f64,
 }
 
-type ProgressFn = ThreadsafeFunction<StatsProgress, (), StatsProgress, Status, false, true>;
-
 fn locked(inner: &Mutex<Inner>) -> std::sync::MutexGuard<'_, Inner> {
     inner.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -92,15 +90,7 @@ pub fn collect_pair_stats(
     signal: Option<Object>,
 ) -> Result<AsyncTask<Job<PairStats>>> {
     let (signal, flag) = abort_parts(&env, signal)?;
-    let tsfn: Option<ProgressFn> = match on_progress {
-        Some(f) => Some(
-            f.build_threadsafe_function()
-                .callee_handled::<false>()
-                .weak::<true>()
-                .build()?,
-        ),
-        None => None,
-    };
+    let tsfn = progress_fn(on_progress)?;
     let (ma, mb) = (a.inner.clone(), b.inner.clone());
     let names = (
         format!("model A ({})", a.path()),

@@ -8,11 +8,11 @@ use gauge_models::candle_core::Device;
 use gauge_models::train::run::{run, RunOptions, RunProgress, Schedule};
 use gauge_models::train::AdamWConfig;
 use napi::bindgen_prelude::*;
-use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi_derive::napi;
 
 use crate::error::CodedError;
-use crate::job::{abort_parts, Job};
+use crate::job::{abort_parts, progress_fn, Job};
 
 /// Options of `train`.
 #[napi(object)]
@@ -100,8 +100,6 @@ pub struct SavedCheckpoint {
     pub dir: String,
 }
 
-type ProgressFn = ThreadsafeFunction<TrainProgress, (), TrainProgress, Status, false, true>;
-
 fn options(o: &TrainOptions) -> std::result::Result<RunOptions, CodedError> {
     let schedule = match o.schedule.as_deref().unwrap_or("constant") {
         "constant" => Schedule::Constant,
@@ -166,15 +164,7 @@ pub fn train(
     signal: Option<Object>,
 ) -> Result<AsyncTask<Job<TrainSummary>>> {
     let (signal, flag) = abort_parts(&env, signal)?;
-    let tsfn: Option<ProgressFn> = match on_progress {
-        Some(f) => Some(
-            f.build_threadsafe_function()
-                .callee_handled::<false>()
-                .weak::<true>()
-                .build()?,
-        ),
-        None => None,
-    };
+    let tsfn = progress_fn(on_progress)?;
     let ids = ids.to_vec();
     let job = Job::new(move || {
         let opts = self::options(&options)?;

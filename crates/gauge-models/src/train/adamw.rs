@@ -181,8 +181,8 @@ impl AdamW {
     }
 
     /// Reads a state file written by [`AdamW::save`] (or the PyTorch converter), checking that every parameter in
-    /// `params` has both moments with its shape and that no entry names an unknown parameter. The file's
-    /// hyper-parameters are returned in `config` unless `config` overrides them.
+    /// `params` has both moments with its shape and that no entry names an unknown parameter. The hyper-parameters
+    /// and step come from the file's metadata.
     pub fn load(path: &Path, params: &[(String, Var)], device: &Device) -> Result<Self> {
         let file = path.display().to_string();
         let bytes = std::fs::read(path).map_err(|e| gauge_core::Error::io(path, e))?;
