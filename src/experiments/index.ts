@@ -2,7 +2,7 @@
 import { num, numList, type Value } from '../commands/args';
 import type { Table } from '../table';
 import { ceilingTable, runCeiling, type CeilingResult } from './ceiling';
-import { alignTable, runAlignExperiment, type AlignExperimentResult } from './align';
+import { alignTable, alignTrainedTable, runAlignExperiment, type AlignExperimentResult } from './align';
 import { alignPriorTable, runAlignPrior, type AlignPriorResult } from './align-prior';
 import { runTrajectoryExperiment, trajectoryFigure, trajectoryTable, type TrajectoryExperimentResult } from './trajectory';
 import { groupsTable, runGroups, type GroupsResult } from './groups';
@@ -107,6 +107,37 @@ const alignExperiment: Experiment<AlignExperimentResult> = {
   table: alignTable,
 };
 
+const alignTrained: Experiment<AlignExperimentResult> = {
+  summary: 'align a model with its re-charted copy trained further: text probe, weights, and both (weights as a prior)',
+  flags: '[--models tiny,tiny-qwen2,tiny-gpt2,<SmolLM2 GGUF>] [--train-steps 200] [--train-lr 1e-4] [--train-batch 4] [--train-seq 64] [--tokens 16384] [--noise 0] [--positive-fraction 0.5] [--seed 0]',
+  options: {
+    models: { type: 'string' },
+    'train-steps': { type: 'string' },
+    'train-lr': { type: 'string' },
+    'train-batch': { type: 'string' },
+    'train-seq': { type: 'string' },
+    tokens: { type: 'string' },
+    noise: { type: 'string' },
+    'positive-fraction': { type: 'string' },
+    seed: { type: 'string' },
+  },
+  run: (v) =>
+    runAlignExperiment({
+      models: typeof v.models === 'string' ? v.models.split(',').filter(Boolean) : undefined,
+      trainSteps: num(v['train-steps'], '--train-steps', 200, { min: 1, integer: true }),
+      trainLr: num(v['train-lr'], '--train-lr', 1e-4, { min: 0 }),
+      trainBatch: num(v['train-batch'], '--train-batch', 4, { min: 1, integer: true }),
+      trainSeq: num(v['train-seq'], '--train-seq', 64, { min: 2, max: 2048, integer: true }),
+      tokens: num(v.tokens, '--tokens', 16384, { min: 1, integer: true }),
+      noise: num(v.noise, '--noise', 0, { min: 0 }),
+      positiveFraction: num(v['positive-fraction'], '--positive-fraction', 0.5, { min: 0, max: 1 }),
+      seed: num(v.seed, '--seed', 0, { min: 0, max: 2 ** 40, integer: true }),
+      probes: ['text'],
+      withPrior: true,
+    }),
+  table: alignTrainedTable,
+};
+
 const alignPrior: Experiment<AlignPriorResult> = {
   summary: 'the weights estimate as a prior for the activations: signed accuracy by probe budget and noise',
   flags: '[--models tiny-qwen2,<SmolLM2 GGUF>] [--noises 0.01,0.1,0.5] [--budgets 64,256,1024,4096] [--context 64] [--prior-weight 1] [--seed 0]',
@@ -167,6 +198,7 @@ const trajectory: Experiment<TrajectoryExperimentResult> = {
 export const EXPERIMENTS: Record<string, Experiment<any>> = {
   trajectory,
   align: alignExperiment,
+  'align-trained': alignTrained,
   'align-prior': alignPrior,
   ceiling,
   'recharting-check': rechartingCheck,

@@ -104,44 +104,40 @@ impl AdamW {
         })
     }
 
-    /// One update of every parameter in `params` from its gradient in `grads` (same order); `lr` overrides the
-    /// configured rate for this step (a schedule). Parameters without a gradient are left alone, as in PyTorch.
+    /// One update of every parameter in `params` from its gradient in `grads` (same order), each gradient first
+    /// multiplied by `grad_scale` (1 without clipping); `lr` overrides the configured rate for this step (a
+    /// schedule). Parameters without a gradient are left alone, as in PyTorch.
+    ///
+    /// Contiguous `f32` tensors on the CPU take one fused pass over `θ`, `g`, `m` and `v`; elsewhere the update
+    /// is composed from tensor operations (about fourteen passes, each allocating a tensor of the parameter's size).
     pub fn update(
         &mut self,
         params: &[(String, Var)],
         grads: &candle_core::backprop::GradStore,
         lr: f64,
+        grad_scale: f64,
     ) -> Result<()> {
         self.step += 1;
         let c = self.config;
         let t = self.step as i32;
-        let bc1 = 1.0 - c.beta1.powi(t);
-        let bc2_sqrt = (1.0 - c.beta2.powi(t)).sqrt();
         for (name, var) in params {
             let Some(g) = grads.get(var.as_tensor()) else {
                 continue;
             };
             let theta = var.as_tensor();
-            let moments = match self.state.get(name) {
-                Some(m) => m.clone(),
-                None => Moments {
-                    exp_avg: theta.zeros_like()?,
-                    exp_avg_sq: theta.zeros_like()?,
-                },
+            let previous = self.state.get(name);
+            let fused = fused_update(
+                theta,
+                g,
+                previous,
+                &FusedCoefficients::new(&c, lr, t, grad_scale),
+            )?;
+            let (next, moments) = match fused {
+                Some(done) => done,
+                None => composed_update(theta, g, previous, &c, lr, t, grad_scale)?,
             };
-            let m = ((moments.exp_avg * c.beta1)? + (g * (1.0 - c.beta1))?)?;
-            let v = ((moments.exp_avg_sq * c.beta2)? + (g.sqr()? * (1.0 - c.beta2))?)?;
-            let decayed = (theta * (1.0 - lr * c.weight_decay))?;
-            let denom = ((v.sqrt()? / bc2_sqrt)? + c.eps)?;
-            let next = (decayed - ((&m / &denom)? * (lr / bc1))?)?;
             var.set(&next)?;
-            self.state.insert(
-                name.clone(),
-                Moments {
-                    exp_avg: m,
-                    exp_avg_sq: v,
-                },
-            );
+            self.state.insert(name.clone(), moments);
         }
         Ok(())
     }
@@ -342,4 +338,204 @@ pub(crate) fn f32_safetensors(
     let mut out = header_bytes(&infos, metadata);
     out.extend_from_slice(&data);
     Ok(out)
+}
+
+/// The update of one parameter from tensor operations (any device or layout): the next `θ` and moments.
+fn composed_update(
+    theta: &Tensor,
+    g: &Tensor,
+    previous: Option<&Moments>,
+    c: &AdamWConfig,
+    lr: f64,
+    step: i32,
+    grad_scale: f64,
+) -> Result<(Tensor, Moments)> {
+    let bc1 = 1.0 - c.beta1.powi(step);
+    let bc2_sqrt = (1.0 - c.beta2.powi(step)).sqrt();
+    let g = if grad_scale == 1.0 {
+        g.clone()
+    } else {
+        (g * grad_scale)?
+    };
+    let moments = match previous {
+        Some(m) => m.clone(),
+        None => Moments {
+            exp_avg: theta.zeros_like()?,
+            exp_avg_sq: theta.zeros_like()?,
+        },
+    };
+    let m = ((moments.exp_avg * c.beta1)? + (&g * (1.0 - c.beta1))?)?;
+    let v = ((moments.exp_avg_sq * c.beta2)? + (g.sqr()? * (1.0 - c.beta2))?)?;
+    let decayed = (theta * (1.0 - lr * c.weight_decay))?;
+    let denom = ((v.sqrt()? / bc2_sqrt)? + c.eps)?;
+    let next = (decayed - ((&m / &denom)? * (lr / bc1))?)?;
+    Ok((
+        next,
+        Moments {
+            exp_avg: m,
+            exp_avg_sq: v,
+        },
+    ))
+}
+
+/// The scalars of one fused AdamW update, in `f32` as the tensors are.
+struct FusedCoefficients {
+    grad_scale: f32,
+    beta1: f32,
+    beta2: f32,
+    /// `1 − lr · λ`.
+    decay: f32,
+    /// `√(1 − β₂ᵗ)`.
+    bc2_sqrt: f32,
+    eps: f32,
+    /// `lr / (1 − β₁ᵗ)`.
+    step_size: f32,
+}
+
+impl FusedCoefficients {
+    fn new(c: &AdamWConfig, lr: f64, step: i32, grad_scale: f64) -> Self {
+        Self {
+            grad_scale: grad_scale as f32,
+            beta1: c.beta1 as f32,
+            beta2: c.beta2 as f32,
+            decay: (1.0 - lr * c.weight_decay) as f32,
+            bc2_sqrt: (1.0 - c.beta2.powi(step)).sqrt() as f32,
+            eps: c.eps as f32,
+            step_size: (lr / (1.0 - c.beta1.powi(step))) as f32,
+        }
+    }
+}
+
+/// Runs `f` on the elements of `t` when it is a contiguous `f32` tensor on the CPU (no copy), else `None`.
+pub(crate) fn with_cpu_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Option<R> {
+    let (storage, layout) = t.storage_and_layout();
+    let (start, end) = layout.contiguous_offsets()?;
+    match &*storage {
+        candle_core::Storage::Cpu(candle_core::CpuStorage::F32(v)) => Some(f(&v[start..end])),
+        _ => None,
+    }
+}
+
+/// The fused update of one parameter: the next `θ` and moments, or `None` when a tensor is not a contiguous `f32`
+/// CPU tensor (the caller then composes tensor operations). The moments of a first update start at zero.
+fn fused_update(
+    theta: &Tensor,
+    g: &Tensor,
+    previous: Option<&Moments>,
+    k: &FusedCoefficients,
+) -> Result<Option<(Tensor, Moments)>> {
+    let n = theta.elem_count();
+    if g.elem_count() != n {
+        return Ok(None);
+    }
+    let mut next = vec![0f32; n];
+    let mut m = vec![0f32; n];
+    let mut v = vec![0f32; n];
+    let done = with_cpu_f32(theta, |theta| {
+        with_cpu_f32(g, |g| {
+            let step = |i: usize, m_prev: f32, v_prev: f32| {
+                let gi = g[i] * k.grad_scale;
+                let mi = m_prev * k.beta1 + gi * (1.0 - k.beta1);
+                let vi = v_prev * k.beta2 + gi * gi * (1.0 - k.beta2);
+                (
+                    mi,
+                    vi,
+                    theta[i] * k.decay - mi / (vi.sqrt() / k.bc2_sqrt + k.eps) * k.step_size,
+                )
+            };
+            match previous {
+                None => {
+                    for i in 0..n {
+                        (m[i], v[i], next[i]) = step(i, 0.0, 0.0);
+                    }
+                    Some(())
+                }
+                Some(p) => with_cpu_f32(&p.exp_avg, |m_prev| {
+                    with_cpu_f32(&p.exp_avg_sq, |v_prev| {
+                        if m_prev.len() != n || v_prev.len() != n {
+                            return None;
+                        }
+                        for i in 0..n {
+                            (m[i], v[i], next[i]) = step(i, m_prev[i], v_prev[i]);
+                        }
+                        Some(())
+                    })
+                    .flatten()
+                })
+                .flatten(),
+            }
+        })
+        .flatten()
+    })
+    .flatten();
+    if done.is_none() {
+        return Ok(None);
+    }
+    let (shape, device) = (theta.shape(), theta.device());
+    Ok(Some((
+        Tensor::from_vec(next, shape, device)?,
+        Moments {
+            exp_avg: Tensor::from_vec(m, shape, device)?,
+            exp_avg_sq: Tensor::from_vec(v, shape, device)?,
+        },
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    }
+
+    /// The fused pass computes what the tensor operations compute, on a first and a later step, with a
+    /// clipping scale; a strided gradient is not taken by the fused pass.
+    #[test]
+    fn fused_update_equals_composed_operations() {
+        let dev = Device::Cpu;
+        let theta = Tensor::randn(0f32, 1.0, (7, 5), &dev).unwrap();
+        let g = Tensor::randn(0f32, 0.1, (7, 5), &dev).unwrap();
+        let c = AdamWConfig {
+            lr: 3e-3,
+            weight_decay: 0.1,
+            ..Default::default()
+        };
+        let (lr, scale) = (2e-3, 0.37);
+        let mut previous: Option<Moments> = None;
+        for step in 1..=3 {
+            let k = FusedCoefficients::new(&c, lr, step, scale);
+            let (fused, fm) = fused_update(&theta, &g, previous.as_ref(), &k)
+                .unwrap()
+                .expect("contiguous f32 CPU tensors take the fused pass");
+            let (composed, cm) =
+                composed_update(&theta, &g, previous.as_ref(), &c, lr, step, scale).unwrap();
+            assert!(max_diff(&fused, &composed) < 1e-6, "θ at step {step}");
+            assert!(
+                max_diff(&fm.exp_avg, &cm.exp_avg) < 1e-7,
+                "m at step {step}"
+            );
+            assert!(
+                max_diff(&fm.exp_avg_sq, &cm.exp_avg_sq) < 1e-9,
+                "v at step {step}"
+            );
+            assert!(max_diff(&fused, &theta) > 1e-4, "the update moves θ");
+            previous = Some(fm);
+        }
+        let strided = g.t().unwrap();
+        let theta_t = theta.t().unwrap().contiguous().unwrap();
+        let k = FusedCoefficients::new(&c, lr, 1, 1.0);
+        assert!(fused_update(&theta_t, &strided, None, &k)
+            .unwrap()
+            .is_none());
+    }
 }

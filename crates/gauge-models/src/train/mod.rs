@@ -179,12 +179,21 @@ impl Trainer {
         let mut grads = loss.backward()?;
         let mut sq = 0f64;
         for (_, var) in &self.params {
-            if let Some(g) = grads.get(var.as_tensor()) {
-                sq += g
-                    .sqr()?
-                    .sum_all()?
-                    .to_dtype(DType::F64)?
-                    .to_scalar::<f64>()?;
+            // Gradients of transposed uses (`x · Wᵀ`) come back strided; one copy here serves the norm and the
+            // fused update.
+            if let Some(g) = grads.remove(var.as_tensor()) {
+                let g = g.contiguous()?;
+                sq += match adamw::with_cpu_f32(&g, |g| {
+                    g.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>()
+                }) {
+                    Some(s) => s,
+                    None => g
+                        .to_dtype(DType::F64)?
+                        .sqr()?
+                        .sum_all()?
+                        .to_scalar::<f64>()?,
+                };
+                grads.insert(var.as_tensor(), g);
             }
         }
         let grad_norm = sq.sqrt();
@@ -194,15 +203,12 @@ impl Trainer {
                 format!("loss {loss_value}, gradient norm {grad_norm}: not finite; stopping"),
             ));
         }
-        if let Some(c) = clip.filter(|&c| grad_norm > c) {
-            let scale = c / (grad_norm + 1e-6);
-            for (_, var) in &self.params {
-                if let Some(g) = grads.remove(var.as_tensor()) {
-                    grads.insert(var.as_tensor(), (g * scale)?);
-                }
-            }
-        }
-        self.optimizer.update(&self.params, &grads, lr)?;
+        // As `torch.nn.utils.clip_grad_norm_`: scale by `clip / (‖g‖ + 1e-6)` when that is below 1.
+        let scale = match clip {
+            Some(c) if grad_norm > c => c / (grad_norm + 1e-6),
+            _ => 1.0,
+        };
+        self.optimizer.update(&self.params, &grads, lr, scale)?;
         Ok(StepReport {
             loss: loss_value,
             grad_norm,
