@@ -7,6 +7,7 @@ import { alignPriorTable, runAlignPrior, type AlignPriorResult } from './align-p
 import { runTrajectoryExperiment, trajectoryFigure, trajectoryTable, type TrajectoryExperimentResult } from './trajectory';
 import { groupsTable, runGroups, type GroupsResult } from './groups';
 import { runSmollm2, smollm2Table, type Smollm2Result } from './smollm2';
+import { runTinyBase, tinyBaseTable, type TinyBaseResult } from './tiny-base';
 import { rechartingCheckTable, runRechartingCheck, type RechartingCheckResult } from './recharting-check';
 
 /** An experiment the CLI can run and the README can show. */
@@ -45,6 +46,14 @@ const ceiling: Experiment<CeilingResult> = {
       seed: num(v.seed, '--seed', 0, { min: 0, max: 2 ** 40, integer: true }),
     }),
   table: ceilingTable,
+};
+
+const tinyBase: Experiment<TinyBaseResult> = {
+  summary: 'rebuild the built-in model (models/tiny-base) from its recipe; report whether the bytes are reproduced',
+  flags: '[--update] (replace the shipped model when the bytes differ)',
+  options: { update: { type: 'boolean' } },
+  run: (v) => runTinyBase({ update: v.update === true }),
+  table: tinyBaseTable,
 };
 
 const rechartingCheck: Experiment<RechartingCheckResult> = {
@@ -197,6 +206,7 @@ const trajectory: Experiment<TrajectoryExperimentResult> = {
 
 export const EXPERIMENTS: Record<string, Experiment<any>> = {
   trajectory,
+  'tiny-base': tinyBase,
   align: alignExperiment,
   'align-trained': alignTrained,
   'align-prior': alignPrior,

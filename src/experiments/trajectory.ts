@@ -23,6 +23,7 @@ import type { Table } from '../table';
 import { train } from '../train';
 import { ActivationCache, CheckpointGraph, probeDesign, pooledCorrelation } from '../trajectory';
 import { writeCorpus, type CorpusName } from './corpus';
+import { buildTinyBase, sameRecipe, TINY_BASE_DIR, TINY_BASE_RECIPE, tinyBaseRecord, type TinyBaseRecipe, type TinyBaseRecord } from '../tiny-base';
 
 export interface TrajectoryExperimentOptions {
   /** Base pre-training steps. @default 1000 */
@@ -68,13 +69,13 @@ export interface TrajectoryExperimentResult {
   params: Required<TrajectoryExperimentOptions>;
   corpora: Record<CorpusName, { bytes: number; files: number; sha256: string }>;
   /** Mean loss (nats per byte) of the first and last 10 steps of the base and of each run pair. */
+  /** SHA-256 of the base's `model.safetensors` (the built-in model's when the recipe is its). */
+  baseModelSha256: string;
   losses: { base: { first: number; last: number }; runs: { lr: number; a: { first: number; last: number }; b: { first: number; last: number } }[] };
   rows: TrajectoryRow[];
   seconds: { training: number; alignment: number };
   machine: Record<string, string | number>;
 }
-
-const CONFIG = 'tiny';
 
 function mean(xs: ArrayLike<number>, from = 0, to = xs.length): number {
   let s = 0;
@@ -107,16 +108,30 @@ export async function runTrajectoryExperiment(options: TrajectoryExperimentOptio
       corpora[name] = writeCorpus(name, path.join(work, `${name}.txt`), cap);
     }
     const t0 = process.hrtime.bigint();
-    const init = path.join(work, 'init');
-    await native.initCheckpoint(CONFIG, init, { seed: o.seed });
     const progress = (label: string) => (p: native.TrainProgress) => {
       if (p.step % 100 === 0) process.stderr.write(`  ${label}: step ${p.step}/${p.steps}, loss ${p.loss.toFixed(3)}\n`);
     };
     const common = { batch: o.batch, seq: o.seq, clip: 1, weightDecay: 0.1 };
-    const base = await train(init, path.join(work, 'prose.txt'), path.join(work, 'base-run'), {
-      ...common, steps: o.baseSteps, lr: o.baseLr, warmup: 50, schedule: 'cosine', seed: o.seed, onProgress: progress('base'),
-    });
-    const baseDir = base.checkpoints[base.checkpoints.length - 1].dir;
+    // The base is the built-in model when the options ask for its recipe (the default), else trained here.
+    const recipe: TinyBaseRecipe = {
+      ...TINY_BASE_RECIPE,
+      steps: o.baseSteps,
+      lr: o.baseLr,
+      batch: o.batch,
+      seq: o.seq,
+      seed: o.seed,
+      initSeed: o.seed,
+    };
+    const shipped = fs.existsSync(path.join(TINY_BASE_DIR, 'recipe.json')) ? tinyBaseRecord(TINY_BASE_DIR) : undefined;
+    let baseDir = TINY_BASE_DIR;
+    let baseRecord: TinyBaseRecord;
+    if (shipped && sameRecipe(shipped.recipe, recipe)) {
+      process.stderr.write(`  base: the built-in model ${TINY_BASE_DIR} (same recipe)\n`);
+      baseRecord = shipped;
+    } else {
+      baseDir = path.join(work, 'base');
+      baseRecord = await buildTinyBase(baseDir, work, recipe, progress('base'));
+    }
     const training0 = Number(process.hrtime.bigint() - t0) / 1e9;
     const rows: TrajectoryRow[] = [];
     const runLosses: TrajectoryExperimentResult['losses']['runs'] = [];
@@ -134,7 +149,8 @@ export async function runTrajectoryExperiment(options: TrajectoryExperimentOptio
       name: 'trajectory',
       params: o,
       corpora,
-      losses: { base: ends(base), runs: runLosses },
+      losses: { base: baseRecord.loss, runs: runLosses },
+      baseModelSha256: baseRecord.modelSha256,
       rows,
       seconds: { training, alignment },
       machine: machine(),
