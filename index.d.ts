@@ -62,10 +62,12 @@ export declare class Gauge {
 /** A model loaded for forward passes. Every call runs off the event loop; one model may serve concurrent calls. */
 export declare class Model {
   /**
-   * Loads a Hugging Face checkpoint directory (or a GGUF file) for forward passes on the CPU. Off the event
-   * loop.
+   * Loads a Hugging Face checkpoint directory (or a GGUF file) for forward passes on the CPU, or on the device
+   * `options.device` names. Off the event loop.
    */
-  static load(path: string): Promise<Model>
+  static load(path: string, options?: LoadOptions | undefined | null): Promise<Model>
+  /** The device it runs on: `cpu`, `cuda:N` or `metal:N`. */
+  get device(): string
   /** The path it was loaded from. */
   get path(): string
   /** Residual width d. */
@@ -334,6 +336,16 @@ export interface InitOptions {
  */
 export declare function inspectModel(path: string): ModelInfo
 
+/** Options of `Model.load`. */
+export interface LoadOptions {
+  /**
+   * `cpu`, `cuda`, `cuda:N`, `metal` or `metal:N`; an accelerator needs a build with the `cuda` or `metal`
+   * feature.
+   * @default 'cpu'
+   */
+  device?: string
+}
+
 /** `matchGaugeSync` on the libuv thread pool; `signal` aborts it, also mid-solve (code `ABORTED`). */
 export declare function matchGauge(c: Float32Array, d: number, options?: MatchOptions | undefined | null, signal?: AbortSignal | undefined | null): Promise<MatchResult>
 
@@ -592,6 +604,12 @@ export interface TrainOptions {
    * @default false
    */
   resume?: boolean
+  /**
+   * `cpu`, `cuda`, `cuda:N`, `metal` or `metal:N` (an accelerator needs a build with its feature); runs are
+   * deterministic for a seed on the CPU.
+   * @default 'cpu'
+   */
+  device?: string
 }
 
 /** Progress of `train`, after every step. */

@@ -21,7 +21,7 @@ export const writeNpy = native.writeNpy;
 /** Pearson correlation matrix of paired activations, off the event loop. */
 export const correlation = native.correlation;
 export { loadModel, allSites, rotateCheckpoint, convertGguf } from './model';
-export type { Model, Site, ForwardOptions, ForwardResult, HiddenState } from './model';
+export type { Model, Site, ForwardOptions, ForwardResult, HiddenState, LoadOptions } from './model';
 export { readProbe, defaultProbe, defaultProbeText, packProbe, loadProbe } from './probe';
 export { PROBE_KINDS, DEFAULT_PROBE_KIND, DEFAULT_PROBE_TEXT_PATH, PROBE_EXTENSIONS } from './probe';
 export type { Probe, ProbeFormat, ProbeTokenizer, ReadProbeOptions, DefaultProbe, DefaultProbeOptions } from './probe';

@@ -1,5 +1,5 @@
 /**
- * Models for forward passes (candle on the CPU): logits and the residual-stream hidden states of GAUGE.md §3, off
+ * Models for forward passes (candle, on the CPU unless `device` names an accelerator): logits and the residual-stream hidden states of GAUGE.md §3, off
  * the event loop.
  *
  * Sites are named `h_0` (the embeddings output) to `h_L` (after the last block) and `final_norm` (the final norm's
@@ -9,14 +9,14 @@ import native = require('./native');
 
 /** A model loaded with {@link loadModel}. */
 export type Model = native.Model;
-export type { ForwardOptions, ForwardResult, HiddenState, RotateOptions } from '../index';
+export type { ForwardOptions, ForwardResult, HiddenState, LoadOptions, RotateOptions } from '../index';
 
 /** A residual-stream site: `h_0` … `h_L`, or `final_norm`. */
 export type Site = `h_${number}` | 'final_norm';
 
-/** Loads a Hugging Face checkpoint directory (or a GGUF file) for forward passes. */
-export function loadModel(path: string): Promise<Model> {
-  return native.Model.load(path);
+/** Loads a Hugging Face checkpoint directory (or a GGUF file) for forward passes, on `options.device`. */
+export function loadModel(path: string, options?: native.LoadOptions): Promise<Model> {
+  return native.Model.load(path, options);
 }
 
 /** Every site of a model with `layers` blocks: `h_0` … `h_L`, then `final_norm`. */

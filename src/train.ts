@@ -44,6 +44,8 @@ export interface TrainOptions {
   seed?: number;
   /** Continue from the optimizer state saved with `init`. @default false */
   resume?: boolean;
+  /** `cpu`, `cuda`, `cuda:N`, `metal`, `metal:N` (accelerators need a build with their feature). @default 'cpu' */
+  device?: string;
   signal?: AbortSignal;
   onProgress?: (p: native.TrainProgress) => void;
 }

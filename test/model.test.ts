@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import native = require('../src/native');
-import { allSites, Gauge, loadModel } from '../src';
+import { allSites, collectStats, Gauge, loadModel } from '../src';
 import { rejection, tempDir, thrown } from './helpers';
 
 const FIXTURES = path.join(__dirname, '..', 'crates', 'gauge-models', 'tests', 'fixtures');
@@ -152,3 +152,16 @@ withSmolLM2(
   120_000,
 );
 if (!fs.existsSync(SMOLLM2)) console.warn(`SKIPPED SmolLM2 binding test: ${SMOLLM2} not found; run python3 scripts/fetch_models.py`);
+
+test('a device is chosen by name; an unknown name or an accelerator this build lacks is refused with the reason', async () => {
+  const cpu = await loadModel(TINY, { device: 'cpu' });
+  expect(cpu.device).toBe('cpu');
+  expect((await loadModel(TINY)).device).toBe('cpu');
+  const bad = await rejection(loadModel(TINY, { device: 'gpu' }));
+  expect(bad.message).toMatch(/device: "gpu" is not a device; use one of cpu, cuda/);
+  const cuda = await rejection(loadModel(TINY, { device: 'cuda:0' }));
+  // CI builds without the cuda feature; a build with it on a machine without a GPU fails to open the device.
+  expect(cuda.message).toMatch(/no CUDA support \(build it with the cargo feature `cuda`\)|could not be opened/);
+  const stats = await rejection(collectStats(TINY, TINY, { device: 'metal', tokens: 64, contextLength: 32 }));
+  expect(stats.message).toMatch(/metal/i);
+});

@@ -39,6 +39,12 @@ export interface StatsOptions {
   layers?: 'all' | (Site | number)[];
   /** Seed of a built-in probe's random ids. @default 0 */
   seed?: number;
+  /**
+   * Where the models run and the cross-moment products are formed: `cpu`, `cuda`, `cuda:N`, `metal`, `metal:N`
+   * (accelerators need a build with the `cuda` or `metal` feature). Models passed loaded keep their device.
+   * @default 'cpu'
+   */
+  device?: string;
   /** Use only this shard of the probe's sequences: `{index, count}` (for splitting one alignment over workers). */
   shard?: { index: number; count: number };
   signal?: AbortSignal;
@@ -138,8 +144,8 @@ export async function collectStats(
 ): Promise<{ stats: PairStats; probe: AlignResult['probe']; forwardSeconds: number; statsSeconds: number }> {
   throwIfAborted(options.signal, 'align');
   const [ma, mb] = await Promise.all([
-    typeof a === 'string' ? native.Model.load(a) : a,
-    typeof b === 'string' ? native.Model.load(b) : b,
+    typeof a === 'string' ? native.Model.load(a, { device: options.device }) : a,
+    typeof b === 'string' ? native.Model.load(b, { device: options.device }) : b,
   ]);
   const limit = Math.min(ma.maxPositions ?? Infinity, mb.maxPositions ?? Infinity);
   const contextLength = options.contextLength ?? Math.min(DEFAULTS.contextLength, limit);

@@ -28,6 +28,8 @@ layers and matched exactly.
   --prior-weight W      scale of the prior (default 1)
   --truth FILE          a known gauge A -> B: report every method's accuracy
   --seed S              seed of the built-in probe's random ids (default 0)
+  --device D            cpu (default), cuda, cuda:N, metal, metal:N: where the models run and the cross-moment
+                        products are formed (accelerators need a build with the cuda or metal feature)
   --out FILE            gauge file to write (refuses to replace an existing file unless --overwrite)
   --overwrite           replace --out
   --json                print the result as JSON`;

@@ -10,6 +10,7 @@ export const PROBE_FLAGS = {
   batch: { type: 'string' },
   layers: { type: 'string' },
   seed: { type: 'string' },
+  device: { type: 'string' },
 } as const;
 
 /** `StatsOptions` from the shared flags, with their defaults and bounds. */
@@ -26,5 +27,6 @@ export function probeOptions(values: Record<string, Value>): StatsOptions {
         ? 'all'
         : layers.split(',').map((x) => (/^\d+$/.test(x) ? Number(x) : (x as 'final_norm'))),
     seed: num(values.seed, '--seed', 0, { min: 0, max: Number.MAX_SAFE_INTEGER, integer: true }),
+    device: str(values.device, '--device'),
   };
 }

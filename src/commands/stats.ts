@@ -22,6 +22,7 @@ residual site, F64 safetensors). Shards of one probe, computed anywhere, merge w
   --layers LIST    all (default) or e.g. 0,4,8,final_norm
   --shard I/N      only the I-th of N equal parts of the probe's sequences (0-based)
   --seed S         seed of the built-in probe's random ids (default 0)
+  --device D       cpu (default), cuda, cuda:N, metal, metal:N (accelerators need a build with their feature)
   --overwrite      replace --out
   --json           print the result as JSON (with the wall time and the process's peak RSS)`;
 

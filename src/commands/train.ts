@@ -29,6 +29,8 @@ step). With --config the random initial checkpoint (seed --init-seed) is written
   --seed S             seed of the batch order (default 0)
   --init-seed S        seed of the random initial checkpoint with --config (default 0)
   --resume             continue from the optimizer state saved with --init
+  --device D           cpu (default), cuda, cuda:N, metal, metal:N (accelerators need a build with their
+                       feature; runs are deterministic on the CPU)
   --json               print the summary as JSON`;
 
 export async function run(argv: string[]): Promise<void> {
@@ -53,6 +55,7 @@ export async function run(argv: string[]): Promise<void> {
       seed: { type: 'string' },
       'init-seed': { type: 'string' },
       resume: { type: 'boolean' },
+      device: { type: 'string' },
       json: { type: 'boolean' },
     },
     'train',
@@ -80,6 +83,7 @@ export async function run(argv: string[]): Promise<void> {
     saveEvery: num(values['save-every'], '--save-every', 0, { min: 0, integer: true }),
     seed: num(values.seed, '--seed', 0, { min: 0, max: Number.MAX_SAFE_INTEGER, integer: true }),
     resume: values.resume === true,
+    device: str(values.device, '--device'),
   };
   let init = initDir!;
   if (config !== undefined) {

@@ -297,6 +297,96 @@ impl CrossMoments {
         Ok(())
     }
 
+    /// Whether the shifts are fixed (the first 2048 rows have arrived), so that sums about them can be computed
+    /// elsewhere and added with [`CrossMoments::add_shifted_sums`].
+    pub fn shifts_fixed(&self) -> bool {
+        self.n >= BLOCK as u64
+    }
+
+    /// Adds `rows` samples given by their sums about the current shifts `a`, `b` (see
+    /// [`CrossMoments::shifts`]), computed elsewhere, for instance on the accelerator the activations live on:
+    /// `Σu` and `Σu²` (`[d1]`), `Σv` and `Σv²` (`[d2]`), and the `f32` block product `Σuvᵀ` (`[d1, d2]`,
+    /// row-major) of at most [`FOLD_ROWS`] rows, with `u = x − a`, `v = y − b`. The shifts must be fixed.
+    ///
+    /// All or nothing: a sum that is not finite (a NaN or infinity among the rows, or products that overflowed
+    /// `f32`) is an error naming the coordinate, and the moments are unchanged.
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_shifted_sums(
+        &mut self,
+        rows: usize,
+        sum_u: &[f64],
+        sum_v: &[f64],
+        sum_uu: &[f64],
+        sum_vv: &[f64],
+        sum_uv: &[f32],
+    ) -> Result<()> {
+        let (d1, d2) = (self.d1, self.d2);
+        if !self.shifts_fixed() {
+            return Err(Error::invalid(
+                "moments",
+                format!(
+                    "sums about the shifts need the shifts fixed: {} of the first {BLOCK} rows have arrived",
+                    self.n
+                ),
+            ));
+        }
+        if rows > FOLD_ROWS {
+            return Err(Error::invalid(
+                "shifted sums",
+                format!("{rows} rows in one f32 block product; at most {FOLD_ROWS}"),
+            ));
+        }
+        for (name, len, want) in [
+            ("Σu", sum_u.len(), d1),
+            ("Σv", sum_v.len(), d2),
+            ("Σu²", sum_uu.len(), d1),
+            ("Σv²", sum_vv.len(), d2),
+            ("Σuvᵀ", sum_uv.len(), d1 * d2),
+        ] {
+            if len != want {
+                return Err(Error::shape(
+                    format!("shifted sums {name}"),
+                    format!("{want} values"),
+                    format!("{len}"),
+                ));
+            }
+        }
+        for (what, sums, d) in [
+            ("activations x", [sum_u, sum_uu], d1),
+            ("activations y", [sum_v, sum_vv], d2),
+        ] {
+            for s in sums {
+                if let Some(k) = s.iter().position(|v| !v.is_finite()) {
+                    return Err(Error::invalid(
+                        what,
+                        format!("coordinate {k} of {d}: a sum over the block is {}, so a value is not finite", s[k]),
+                    ));
+                }
+            }
+        }
+        if let Some(k) = sum_uv.iter().position(|v| !v.is_finite()) {
+            return Err(Error::invalid(
+                "activations",
+                format!(
+                    "the f32 block product overflowed at ({}, {}); values after shifting are too large",
+                    k / d2,
+                    k % d2
+                ),
+            ));
+        }
+        if rows == 0 {
+            return Ok(());
+        }
+        self.fold_pending();
+        add(&mut self.sum_x, sum_u);
+        add(&mut self.sum_xx, sum_uu);
+        add(&mut self.sum_y, sum_v);
+        add(&mut self.sum_yy, sum_vv);
+        fold(&mut self.sum_xy, sum_uv);
+        self.n += rows as u64;
+        Ok(())
+    }
+
     fn fold_pending(&mut self) {
         if self.pending > 0 {
             fold(&mut self.sum_xy, &self.acc);

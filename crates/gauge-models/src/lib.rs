@@ -19,6 +19,7 @@
 
 mod attention;
 mod config;
+pub mod device;
 pub mod error;
 pub mod gguf;
 pub mod gguf_inspect;

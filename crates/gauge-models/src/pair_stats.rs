@@ -1,10 +1,17 @@
 //! Paired activation statistics (GAUGE.md §5): two models run on the same token ids, and at every requested site the
 //! streaming cross-moments of their hidden states `h_A`, `h_B` (`[tokens, d]` each) are accumulated, batch by
 //! batch. Memory is one batch of activations plus the moments (`d × d` `f64` per site), whatever the probe length.
+//!
+//! Where the products are formed ([`MomentsOn`]): on the CPU the activations go to the project's GEMM
+//! ([`CrossMoments::update`]); on an accelerator the shifted block products `Σuvᵀ` and the sums are computed where
+//! the activations already are (candle ops, `f32`), and only `d × d` results cross to the host to be folded into
+//! the `f64` totals ([`CrossMoments::add_shifted_sums`]). The first 2048 rows, which fix the shifts, always take
+//! the host path.
 
 use std::time::Instant;
 
-use gauge_core::stats::CrossMoments;
+use candle_core::{DType, Device, Tensor};
+use gauge_core::stats::{CrossMoments, FOLD_ROWS};
 
 use crate::error::{Error, Result};
 use crate::{Model, Site};
@@ -16,6 +23,26 @@ pub struct Batching {
     pub seq: usize,
     /// Sequences per forward pass.
     pub batch: usize,
+}
+
+/// Where the cross-moment products are computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MomentsOn {
+    /// Activations are copied to the host and multiplied by the project's GEMM (the fastest path on the CPU).
+    Host,
+    /// On the models' device, once the shifts are fixed: only `d × d` sums cross to the host.
+    Device,
+}
+
+impl MomentsOn {
+    /// [`MomentsOn::Host`] for the CPU, [`MomentsOn::Device`] for an accelerator.
+    pub fn for_device(device: &Device) -> Self {
+        if device.is_cpu() {
+            MomentsOn::Host
+        } else {
+            MomentsOn::Device
+        }
+    }
 }
 
 /// Progress after each forward pass of both models.
@@ -78,6 +105,7 @@ pub fn check_pair(a: &Model, b: &Model, names: (&str, &str)) -> Result<()> {
 /// adds the cross-moments of their hidden states at `sites[k]` into `moments[k]` (`x` from `a`, `y` from `b`).
 /// `progress` is called after every batch; returning `false` stops early with [`gauge_core::Error::Aborted`].
 /// A non-finite activation stops with an error naming the model, the site, the token and the coordinate.
+/// The products are formed where [`MomentsOn::for_device`] says for the models' device.
 pub fn accumulate(
     models: (&Model, &Model),
     names: (&str, &str),
@@ -85,10 +113,39 @@ pub fn accumulate(
     sites: &[Site],
     batching: Batching,
     moments: &mut [CrossMoments],
+    progress: impl FnMut(Progress) -> bool,
+) -> Result<()> {
+    let on = MomentsOn::for_device(models.0.device());
+    accumulate_on(models, names, ids, sites, batching, moments, on, progress)
+}
+
+/// [`accumulate`] with the products formed on `on` (either works on any device; `Device` on the CPU runs candle's
+/// matmul, which is how its arithmetic is tested without an accelerator).
+#[allow(clippy::too_many_arguments)]
+pub fn accumulate_on(
+    models: (&Model, &Model),
+    names: (&str, &str),
+    ids: &[u32],
+    sites: &[Site],
+    batching: Batching,
+    moments: &mut [CrossMoments],
+    on: MomentsOn,
     mut progress: impl FnMut(Progress) -> bool,
 ) -> Result<()> {
     let (a, b) = models;
     check_pair(a, b, names)?;
+    if !a.device().same_device(b.device()) {
+        return Err(Error::input(
+            "models",
+            format!(
+                "{} is on {:?} but {} is on {:?}; load both on one device",
+                names.0,
+                a.device().location(),
+                names.1,
+                b.device().location()
+            ),
+        ));
+    }
     let Batching { seq, batch } = batching;
     if seq == 0 || batch == 0 {
         return Err(Error::input("batching", "seq and batch must be positive"));
@@ -124,16 +181,35 @@ pub fn accumulate(
         forward_seconds += (t1 - t0).as_secs_f64();
         let n = chunk.len() * seq;
         // Every site is checked before any is updated, so an error leaves `moments` as it was.
-        let mut flats = Vec::with_capacity(sites.len());
-        for (k, &site) in sites.iter().enumerate() {
-            let x = flat(&out_a[k].1)?;
-            let y = flat(&out_b[k].1)?;
-            finite(&x, names.0, site, d, tokens)?;
-            finite(&y, names.1, site, d, tokens)?;
-            flats.push((x, y));
-        }
-        for (m, (x, y)) in moments.iter_mut().zip(&flats) {
-            m.update(x, y, n)?;
+        if on == MomentsOn::Device && moments.iter().all(CrossMoments::shifts_fixed) {
+            let mut all = Vec::with_capacity(sites.len());
+            for (k, &site) in sites.iter().enumerate() {
+                let (x, y) = (&out_a[k].1, &out_b[k].1);
+                let sums = shifted_sums(x, y, moments[k].shifts(), n, d)?;
+                if !sums.iter().all(BlockSums::is_finite) {
+                    // Find the value on the host to name it (the error path only).
+                    finite(&flat(x)?, names.0, site, d, tokens)?;
+                    finite(&flat(y)?, names.1, site, d, tokens)?;
+                }
+                all.push(sums);
+            }
+            for (m, sums) in moments.iter_mut().zip(&all) {
+                for s in sums {
+                    m.add_shifted_sums(s.rows, &s.u, &s.v, &s.uu, &s.vv, &s.uv)?;
+                }
+            }
+        } else {
+            let mut flats = Vec::with_capacity(sites.len());
+            for (k, &site) in sites.iter().enumerate() {
+                let x = flat(&out_a[k].1)?;
+                let y = flat(&out_b[k].1)?;
+                finite(&x, names.0, site, d, tokens)?;
+                finite(&y, names.1, site, d, tokens)?;
+                flats.push((x, y));
+            }
+            for (m, (x, y)) in moments.iter_mut().zip(&flats) {
+                m.update(x, y, n)?;
+            }
         }
         stats_seconds += t1.elapsed().as_secs_f64();
         tokens += n;
@@ -151,6 +227,69 @@ pub fn accumulate(
         }
     }
     Ok(())
+}
+
+/// Sums of one block of at most [`FOLD_ROWS`] rows about the shifts, brought to the host.
+struct BlockSums {
+    rows: usize,
+    u: Vec<f64>,
+    v: Vec<f64>,
+    uu: Vec<f64>,
+    vv: Vec<f64>,
+    uv: Vec<f32>,
+}
+
+impl BlockSums {
+    fn is_finite(&self) -> bool {
+        [&self.u, &self.v, &self.uu, &self.vv]
+            .iter()
+            .all(|s| s.iter().all(|v| v.is_finite()))
+            && self.uv.iter().all(|v| v.is_finite())
+    }
+}
+
+/// The sums of `x`, `y` (`[.., .., d]` on any device, `rows` rows in all) about `shifts`, computed on their device
+/// in blocks of at most [`FOLD_ROWS`] rows: `Σu`, `Σu²`, `Σv`, `Σv²` (`f32` on the device, `f64` here) and
+/// `Σuvᵀ` (`[d, d]`).
+fn shifted_sums(
+    x: &Tensor,
+    y: &Tensor,
+    shifts: (&[f32], &[f32]),
+    rows: usize,
+    d: usize,
+) -> Result<Vec<BlockSums>> {
+    let dev = x.device();
+    let u = x
+        .reshape((rows, d))?
+        .broadcast_sub(&Tensor::from_slice(shifts.0, (1, d), dev)?)?;
+    let v = y
+        .reshape((rows, d))?
+        .broadcast_sub(&Tensor::from_slice(shifts.1, (1, d), dev)?)?;
+    let sums = |t: &Tensor| -> Result<Vec<f64>> {
+        Ok(t.sum(0)?
+            .to_device(&Device::Cpu)?
+            .to_dtype(DType::F64)?
+            .to_vec1::<f64>()?)
+    };
+    let mut out = Vec::new();
+    for start in (0..rows).step_by(FOLD_ROWS) {
+        let r = FOLD_ROWS.min(rows - start);
+        let (ub, vb) = (u.narrow(0, start, r)?, v.narrow(0, start, r)?);
+        out.push(BlockSums {
+            rows: r,
+            u: sums(&ub)?,
+            v: sums(&vb)?,
+            uu: sums(&ub.sqr()?)?,
+            vv: sums(&vb.sqr()?)?,
+            uv: ub
+                .t()?
+                .matmul(&vb)?
+                .flatten_all()?
+                .to_device(&Device::Cpu)?
+                .to_vec1::<f32>()?,
+        });
+    }
+    Ok(out)
 }
 
 fn flat(t: &candle_core::Tensor) -> Result<Vec<f32>> {

@@ -10,7 +10,7 @@ use gauge_core::recharting::{apply, ApplyOptions};
 use gauge_core::stats::CrossMoments;
 use gauge_core::{Gauge, Group, RandomOptions};
 use gauge_models::candle_core::Device;
-use gauge_models::pair_stats::{accumulate, Batching};
+use gauge_models::pair_stats::{accumulate, accumulate_on, Batching, MomentsOn};
 use gauge_models::{Model, Site};
 
 fn fixture(name: &str) -> PathBuf {
@@ -200,4 +200,112 @@ fn non_finite_activations_stop_with_the_model_site_token_and_coordinate() {
     assert!(msg.contains("stopping"), "{msg}");
     // h_1 is still finite, yet nothing was accumulated: every site is checked before any is updated.
     assert_eq!(m[0].count(), 0);
+}
+
+/// The accelerator path (block products and sums formed by candle ops where the activations are, folded on the
+/// host) computes the statistics the host GEMM path computes; on the CPU both can run, so its arithmetic is tested
+/// here without an accelerator. 6144 tokens: the first 2048 fix the shifts on the host, the rest take the path.
+#[test]
+fn device_moments_equal_host_moments() {
+    let out = std::env::temp_dir().join(format!("gt-device-path-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let g = Gauge::random(
+        64,
+        &RandomOptions {
+            seed: 9,
+            positive_fraction: 0.5,
+            group: Group::Bd,
+        },
+    )
+    .unwrap();
+    apply(&fixture("tiny"), &g, &out, ApplyOptions::default()).unwrap();
+    let a = Model::load(&fixture("tiny"), &Device::Cpu).unwrap();
+    let b = Model::load(&out, &Device::Cpu).unwrap();
+    let sites = Site::all(a.num_layers());
+    let ids = probe(6144, a.vocab_size());
+    let run = |on| {
+        let mut m: Vec<_> = sites.iter().map(|_| CrossMoments::new(64, 64)).collect();
+        let batching = Batching { seq: 64, batch: 8 };
+        accumulate_on(
+            (&a, &b),
+            ("A", "B"),
+            &ids,
+            &sites,
+            batching,
+            &mut m,
+            on,
+            |_| true,
+        )
+        .unwrap();
+        m
+    };
+    let (host, device) = (run(MomentsOn::Host), run(MomentsOn::Device));
+    std::fs::remove_dir_all(&out).unwrap();
+    for (h, dv) in host.iter().zip(&device) {
+        assert_eq!(h.count(), 6144);
+        assert_eq!(dv.count(), 6144);
+        let (hc, dc) = (h.correlation().unwrap(), dv.correlation().unwrap());
+        let worst = hc
+            .iter()
+            .zip(&dc)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
+        assert!(worst < 1e-5, "correlations differ by {worst}");
+        let (hm, dm) = (h.means(), dv.means());
+        for (x, y) in hm.0.iter().zip(&dm.0) {
+            assert!((x - y).abs() < 1e-5 * (1.0 + x.abs()), "{x} vs {y}");
+        }
+    }
+    let c = device[1].correlation().unwrap();
+    // The statistics still carry the gauge: the matched entries are the strongest of their rows.
+    let strongest = (0..64)
+        .filter(|&i| {
+            let j = g.perm()[i] as usize;
+            (0..64).all(|k| c[i * 64 + k].abs() <= c[i * 64 + j].abs())
+        })
+        .count();
+    assert!(strongest >= 60, "{strongest} of 64 rows peak at the gauge");
+}
+
+/// On the accelerator path a non-finite activation is named as on the host path, and nothing is accumulated.
+#[test]
+fn device_moments_stop_on_non_finite_activations() {
+    let tmp = std::env::temp_dir().join(format!("gt-overflow-dev-{}", std::process::id()));
+    let path = overflowing_copy(&tmp);
+    let a = Model::load(&fixture("tiny"), &Device::Cpu).unwrap();
+    let b = Model::load(&path, &Device::Cpu).unwrap();
+    let sites = [Site::Residual(1), Site::Residual(2)];
+    let mut m: Vec<_> = sites.iter().map(|_| CrossMoments::new(64, 64)).collect();
+    let batching = Batching { seq: 64, batch: 8 };
+    // Fix the shifts with clean activations (A against itself), then feed the overflowing B.
+    let ids = probe(2048, a.vocab_size());
+    accumulate_on(
+        (&a, &a),
+        ("A", "A"),
+        &ids,
+        &sites,
+        batching,
+        &mut m,
+        MomentsOn::Device,
+        |_| true,
+    )
+    .unwrap();
+    assert!(m.iter().all(CrossMoments::shifts_fixed));
+    let e = accumulate_on(
+        (&a, &b),
+        ("A", "B"),
+        &ids[..512],
+        &sites,
+        batching,
+        &mut m,
+        MomentsOn::Device,
+        |_| true,
+    )
+    .unwrap_err();
+    std::fs::remove_dir_all(&tmp).unwrap();
+    let msg = e.to_string();
+    assert!(msg.contains("activations of B at h_2"), "{msg}");
+    assert!(msg.contains("stopping"), "{msg}");
+    assert_eq!(m[0].count(), 2048);
+    assert_eq!(m[1].count(), 2048);
 }

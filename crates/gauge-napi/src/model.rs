@@ -1,4 +1,5 @@
-//! `Model`: a checkpoint loaded for forward passes (candle, CPU), with logits and residual-stream hidden states.
+//! `Model`: a checkpoint loaded for forward passes (candle; the CPU unless a device is named), with logits and
+//! residual-stream hidden states.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,6 +18,15 @@ use crate::job::{abort_parts, Job};
 pub struct Model {
     pub(crate) inner: Arc<gauge_models::Model>,
     path: String,
+}
+
+/// Options of `Model.load`.
+#[napi(object)]
+pub struct LoadOptions {
+    /// `cpu`, `cuda`, `cuda:N`, `metal` or `metal:N`; an accelerator needs a build with the `cuda` or `metal`
+    /// feature.
+    /// @default 'cpu'
+    pub device: Option<String>,
 }
 
 /// Options of `Model.forward`.
@@ -111,17 +121,33 @@ fn rows(ids: &[u32], batch: u32) -> CResult<Vec<Vec<u32>>> {
 
 #[napi]
 impl Model {
-    /// Loads a Hugging Face checkpoint directory (or a GGUF file) for forward passes on the CPU. Off the event
-    /// loop.
+    /// Loads a Hugging Face checkpoint directory (or a GGUF file) for forward passes on the CPU, or on the device
+    /// `options.device` names. Off the event loop.
     #[napi(ts_return_type = "Promise<Model>")]
-    pub fn load(path: String) -> AsyncTask<Job<Model>> {
+    pub fn load(path: String, options: Option<LoadOptions>) -> AsyncTask<Job<Model>> {
         AsyncTask::new(Job::new(move || {
-            let inner = gauge_models::Model::load(Path::new(&path), &Device::Cpu)?;
+            let device = match options.and_then(|o| o.device) {
+                Some(name) => gauge_models::device::device(&name, "device")?,
+                None => Device::Cpu,
+            };
+            let inner = gauge_models::Model::load(Path::new(&path), &device)?;
             Ok(Model {
                 inner: Arc::new(inner),
                 path,
             })
         }))
+    }
+
+    /// The device it runs on: `cpu`, `cuda:N` or `metal:N`.
+    #[napi(getter)]
+    pub fn device(&self) -> String {
+        match self.inner.device().location() {
+            gauge_models::candle_core::DeviceLocation::Cpu => "cpu".into(),
+            gauge_models::candle_core::DeviceLocation::Cuda { gpu_id } => format!("cuda:{gpu_id}"),
+            gauge_models::candle_core::DeviceLocation::Metal { gpu_id } => {
+                format!("metal:{gpu_id}")
+            }
+        }
     }
 
     /// The path it was loaded from.

@@ -58,6 +58,10 @@ pub struct TrainOptions {
     /// Continue from `init/optimizer.safetensors` (the state saved with a checkpoint).
     /// @default false
     pub resume: Option<bool>,
+    /// `cpu`, `cuda`, `cuda:N`, `metal` or `metal:N` (an accelerator needs a build with its feature); runs are
+    /// deterministic for a seed on the CPU.
+    /// @default 'cpu'
+    pub device: Option<String>,
 }
 
 /// Progress of `train`, after every step.
@@ -168,12 +172,16 @@ pub fn train(
     let ids = ids.to_vec();
     let job = Job::new(move || {
         let opts = self::options(&options)?;
+        let device = match &options.device {
+            Some(name) => gauge_models::device::device(name, "device")?,
+            None => Device::Cpu,
+        };
         let summary = run(
             &PathBuf::from(&init),
             &ids,
             &PathBuf::from(&out),
             &opts,
-            &Device::Cpu,
+            &device,
             |p: &RunProgress| {
                 if let Some(f) = &tsfn {
                     f.call(
