@@ -60,6 +60,26 @@ pub fn temp_sibling(path: &Path) -> PathBuf {
     }
 }
 
+/// Renames the complete directory `tmp` to `out`. An existing `out` is an [`Error::OutputExists`] unless
+/// `overwrite`; then it is moved aside first and removed only after the new one is in place, so `out` is at
+/// every moment the old or the new directory.
+pub fn replace_dir(tmp: &Path, out: &Path, overwrite: bool) -> Result<()> {
+    if out.exists() {
+        if !overwrite {
+            return Err(Error::OutputExists { path: out.into() });
+        }
+        let old = temp_sibling(out);
+        std::fs::rename(out, &old).map_err(|e| Error::io(out, e))?;
+        if let Err(e) = std::fs::rename(tmp, out) {
+            let _ = std::fs::rename(&old, out);
+            return Err(Error::io(out, e));
+        }
+        std::fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
+        return Ok(());
+    }
+    std::fs::rename(tmp, out).map_err(|e| Error::io(out, e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,6 +25,7 @@ pub mod roles;
 pub mod rotation;
 pub mod stats;
 pub mod stats_file;
+pub mod transport;
 pub mod weight_moments;
 
 pub use error::{Error, Result};

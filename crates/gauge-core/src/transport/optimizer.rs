@@ -1,0 +1,152 @@
+//! AdamW state in the GAUGE.md §4 layout (`P.exp_avg`, `P.exp_avg_sq` for each parameter `P`, metadata
+//! `format = "gauge-transport/adamw"`, `step`, …): `exp_avg` moves exactly like its parameter (the parameter's
+//! role in the model's architecture), `exp_avg_sq` like its parameter under `|g|` (no signs: it is a mean of
+//! squares); `step` and the hyper-parameters are kept. Then resuming `apply(g, θ)` with the moved state follows
+//! `g·` the original run, update for update, because every AdamW operation is elementwise.
+
+use std::path::Path;
+
+use crate::checkpoint::{read_header, Checkpoint};
+use crate::error::{Error, Result};
+use crate::gauge::Gauge;
+
+/// The `format` metadata value of an optimizer-state file.
+pub const ADAMW_FORMAT: &str = "gauge-transport/adamw";
+
+/// What [`transport_optimizer`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OptimizerReport {
+    /// Parameters whose state was written.
+    pub parameters: usize,
+    /// Tensors moved (the rest belong to parameters outside the residual chart).
+    pub moved: usize,
+}
+
+/// Buffers a checkpoint may carry that are not parameters (no optimizer state).
+fn is_buffer(name: &str) -> bool {
+    (name.ends_with(".attn.bias") && name.contains(".h.")) || name.ends_with(".attn.masked_bias")
+}
+
+/// Writes the optimizer state `input` of a run of the checkpoint `model` (a Hugging Face directory, for the
+/// parameters' roles and shapes) moved by `gauge` to `out`. Refused, naming the file and entry: another `format`,
+/// an entry that is not `P.exp_avg` / `P.exp_avg_sq`, a parameter the model lacks or of another shape, a
+/// parameter of the model without state, a gauge outside the model's group (signs on a LayerNorm model).
+pub fn transport_optimizer(
+    input: &Path,
+    out: &Path,
+    gauge: &Gauge,
+    model: &Path,
+    overwrite: bool,
+) -> Result<OptimizerReport> {
+    let ckpt = Checkpoint::open(model)?;
+    let d = ckpt.hidden_size()?;
+    if gauge.dim() != d {
+        return Err(Error::shape(
+            "gauge",
+            format!("d = {d} (hidden size of {})", model.display()),
+            format!("d = {}", gauge.dim()),
+        ));
+    }
+    if !gauge.group().is_subgroup_of(ckpt.arch.group()) {
+        return Err(Error::invalid(
+            "gauge",
+            format!(
+                "is in group {} but {} is a LayerNorm model (group ±Sd): its parameters cannot move by single \
+                 sign flips, so neither can their optimizer state",
+                gauge.group().as_str(),
+                model.display()
+            ),
+        ));
+    }
+    let header = read_header(input)?;
+    let file = input.display().to_string();
+    match header.metadata.get("format").map(String::as_str) {
+        Some(ADAMW_FORMAT) => {}
+        other => {
+            return Err(Error::invalid(
+                file,
+                format!(
+                    "has format {other:?}, not {ADAMW_FORMAT:?} (GAUGE.md §4; PyTorch optimizer.state_dict() files \
+                     convert with scripts/convert_torch_optimizer.py)"
+                ),
+            ))
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for t in &header.tensors {
+        let (param, _) = split(&t.name).ok_or_else(|| {
+            Error::invalid(
+                format!("{file}: tensor {:?}", t.name),
+                "is not named <parameter>.exp_avg or <parameter>.exp_avg_sq",
+            )
+        })?;
+        let (_, p) = ckpt.find(param).ok_or_else(|| {
+            Error::invalid(
+                format!("{file}: tensor {:?}", t.name),
+                format!(
+                    "is state of {param:?}, which {} does not have",
+                    model.display()
+                ),
+            )
+        })?;
+        if p.shape != t.shape {
+            return Err(Error::shape(
+                format!("{file}: tensor {:?}", t.name),
+                format!("the shape of {param:?}, {:?}", p.shape),
+                format!("{:?}", t.shape),
+            ));
+        }
+        seen.insert(t.name.clone());
+    }
+    let missing: Vec<String> = ckpt
+        .tensors()
+        .map(|(_, t)| &t.name)
+        .filter(|n| !is_buffer(n))
+        .flat_map(|n| [format!("{n}.exp_avg"), format!("{n}.exp_avg_sq")])
+        .filter(|n| !seen.contains(n))
+        .collect();
+    if !missing.is_empty() {
+        let shown: Vec<_> = missing.iter().take(4).cloned().collect();
+        return Err(Error::invalid(
+            file,
+            format!(
+                "lacks {} entries for parameters of {}: {}{}",
+                missing.len(),
+                model.display(),
+                shown.join(", "),
+                if missing.len() > shown.len() {
+                    ", …"
+                } else {
+                    ""
+                }
+            ),
+        ));
+    }
+    let moved = crate::recharting::rewrite_file(
+        input,
+        out,
+        gauge,
+        &super::provenance(gauge, input, "adamw"),
+        overwrite,
+        |t| {
+            let (param, squared) = split(&t.name).expect("checked above");
+            let role = ckpt.arch.role(param)?;
+            Ok(role
+                .action()
+                .map(|(axis, signed)| (axis, signed && !squared)))
+        },
+    )?;
+    Ok(OptimizerReport {
+        parameters: seen.len() / 2,
+        moved,
+    })
+}
+
+/// `P.exp_avg` -> `(P, false)`, `P.exp_avg_sq` -> `(P, true)`.
+fn split(name: &str) -> Option<(&str, bool)> {
+    if let Some(p) = name.strip_suffix(".exp_avg_sq") {
+        Some((p, true))
+    } else {
+        name.strip_suffix(".exp_avg").map(|p| (p, false))
+    }
+}
