@@ -236,6 +236,9 @@ export declare function convertGguf(gguf: string, out: string): Promise<string>
  */
 export declare function correlation(x: Float32Array, y: Float32Array, rows: number, dx: number, dy: number): Promise<Float32Array>
 
+/** The reconstruction metrics of the SAELens SAE `dir` on `activations` (row-major `[n, d_in]`). */
+export declare function evaluateSae(dir: string, activations: Float32Array): Promise<SaeMetrics>
+
 /** Options of `Model.forward`. */
 export interface ForwardOptions {
   /**
@@ -254,6 +257,11 @@ export interface ForwardOptions {
    * @default 'all'
    */
   logits?: string
+  /**
+   * A vector added to the residual stream at one site, at every position, before anything downstream reads
+   * it (activation steering).
+   */
+  steer?: SteerOptions
 }
 
 /** The result of `Model.forward`. */
@@ -384,6 +392,32 @@ export interface MatchResult {
   fastPath: boolean
 }
 
+/**
+ * Writes the merge of checkpoint `b` into the chart of `a` as the new directory `out`: B's tensors move by
+ * `gauge: B -> A` (each by its role), then combine with A's coordinate-wise. Refuses checkpoints of different
+ * architectures, tensor sets or shapes, and a gauge outside the architecture's group.
+ */
+export declare function mergeCheckpoints(a: string, b: string, gauge: Gauge, out: string, options?: MergeOptions | undefined | null): Promise<MergeResult>
+
+/** Options of `mergeCheckpoints`. */
+export interface MergeOptions {
+  /**
+   * `α`, the weight of B: the merge is `(1 - α) θ_A + α · g·θ_B`, or `θ_A + α (g·θ_B - θ_base)` with `base`.
+   * @default 0.5
+   */
+  weight?: number
+  /** A base checkpoint in A's chart (the common ancestor) for task arithmetic. */
+  base?: string
+}
+
+/** The result of `mergeCheckpoints`. */
+export interface MergeResult {
+  /** Tensors combined. */
+  tensors: number
+  /** Of which B's were moved by the gauge. */
+  moved: number
+}
+
 /** A checkpoint's description. */
 export interface ModelInfo {
   /** `llama` (Llama, Mistral, Qwen2), `gpt2` or `gpt_neox`. */
@@ -493,6 +527,18 @@ export interface RotateOptions {
   force?: boolean
 }
 
+/** Reconstruction quality of an SAE on activations. */
+export interface SaeMetrics {
+  /** `Σ‖x - x̂‖² / Σ‖x - mean(x)‖²` (GAUGE.md §6). */
+  nmse: number
+  /** Mean number of active features per row. */
+  l0: number
+  /** Fraction of features never active. */
+  dead: number
+  /** Rows evaluated. */
+  tokens: number
+}
+
 /** A checkpoint saved by `train`. */
 export interface SavedCheckpoint {
   /** Optimizer step count at the save (counting a resumed run's earlier steps). */
@@ -524,6 +570,19 @@ export interface StatsProgress {
   forwardSeconds: number
   /** Seconds so far accumulating statistics. */
   statsSeconds: number
+}
+
+/** An intervention of `ForwardOptions.steer`: `scale · vector` added at `site`. */
+export interface SteerOptions {
+  /** The site: `"h_0"` … `"h_L"` or `"final_norm"`. */
+  site: string
+  /** The vector, length d, in this model's chart. */
+  vector: Float32Array
+  /**
+   * Its multiplier.
+   * @default 1
+   */
+  scale?: number
 }
 
 /**
@@ -630,6 +689,67 @@ export interface TrainProgress {
   saved?: string
 }
 
+/** Fits a `standard` SAE to `activations` (row-major `[n, d]`) and writes it as the SAELens directory `out`. */
+export declare function trainSae(activations: Float32Array, d: number, out: string, options?: TrainSaeOptions | undefined | null): Promise<TrainSaeResult>
+
+/** Options of `trainSae`. */
+export interface TrainSaeOptions {
+  /**
+   * Number of features.
+   * @default 4 · d
+   */
+  dSae?: number
+  /**
+   * Weight of the L1 penalty on features (times their decoder norms), on inputs scaled to mean squared norm d.
+   * @default 1e-3
+   */
+  l1?: number
+  /**
+   * Adam learning rate.
+   * @default 1e-3
+   */
+  lr?: number
+  /**
+   * Updates.
+   * @default 2000
+   */
+  steps?: number
+  /**
+   * Rows per update.
+   * @default 512
+   */
+  batch?: number
+  /**
+   * Seed of the initialisation and the minibatches.
+   * @default 0
+   */
+  seed?: number
+  /**
+   * The `hook_name` written to `cfg.json` (a residual site, e.g. `blocks.1.hook_resid_post`).
+   * @default 'hook_resid_post'
+   */
+  hookName?: string
+  /**
+   * Replace an existing output directory.
+   * @default false
+   */
+  overwrite?: boolean
+}
+
+/** The result of `trainSae`. */
+export interface TrainSaeResult {
+  /** Input width. */
+  dIn: number
+  /** Features. */
+  dSae: number
+  /** Training loss of every update. */
+  losses: Array<number>
+  /** Reconstruction on the training activations. */
+  metrics: SaeMetrics
+  /** Wall time of the fit. */
+  seconds: number
+}
+
 /** What a run did. */
 export interface TrainSummary {
   /** Loss of every step, before its update. */
@@ -639,6 +759,66 @@ export interface TrainSummary {
   /** Wall time. */
   seconds: number
 }
+
+/**
+ * Writes the AdamW state `input` (GAUGE.md §4 layout) of a run of checkpoint `model` moved by `gauge` to `out`:
+ * `exp_avg` moves like its parameter, `exp_avg_sq` like its parameter under `|g|`; `step` and hyper-parameters
+ * are kept. Refuses state with missing or foreign entries, shapes that differ from the model's, or signs on a
+ * LayerNorm model.
+ */
+export declare function transportOptimizer(input: string, gauge: Gauge, model: string, out: string, overwrite?: boolean | undefined | null): Promise<TransportOptimizerResult>
+
+/** The result of `transportOptimizer`. */
+export interface TransportOptimizerResult {
+  /** Parameters whose state was written. */
+  parameters: number
+  /** State tensors moved (the rest belong to parameters outside the residual chart). */
+  moved: number
+}
+
+/**
+ * Writes the SAELens SAE directory `input` (`cfg.json`, `sae_weights.safetensors`), made for checkpoint A, moved
+ * by `gauge: A -> B` into the new directory `out`: `W_enc` rows, `W_dec` columns and `b_dec` move signed,
+ * per-feature tensors stay. Refuses an SAE whose `d_in` is not the gauge's d, whose hook is on attention heads
+ * or MLP neurons (another chart), or that holds a tensor outside the SAELens layout.
+ */
+export declare function transportSae(input: string, gauge: Gauge, out: string, options?: TransportSaeOptions | undefined | null): Promise<TransportSaeResult>
+
+/** Options of `transportSae`. */
+export interface TransportSaeOptions {
+  /**
+   * Transport an SAE whose `hook_name` is not known to be a residual-stream site.
+   * @default false
+   */
+  allowUnknownSite?: boolean
+  /**
+   * Replace an existing output directory.
+   * @default false
+   */
+  overwrite?: boolean
+}
+
+/** The result of `transportSae`. */
+export interface TransportSaeResult {
+  /** The SAE's input width (the model's d). */
+  dIn: number
+  /** Its number of features, when `cfg.json` gives it. */
+  dSae?: number
+  /** The hook it reads, when `cfg.json` names it. */
+  hookName?: string
+  /** Tensors moved (`W_enc`, `W_dec`, `b_dec`). */
+  moved: number
+  /** Per-feature tensors copied unchanged. */
+  unchanged: number
+  /** The written directory. */
+  out: string
+}
+
+/**
+ * Writes the safetensors file of steering vectors `input` moved by `gauge` to `out`: every tensor's last axis
+ * must be the residual axis (length d) and moves signed, `v' = g·v`. Resolves to the number of tensors moved.
+ */
+export declare function transportSteeringFile(input: string, gauge: Gauge, out: string, overwrite?: boolean | undefined | null): Promise<number>
 
 /**
  * Data-free statistics: the residual coordinates of checkpoints `a` and `b` (Hugging Face directories of one

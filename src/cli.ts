@@ -7,9 +7,11 @@ import * as statsCmd from './commands/stats';
 import * as demo from './commands/demo';
 import * as experiment from './commands/experiment';
 import * as match from './commands/match';
+import * as mergeCmd from './commands/merge';
 import * as randomGauge from './commands/random-gauge';
 import * as readme from './commands/readme';
 import * as trainCmd from './commands/train';
+import * as transportCmd from './commands/transport';
 import * as trajectoryCmd from './commands/trajectory';
 
 interface Command {
@@ -30,6 +32,8 @@ const COMMANDS: Record<string, Command> = {
   perturb: { summary: 'add seeded noise to a checkpoint (experiments)', usage: checkpoints.perturbUsage, run: checkpoints.perturb },
   init: { summary: 'write a random checkpoint with generic gains', usage: checkpoints.initUsage, run: checkpoints.init },
   trajectory: { summary: 'compose local gauges along saved checkpoints (manifest)', usage: trajectoryCmd.usage, run: trajectoryCmd.run },
+  transport: { summary: 'move a steering vector, SAE, neuron list or optimizer state by a gauge', usage: transportCmd.usage, run: transportCmd.run },
+  merge: { summary: 'merge checkpoint B into the chart of A with a gauge B -> A', usage: mergeCmd.usage, run: mergeCmd.run },
   train: { summary: 'train a checkpoint with AdamW, saving checkpoints with optimizer state', usage: trainCmd.usage, run: trainCmd.run },
   experiment: { summary: 'run an experiment and record its results', usage: experiment.usage, run: experiment.run },
   bench: { summary: 'run a benchmark against its peer', usage: experiment.benchUsage, run: experiment.runBench },

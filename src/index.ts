@@ -32,3 +32,7 @@ export { Trajectory, CheckpointGraph, ActivationCache, estimateTrajectory, readM
 export type { TrajectoryOptions, TrajectoryResult, Manifest, GaugeEdge, Composition, CycleReport } from './trajectory';
 export type { TrainOptions, TrainProgress, TrainSummary } from './train';
 export type { AlignOptions, AlignResult, AlignProgress, StatsOptions, PairStats, Pool, Agreement } from './align';
+export { transportSteering, transportSae, transportNeurons, transportOptimizer, mergeCheckpoints, moveEntries, moveVector } from './transport';
+export type { TransportFileOptions, TransportSaeOptions, CoordinateEntry, MergeOptions } from './transport';
+export { siteActivations, meanRows, trainSae, evaluateSae, meanResidual, steeringVector, steeringEffect, topK, overlap } from './tools';
+export type { ActivationOptions, TrainSaeOptions, TrainSaeResult, SaeMetrics, LogitContrast, SteeringEffectOptions } from './tools';

@@ -122,3 +122,48 @@ export function floatBytes(values: ArrayLike<number>, width: 4 | 8): Uint8Array 
   }
   return out;
 }
+
+/** A tensor of a safetensors file, as tests build and read them. */
+export interface StTensor {
+  dtype: 'F32' | 'I64' | 'I8';
+  shape: number[];
+  data: Float32Array | BigInt64Array | Int8Array;
+}
+
+/** Writes a safetensors file (8-byte header length, JSON header, data) with the given tensors, by the format's spec. */
+export function writeSafetensors(file: string, tensors: Record<string, StTensor>, metadata?: Record<string, string>): void {
+  const header: Record<string, unknown> = metadata ? { __metadata__: metadata } : {};
+  const parts: Buffer[] = [];
+  let offset = 0;
+  for (const [name, t] of Object.entries(tensors)) {
+    const bytes = Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + bytes.length] };
+    parts.push(bytes);
+    offset += bytes.length;
+  }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - (json.length % 8)) % 8);
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(json.length));
+  fs.writeFileSync(file, Buffer.concat([len, Buffer.from(json, 'utf8'), ...parts]));
+}
+
+/** Reads the F32 tensors and the metadata of a safetensors file. */
+export function readSafetensors(file: string): { tensors: Record<string, { shape: number[]; data: Float32Array }>; metadata: Record<string, string> } {
+  const buf = fs.readFileSync(file);
+  const n = Number(buf.readBigUInt64LE(0));
+  const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8')) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
+  const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
+  let metadata: Record<string, string> = {};
+  for (const [name, t] of Object.entries(header)) {
+    if (name === '__metadata__') {
+      metadata = t as unknown as Record<string, string>;
+      continue;
+    }
+    if (t.dtype !== 'F32') continue;
+    const start = 8 + n + t.data_offsets[0];
+    const bytes = buf.subarray(start, 8 + n + t.data_offsets[1]);
+    tensors[name] = { shape: t.shape, data: new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length)) };
+  }
+  return { tensors, metadata };
+}

@@ -305,20 +305,20 @@ impl Gpt2 {
             .wte
             .forward(ids)?
             .broadcast_add(&self.wpe.forward(&positions)?)?;
-        rec.record(Site::Residual(0), &h);
+        h = rec.visit(Site::Residual(0), h)?;
         if rec.stop() {
             return Ok(None);
         }
         let mask = causal_mask(seq, device)?;
         for (l, block) in self.blocks.iter().enumerate() {
             h = block.forward(&h, &mask)?;
-            rec.record(Site::Residual(l + 1), &h);
+            h = rec.visit(Site::Residual(l + 1), h)?;
             if rec.stop() {
                 return Ok(None);
             }
         }
         let x = self.ln_f.forward(&h, self.hyper.kernels)?;
-        rec.record(Site::FinalNorm, &x);
+        let x = rec.visit(Site::FinalNorm, x)?;
         if !rec.logits {
             return Ok(None);
         }

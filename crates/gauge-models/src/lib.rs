@@ -29,6 +29,7 @@ mod gpt2;
 pub mod kernels;
 mod llama;
 pub mod pair_stats;
+pub mod sae;
 pub mod tokenizer;
 pub mod train;
 mod weights;
@@ -107,10 +108,23 @@ impl Output {
 /// Hidden states by site, in the order asked for.
 type Hidden = Vec<(Site, Tensor)>;
 
-/// Collects the hidden states a caller asked for while a model runs.
+/// An intervention on the residual stream: `scale · vector` added to every position's hidden state at `site`,
+/// before it is recorded and before anything downstream reads it (activation steering).
+#[derive(Debug, Clone)]
+pub struct Steer {
+    /// Where the vector is added.
+    pub site: Site,
+    /// The vector, length `d`, in the model's own chart.
+    pub vector: Vec<f32>,
+    /// Its multiplier.
+    pub scale: f32,
+}
+
+/// Collects the hidden states a caller asked for while a model runs, and applies a [`Steer`] on the way.
 pub(crate) struct Recorder {
     sites: Vec<Site>,
     found: Vec<Option<Tensor>>,
+    steer: Option<(Site, Tensor)>,
     /// Whether the caller wants logits; without them a model stops once every site is recorded.
     pub(crate) logits: bool,
 }
@@ -120,8 +134,19 @@ impl Recorder {
         Self {
             sites: sites.to_vec(),
             found: vec![None; sites.len()],
+            steer: None,
             logits,
         }
+    }
+
+    /// The model's stream passes `site` with value `h`: adds the steering vector there, if any, and records it.
+    pub(crate) fn visit(&mut self, site: Site, h: Tensor) -> Result<Tensor> {
+        let h = match &self.steer {
+            Some((s, v)) if *s == site => h.broadcast_add(v)?,
+            _ => h,
+        };
+        self.record(site, &h);
+        Ok(h)
     }
 
     /// Whether the model can stop here: no logits wanted and every requested site recorded.
@@ -278,16 +303,40 @@ impl Model {
     ///
     /// Every id must be below the vocabulary size, `sites` may name `h_0..=h_L` and the final norm.
     pub fn forward(&self, ids: &Tensor, sites: &[Site]) -> Result<Output> {
+        self.forward_steered(ids, sites, None)
+    }
+
+    /// [`Model::forward`] with `steer` added to the residual stream on the way (see [`Steer`]); the vector must
+    /// have length `d` and be finite, and its site must exist.
+    pub fn forward_steered(
+        &self,
+        ids: &Tensor,
+        sites: &[Site],
+        steer: Option<&Steer>,
+    ) -> Result<Output> {
         let ids = self.checked(ids, sites)?;
-        let (logits, hidden) = self.run(&ids, sites, true)?;
+        if let Some(s) = steer {
+            self.check_steer(s)?;
+        }
+        let (logits, hidden) = self.run(&ids, sites, true, steer)?;
         Ok(Output {
             logits: logits.expect("a model computes logits when asked"),
             hidden,
         })
     }
 
-    fn run(&self, ids: &Tensor, sites: &[Site], logits: bool) -> Result<(Option<Tensor>, Hidden)> {
+    fn run(
+        &self,
+        ids: &Tensor,
+        sites: &[Site],
+        logits: bool,
+        steer: Option<&Steer>,
+    ) -> Result<(Option<Tensor>, Hidden)> {
         let mut rec = Recorder::new(sites, logits);
+        if let Some(s) = steer {
+            let v: Vec<f32> = s.vector.iter().map(|x| x * s.scale).collect();
+            rec.steer = Some((s.site, Tensor::from_vec(v, self.hidden, &self.device)?));
+        }
         let logits = match &self.inner {
             Inner::Llama(m) => m.forward(ids, &mut rec)?,
             Inner::Gpt2(m) => m.forward(ids, &mut rec)?,
@@ -299,7 +348,39 @@ impl Model {
     /// after the last block a site needs and never computes the output head. Same checks as [`Model::forward`].
     pub fn hidden_states(&self, ids: &[Vec<u32>], sites: &[Site]) -> Result<Vec<(Site, Tensor)>> {
         let ids = self.checked_ids(ids, sites)?;
-        Ok(self.run(&ids, sites, false)?.1)
+        Ok(self.run(&ids, sites, false, None)?.1)
+    }
+
+    fn check_steer(&self, s: &Steer) -> Result<()> {
+        if s.vector.len() != self.hidden {
+            return Err(Error::input(
+                "steer.vector",
+                format!(
+                    "has length {}, but a residual vector has the model's d = {}; a vector of another length \
+                     lives in another chart (MLP neurons, attention heads), which is not the residual stream",
+                    s.vector.len(),
+                    self.hidden
+                ),
+            ));
+        }
+        if let Some(k) = s.vector.iter().position(|v| !v.is_finite()) {
+            return Err(Error::input(
+                "steer.vector",
+                format!("entry {k} is not finite"),
+            ));
+        }
+        if !s.scale.is_finite() {
+            return Err(Error::input("steer.scale", "is not finite"));
+        }
+        if let Site::Residual(l) = s.site {
+            if l > self.layers {
+                return Err(Error::input(
+                    "steer.site",
+                    format!("h_{l} does not exist in a model of {} blocks", self.layers),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// `ids` as a `U32` tensor on the model's device, after checking its shape, dtype, vocabulary range and
@@ -374,8 +455,18 @@ impl Model {
 
     /// [`Model::forward`] on token ids given as rows of equal length (`batch` rows of `seq` ids).
     pub fn forward_ids(&self, ids: &[Vec<u32>], sites: &[Site]) -> Result<Output> {
+        self.forward_ids_steered(ids, sites, None)
+    }
+
+    /// [`Model::forward_steered`] on token ids given as rows of equal length.
+    pub fn forward_ids_steered(
+        &self,
+        ids: &[Vec<u32>],
+        sites: &[Site],
+        steer: Option<&Steer>,
+    ) -> Result<Output> {
         let t = self.checked_ids(ids, sites)?;
-        self.forward(&t, sites)
+        self.forward_steered(&t, sites, steer)
     }
 
     /// Perplexity of one sequence: `exp` of the mean negative log-likelihood of each id given the ones before it.

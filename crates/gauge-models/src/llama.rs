@@ -365,7 +365,7 @@ impl Llama {
         }
         let device = ids.device();
         let mut h = self.embed.forward(ids)?;
-        rec.record(Site::Residual(0), &h);
+        h = rec.visit(Site::Residual(0), h)?;
         if rec.stop() {
             return Ok(None);
         }
@@ -373,13 +373,13 @@ impl Llama {
         let mask = causal_mask(seq, device)?;
         for (l, block) in self.blocks.iter().enumerate() {
             h = block.forward(&h, &cos, &sin, &mask)?;
-            rec.record(Site::Residual(l + 1), &h);
+            h = rec.visit(Site::Residual(l + 1), h)?;
             if rec.stop() {
                 return Ok(None);
             }
         }
         let x = self.norm.forward(&h, self.hyper.kernels)?;
-        rec.record(Site::FinalNorm, &x);
+        let x = rec.visit(Site::FinalNorm, x)?;
         if !rec.logits {
             return Ok(None);
         }

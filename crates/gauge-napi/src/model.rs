@@ -42,6 +42,21 @@ pub struct ForwardOptions {
     /// `"none"`.
     /// @default 'all'
     pub logits: Option<String>,
+    /// A vector added to the residual stream at one site, at every position, before anything downstream reads
+    /// it (activation steering).
+    pub steer: Option<SteerOptions>,
+}
+
+/// An intervention of `ForwardOptions.steer`: `scale · vector` added at `site`.
+#[napi(object)]
+pub struct SteerOptions {
+    /// The site: `"h_0"` … `"h_L"` or `"final_norm"`.
+    pub site: String,
+    /// The vector, length d, in this model's chart.
+    pub vector: Float32Array,
+    /// Its multiplier.
+    /// @default 1
+    pub scale: Option<f64>,
 }
 
 /// One hidden state, row-major `[batch, seq, d]`.
@@ -194,10 +209,11 @@ impl Model {
         options: Option<ForwardOptions>,
         signal: Option<Object>,
     ) -> Result<AsyncTask<Job<ForwardResult>>> {
-        let (batch, sites, logits) = match options {
-            Some(o) => (o.batch, o.sites, o.logits),
-            None => (None, None, None),
+        let (batch, sites, logits, steer) = match options {
+            Some(o) => (o.batch, o.sites, o.logits, o.steer),
+            None => (None, None, None, None),
         };
+        let steer = steer.map(|s| (s.site, s.vector.to_vec(), s.scale.unwrap_or(1.0)));
         let (signal, flag) = abort_parts(&env, signal)?;
         let model = self.inner.clone();
         let ids = ids.to_vec();
@@ -217,7 +233,16 @@ impl Model {
             }
             let rows = rows(&ids, batch.unwrap_or(1))?;
             let (b, seq) = (rows.len(), rows[0].len());
-            let out = model.forward_ids(&rows, &sites)?;
+            let steer = steer
+                .map(|(site, vector, scale)| {
+                    Ok::<_, CodedError>(gauge_models::Steer {
+                        site: parse_site(&site)?,
+                        vector,
+                        scale: scale as f32,
+                    })
+                })
+                .transpose()?;
+            let out = model.forward_ids_steered(&rows, &sites, steer.as_ref())?;
             let logits = match mode.as_str() {
                 "all" => Some(to_f32(&out.logits)?),
                 "last" => Some(to_f32(

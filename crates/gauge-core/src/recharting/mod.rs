@@ -21,6 +21,9 @@ use crate::gauge::Gauge;
 use crate::gauge_file::{self, GaugeMeta};
 use crate::roles::{Norm, Role};
 
+/// The name of the optimizer-state file saved beside a checkpoint's weights (GAUGE.md §4 layout).
+pub const OPTIMIZER_STATE: &str = "optimizer.safetensors";
+
 /// The name of the gauge file written beside the re-charted weights.
 pub const GAUGE_FILE: &str = "gauge.safetensors";
 
@@ -328,7 +331,7 @@ fn write_all(
             .count();
         report.bytes += bytes;
     }
-    copy_side_files(ckpt, tmp)?;
+    copy_side_files(ckpt, gauge, tmp)?;
     let gauge_path = tmp.join(GAUGE_FILE);
     write_synced(&gauge_path, &gauge_bytes)?;
     sync_dir(tmp)?;
@@ -336,8 +339,10 @@ fn write_all(
 }
 
 /// Copies every regular file beside the weights (config, tokenizer, generation config, and the shard index,
-/// verbatim: tensor names and files are unchanged), durably.
-fn copy_side_files(ckpt: &Checkpoint, tmp: &Path) -> Result<()> {
+/// verbatim: tensor names and files are unchanged), durably. Optimizer state saved with the checkpoint
+/// (`optimizer.safetensors`, GAUGE.md §4) is not copied but moved with the weights, so that training resumed from
+/// the re-charted checkpoint follows the original run.
+fn copy_side_files(ckpt: &Checkpoint, gauge: &Gauge, tmp: &Path) -> Result<()> {
     let shard_names: Vec<_> = ckpt
         .shards
         .iter()
@@ -351,6 +356,17 @@ fn copy_side_files(ckpt: &Checkpoint, tmp: &Path) -> Result<()> {
             continue;
         }
         let to = tmp.join(&name);
+        if name == OPTIMIZER_STATE {
+            crate::transport::optimizer::move_state(
+                ckpt,
+                &ckpt.dir,
+                &entry.path(),
+                &to,
+                gauge,
+                false,
+            )?;
+            continue;
+        }
         std::fs::copy(entry.path(), &to).map_err(|e| Error::io(entry.path(), e))?;
         File::open(&to)
             .and_then(|f| f.sync_all())

@@ -12,6 +12,7 @@
 //! through the re-charting kernel (exact: a gather and a sign-bit flip, any float dtype) into a temporary sibling
 //! that is renamed into place.
 
+pub mod merge;
 pub mod optimizer;
 pub mod sae;
 pub mod site;

@@ -1,0 +1,82 @@
+/**
+ * Steering vectors and their effect (GAUGE.md §6).
+ *
+ * A steering vector for a contrast (positive against negative prompts) is the difference of the mean residual
+ * state at a site: each prompt's hidden states are averaged over its positions, then over prompts. Its effect on a
+ * model is the mean, over evaluation prompts, of the change (steered minus unsteered) of the logit difference
+ * `mean(logits[positive tokens]) - mean(logits[negative tokens])` at the last position, with `scale · v` added
+ * to every position at the site. Preservation of a transported vector is `effect_B(v') / effect_A(v)`.
+ */
+import { invalidArgument } from '../errors';
+import type { Model, Site } from '../model';
+
+/** Mean residual state at `site` of each prompt (over its positions), averaged over the prompts. */
+export async function meanResidual(model: Model, prompts: Uint32Array[], site: Site): Promise<Float32Array> {
+  if (prompts.length === 0) throw invalidArgument('prompts', 'is empty');
+  const d = model.d;
+  const sum = new Float64Array(d);
+  for (const [k, ids] of prompts.entries()) {
+    if (ids.length === 0) throw invalidArgument(`prompts[${k}]`, 'has no tokens');
+    const res = await model.forward(ids, { sites: [site], logits: 'none' });
+    const h = res.hidden[0].values;
+    const seq = ids.length;
+    for (let t = 0; t < seq; t++) for (let j = 0; j < d; j++) sum[j] += h[t * d + j] / seq;
+  }
+  return Float32Array.from(sum, (s) => s / prompts.length);
+}
+
+/** `mean(positive prompts) - mean(negative prompts)` at `site`. */
+export async function steeringVector(model: Model, positive: Uint32Array[], negative: Uint32Array[], site: Site): Promise<Float32Array> {
+  const p = await meanResidual(model, positive, site);
+  const n = await meanResidual(model, negative, site);
+  return p.map((x, j) => x - n[j]);
+}
+
+/** The token sets whose logit difference measures a behaviour. */
+export interface LogitContrast {
+  positive: number[];
+  negative: number[];
+}
+
+/** `mean(logits[positive]) - mean(logits[negative])` of a `[vocab]` row. */
+function logitDiff(logits: Float32Array, offset: number, c: LogitContrast): number {
+  const mean = (ids: number[]) => ids.reduce((s, i) => s + logits[offset + i], 0) / ids.length;
+  return mean(c.positive) - mean(c.negative);
+}
+
+export interface SteeringEffectOptions {
+  /** Multiplier of the vector. @default 1 */
+  scale?: number;
+}
+
+/**
+ * The effect of adding `scale · vector` at `site` on the logit difference `contrast`, averaged over `prompts`
+ * (see the module docs), with the unsteered and steered means.
+ */
+export async function steeringEffect(
+  model: Model,
+  prompts: Uint32Array[],
+  vector: Float32Array,
+  site: Site,
+  contrast: LogitContrast,
+  options: SteeringEffectOptions = {},
+): Promise<{ effect: number; unsteered: number; steered: number }> {
+  if (prompts.length === 0) throw invalidArgument('prompts', 'is empty');
+  if (contrast.positive.length === 0 || contrast.negative.length === 0) {
+    throw invalidArgument('contrast', 'needs at least one positive and one negative token');
+  }
+  for (const id of [...contrast.positive, ...contrast.negative]) {
+    if (!(Number.isInteger(id) && id >= 0 && id < model.vocab)) throw invalidArgument('contrast', `token ${id} is outside the vocabulary of ${model.vocab}`);
+  }
+  const scale = options.scale ?? 1;
+  let base = 0;
+  let steered = 0;
+  for (const ids of prompts) {
+    const a = await model.forward(ids, { logits: 'last' });
+    const b = await model.forward(ids, { logits: 'last', steer: { site, vector, scale } });
+    base += logitDiff(a.logits!, 0, contrast);
+    steered += logitDiff(b.logits!, 0, contrast);
+  }
+  const n = prompts.length;
+  return { effect: (steered - base) / n, unsteered: base / n, steered: steered / n };
+}
