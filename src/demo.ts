@@ -9,7 +9,13 @@
  *    permutation-only tools find, the Sd estimate) gets the permutation right and the negative signs wrong;
  *    `signed` loses the coordinates whose sign flipped.
  *
- * Everything is written to `outDir`: the hidden gauge, the estimates, and `report.json`.
+ * 3. Two tools made for A are moved to B with the Bd and the Sd estimate: a steering vector (code against prose, the
+ *    difference of mean residuals at `h_1`), scored by how much of its effect on a logit difference survives in B,
+ *    and a sparse autoencoder fitted to A's `h_1` on the probe text, scored by its reconstruction NMSE in B on text
+ *    it never saw (this package's README).
+ *
+ * Everything is written to `outDir`: the hidden gauge, the estimates, the tools as made for A and as moved to B,
+ * and `report.json`.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -18,9 +24,13 @@ import { align, collectStats } from './align';
 import { defaultProbeText } from './probe';
 import { Gauge } from './gauge';
 import { METHODS, type Method } from './matching';
+import { loadModel } from './model';
 import { PACKAGE_ROOT } from './results';
 import { tinyBase } from './tiny-base';
-import { train } from './train';
+import { evaluateSae, siteActivations, steeringEffect, steeringVector, trainSae } from './tools';
+import { BYTE_TOKENIZER, train } from './train';
+import { transportSae } from './transport';
+import { behaviour, encodeBehaviour } from './experiments/transport/prompts';
 
 export interface DemoOptions {
   /** Where the demo's files go; created, and emptied of the demo's own earlier files. */
@@ -42,7 +52,24 @@ export interface DemoResult {
   probe: { source: string; tokens: number };
   methods: Record<Method, { permAccuracy: number; signedAccuracy: number; file: string }>;
   confidence: { mean: number; p05: number };
-  seconds: { nudge: number; align: number; total: number };
+  /** The tools moved with each estimate (`Bd`: marginalized, `Sd`: permutation-only). */
+  tools: {
+    steering: {
+      behaviour: string;
+      site: string;
+      effectA: number;
+      moved: Record<'Bd' | 'Sd', { effectB: number; preserved: number; file: string }>;
+      file: string;
+    };
+    sae: {
+      site: string;
+      features: number;
+      nmseA: number;
+      moved: Record<'Bd' | 'Sd', { nmseB: number; dir: string }>;
+      dir: string;
+    };
+  };
+  seconds: { nudge: number; align: number; tools: number; total: number };
   report: string;
 }
 
@@ -92,6 +119,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       if (m === 'marginalized') confidence = { mean: r.confidenceSummary.mean, p05: r.confidenceSummary.p05 };
     }
     const alignSeconds = (performance.now() - t2) / 1000;
+    const estimates = { Bd: Gauge.read(methods.marginalized.file), Sd: Gauge.read(methods.permutation.file) };
+
+    const t3 = performance.now();
+    const tools = await moveTools(a, b, estimates, out, stage);
+    const toolSeconds = (performance.now() - t3) / 1000;
     const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
     const k = Math.min(5, run.losses.length);
     const report = path.join(out, 'report.json');
@@ -103,7 +135,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       probe: { source: probe.source, tokens: probe.tokens },
       methods,
       confidence: confidence!,
-      seconds: { nudge: nudgeSeconds, align: alignSeconds, total: (performance.now() - t0) / 1000 },
+      tools,
+      seconds: { nudge: nudgeSeconds, align: alignSeconds, tools: toolSeconds, total: (performance.now() - t0) / 1000 },
       report,
     };
     const tmp = `${report}.tmp-${process.pid}`;
@@ -113,6 +146,53 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }
+}
+
+const SITE = 'h_1';
+
+/** Makes a steering vector and an SAE in A, moves both to B with each estimate and scores them there. */
+async function moveTools(a: string, b: string, estimates: Record<'Bd' | 'Sd', Gauge>, out: string, stage: (s: string) => void): Promise<DemoResult['tools']> {
+  const ma = await loadModel(a);
+  const mb = await loadModel(b);
+  const beh = behaviour('tiny');
+  const e = encodeBehaviour(beh, BYTE_TOKENIZER);
+  stage(`transporting a steering vector (${beh.name}, at ${SITE}) with the Bd and the Sd estimate`);
+  const v = await steeringVector(ma, e.positive, e.negative, SITE);
+  const scale = 2;
+  const effectA = (await steeringEffect(ma, e.evaluation, v, SITE, e.contrast, { scale })).effect;
+  const vectorFile = path.join(out, 'steering-A.json');
+  writeJson(vectorFile, { site: SITE, behaviour: beh.name, vector: Array.from(v) });
+  const steering = { behaviour: beh.name, site: SITE, effectA, moved: {} as DemoResult['tools']['steering']['moved'], file: vectorFile };
+  for (const k of ['Bd', 'Sd'] as const) {
+    const moved = estimates[k].applyVector(v);
+    const effectB = (await steeringEffect(mb, e.evaluation, moved, SITE, e.contrast, { scale })).effect;
+    const file = path.join(out, `steering-B-${k}.json`);
+    writeJson(file, { site: SITE, behaviour: beh.name, vector: Array.from(moved) });
+    steering.moved[k] = { effectB, preserved: effectB / effectA, file };
+  }
+
+  stage(`fitting an SAE to A's ${SITE} on the probe text and transporting it with each estimate`);
+  const fitIds = Uint32Array.from(Buffer.from(defaultProbeText(), 'utf8'));
+  const evalIds = Uint32Array.from(fs.readFileSync(path.join(PACKAGE_ROOT, 'README.md')).subarray(0, 4096));
+  const d = ma.d;
+  const saeDir = path.join(out, 'sae-A');
+  fs.rmSync(saeDir, { recursive: true, force: true });
+  await trainSae(await siteActivations(ma, fitIds, SITE), d, saeDir, { dSae: 4 * d, l1: 1e-2, steps: 1000, hookName: 'blocks.1.hook_resid_pre' });
+  const nmseA = (await evaluateSae(saeDir, await siteActivations(ma, evalIds, SITE))).nmse;
+  const xb = await siteActivations(mb, evalIds, SITE);
+  const sae = { site: SITE, features: 4 * d, nmseA, moved: {} as DemoResult['tools']['sae']['moved'], dir: saeDir };
+  for (const k of ['Bd', 'Sd'] as const) {
+    const dir = path.join(out, `sae-B-${k}`);
+    await transportSae(saeDir, estimates[k], dir, { overwrite: true });
+    sae.moved[k] = { nmseB: (await evaluateSae(dir, xb)).nmse, dir };
+  }
+  return { steering, sae };
+}
+
+function writeJson(file: string, value: unknown): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, JSON.stringify(value) + '\n');
+  fs.renameSync(tmp, file);
 }
 
 function countPositive(g: Gauge): number {

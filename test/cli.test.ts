@@ -272,3 +272,49 @@ describe('stats, stats-merge, align --stats', () => {
     expect(cli('stats', TINY, 'b', ...common, '--shard', '2/2', '--out', 'y.safetensors').status).toBe(2);
   });
 });
+
+describe('transport, merge', () => {
+  const TINY = path.join(__dirname, '..', 'crates', 'gauge-models', 'tests', 'fixtures', 'tiny');
+
+  test('align then transport a steering vector and a neuron list, and merge B back into A', () => {
+    expect(cli('random-gauge', '--d', '64', '--seed', '8', '--out', 'g.safetensors').status).toBe(0);
+    expect(cli('apply', TINY, '--gauge', 'g.safetensors', '--out', 'b').status).toBe(0);
+    expect(cli('align', TINY, 'b', '--tokens', '1024', '--context', '64', '--out', 'est.safetensors').status).toBe(0);
+    const g = Gauge.read(path.join(dir, 'g.safetensors'));
+    const v = Array.from({ length: 64 }, (_, i) => Math.sin(i));
+    fs.writeFileSync(path.join(dir, 'v.json'), JSON.stringify(v));
+    const r = cli('transport', 'steering', 'v.json', '--gauge', 'est.safetensors', '--out', 'v-b.json', '--json');
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toMatchObject({ kind: 'steering', vectors: 1, group: 'Bd' });
+    const moved = JSON.parse(fs.readFileSync(path.join(dir, 'v-b.json'), 'utf8'));
+    expect(moved).toEqual(Array.from(g.applyVector(Float32Array.from(v))));
+
+    fs.writeFileSync(path.join(dir, 'n.json'), JSON.stringify([{ index: 5, score: 1.5 }]));
+    expect(cli('transport', 'neurons', 'n.json', '--gauge', 'est.safetensors', '--out', 'n-b.json').status).toBe(0);
+    expect(JSON.parse(fs.readFileSync(path.join(dir, 'n-b.json'), 'utf8'))).toEqual([{ index: g.perm[5], score: g.sign[5] * 1.5 }]);
+
+    expect(cli('random-gauge', '--d', '64', '--seed', '8', '--out', 'g.safetensors', '--overwrite').status).toBe(0);
+    const inv = g.inverse();
+    inv.write(path.join(dir, 'inv.safetensors'));
+    const m = cli('merge', TINY, 'b', '--gauge', 'inv.safetensors', '--out', 'merged', '--json');
+    expect(m.stderr).toBe('');
+    expect(JSON.parse(m.stdout)).toMatchObject({ weight: 0.5, tensors: 21, moved: 21 });
+    // Averaging A with itself in the right chart gives A back.
+    const same = spawnSync(process.execPath, ['-e', `
+      const n = require(${JSON.stringify(path.join(__dirname, '..', 'index.js'))});
+      Promise.all([n.Model.load(${JSON.stringify(TINY)}), n.Model.load(${JSON.stringify(path.join(dir, 'merged'))})]).then(async ([a, b]) => {
+        const ids = Uint32Array.from([1, 2, 3, 4, 5]);
+        const [x, y] = [await a.forward(ids), await b.forward(ids)];
+        console.log(Math.max(...x.logits.map((v, k) => Math.abs(v - y.logits[k]))));
+      });`], { encoding: 'utf8' });
+    expect(Number(same.stdout)).toBeLessThan(1e-4);
+  });
+
+  test('usage errors name the argument', () => {
+    expect(cli('transport', 'tensor', 'x').stderr).toMatch(/one of steering, sae, neurons, optimizer/);
+    const r = cli('transport', 'optimizer', 'x.safetensors', '--gauge', 'g.safetensors', '--out', 'y');
+    expect(r.status).not.toBe(0);
+    expect(cli('merge', TINY).stderr).toMatch(/name the checkpoints A and B/);
+    expect(cli('merge', TINY, TINY, '--out', 'm').stderr).toMatch(/--gauge: is required/);
+  });
+});

@@ -30,10 +30,30 @@ test('demo recovers the hidden gauge with the Bd estimate and shows what the Sd 
     const hidden = native.Gauge.read(path.join(out, 'hidden-gauge.safetensors'));
     const estimate = native.Gauge.read(r.methods.marginalized.file);
     expect(estimate.agreement(hidden).signedAccuracy).toBe(r.methods.marginalized.signedAccuracy);
+    // Tools moved with the Bd estimate keep working in B; with the Sd estimate they break.
+    const { steering, sae } = r.tools;
+    expect(steering.moved.Bd.preserved).toBeGreaterThan(0.5);
+    expect(steering.moved.Sd.preserved).toBeLessThan(steering.moved.Bd.preserved - 0.4);
+    expect(sae.moved.Bd.nmseB).toBeLessThan(0.3);
+    expect(sae.moved.Sd.nmseB).toBeGreaterThan(3 * sae.moved.Bd.nmseB);
+    const moved = JSON.parse(fs.readFileSync(steering.moved.Bd.file, 'utf8')).vector;
+    const made = JSON.parse(fs.readFileSync(steering.file, 'utf8')).vector;
+    expect(moved).toEqual(Array.from(estimate.applyVector(Float32Array.from(made))));
     // The checkpoint the gauge was estimated against is kept beside the report; scratch files are not.
-    expect(fs.readdirSync(out).sort()).toEqual(
-      ['B', 'estimate-marginalized.safetensors', 'estimate-permutation.safetensors', 'estimate-signed.safetensors', 'hidden-gauge.safetensors', 'report.json'],
-    );
+    expect(fs.readdirSync(out).sort()).toEqual([
+      'B',
+      'estimate-marginalized.safetensors',
+      'estimate-permutation.safetensors',
+      'estimate-signed.safetensors',
+      'hidden-gauge.safetensors',
+      'report.json',
+      'sae-A',
+      'sae-B-Bd',
+      'sae-B-Sd',
+      'steering-A.json',
+      'steering-B-Bd.json',
+      'steering-B-Sd.json',
+    ]);
   } finally {
     t.cleanup();
   }

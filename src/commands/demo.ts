@@ -11,7 +11,8 @@ The built-in model (a byte-level Llama with RMSNorm gains, d = 64, pre-trained o
 re-charted by a hidden random signed permutation and nudged by a short fine-tuning; the gauge is then estimated
 from activations and every matching method is scored against the hidden one. Sign-marginalized matching (the Bd
 estimate) recovers it; permutation-only matching (the Sd estimate, what permutation-only tools find) gets the
-permutation but not the negative signs.
+permutation but not the negative signs. A steering vector and a sparse autoencoder made for the model are then
+moved to the re-charted copy with each estimate and scored there, side by side.
 
   --out DIR    where the gauges and report.json go (default: <tmp>/gauge-transport-demo)
   --seed S     seed of the hidden gauge (default 0)
@@ -26,6 +27,8 @@ const WHAT: Record<keyof DemoResult['methods'], string> = {
 };
 
 export function demoText(r: DemoResult): string {
+  const st = r.tools.steering;
+  const sae = r.tools.sae;
   const rows = (['marginalized', 'permutation', 'signed'] as const).map((m) => `  ${m.padEnd(13)} ${WHAT[m].padEnd(37)} ${pct(r.methods[m].permAccuracy).padStart(9)} ${pct(r.methods[m].signedAccuracy).padStart(11)}`);
   return [
     `B: re-charted by a hidden signed permutation (${r.hidden.negativeSigns} of ${r.d} signs negative), then ${r.nudge.steps} fine-tuning steps`,
@@ -35,10 +38,19 @@ export function demoText(r: DemoResult): string {
     `  ${'method'.padEnd(13)} ${''.padEnd(37)} ${'perm acc.'.padStart(9)} ${'signed acc.'.padStart(11)}`,
     ...rows,
     '',
-    'Read: permutation-only matching finds which coordinate went where, but a tool moved with its estimate is',
-    'wrong on every coordinate whose sign flipped; the sign-marginalized estimate recovers the whole gauge.',
+    `Tools made for A, moved to B:`,
     '',
-    `report: ${r.report} (gauges: hidden-gauge.safetensors, estimate-<method>.safetensors)`,
+    `  ${''.padEnd(48)} ${'Bd estimate'.padStart(12)} ${'Sd estimate'.padStart(12)}`,
+    `  ${'gauge: signed accuracy'.padEnd(48)} ${pct(r.methods.marginalized.signedAccuracy).padStart(12)} ${pct(r.methods.permutation.signedAccuracy).padStart(12)}`,
+    `  ${`steering vector (${st.behaviour}): effect kept`.padEnd(48)} ${pct(st.moved.Bd.preserved).padStart(12)} ${pct(st.moved.Sd.preserved).padStart(12)}`,
+    `  ${`SAE (${sae.features} features): NMSE in B (${sae.nmseA.toFixed(3)} in A)`.padEnd(48)} ${sae.moved.Bd.nmseB.toFixed(3).padStart(12)} ${sae.moved.Sd.nmseB.toFixed(3).padStart(12)}`,
+    '',
+    'Read: permutation-only matching finds which coordinate went where, but a tool moved with its estimate is',
+    'wrong on every coordinate whose sign flipped: the steering vector loses its effect and the SAE no longer',
+    'reconstructs. The sign-marginalized estimate recovers the whole gauge, and the tools work in B.',
+    '',
+    `report: ${r.report}`,
+    `  gauges: hidden-gauge.safetensors, estimate-<method>.safetensors; tools: steering-A.json, steering-B-<Bd|Sd>.json, sae-A/, sae-B-<Bd|Sd>/`,
     `total ${r.seconds.total.toFixed(1)} s`,
   ].join('\n');
 }

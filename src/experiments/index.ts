@@ -8,6 +8,7 @@ import { runTrajectoryExperiment, trajectoryFigure, trajectoryTable, type Trajec
 import { groupsTable, runGroups, type GroupsResult } from './groups';
 import { runSmollm2, smollm2Table, type Smollm2Result } from './smollm2';
 import { runTinyBase, tinyBaseTable, type TinyBaseResult } from './tiny-base';
+import { adamw, merge, neurons, sae, steering } from './transport';
 import { rechartingCheckTable, runRechartingCheck, type RechartingCheckResult } from './recharting-check';
 
 /** An experiment the CLI can run and the README can show. */
@@ -214,4 +215,9 @@ export const EXPERIMENTS: Record<string, Experiment<any>> = {
   'recharting-check': rechartingCheck,
   groups,
   smollm2,
+  sae,
+  steering,
+  neurons,
+  merge,
+  adamw,
 };

@@ -1,0 +1,160 @@
+/**
+ * Experiment `adamw` (GAUGE.md §4, §6; paper: signed transport preserves the resumed trajectory, permutation-only
+ * follows a different one). A run of A is stopped at step k with its AdamW state. The target checkpoint is A_k
+ * re-charted by a hidden `Bd` gauge (its weights only: the state must be carried over). The gauge `A_k -> B` is
+ * estimated from activations, the state is transported by the true gauge, the `Bd` estimate, the `Sd` estimate or
+ * not at all (copied), and training resumes from B for `resume` steps on the same seeded batches as the original
+ * run resumed from A_k. Reported: the largest absolute gap between each resumed loss curve and the original's
+ * (training commutes with the gauge, so the gauge-transformed original run has exactly the original's losses).
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import native = require('../../native');
+import { align, collectStats } from '../../align';
+import { Gauge } from '../../gauge';
+import { defaultProbeText, type ProbeTokenizer } from '../../probe';
+import { PACKAGE_ROOT, machine } from '../../results';
+import type { Table } from '../../table';
+import { tinyBase } from '../../tiny-base';
+import { BYTE_TOKENIZER, train } from '../../train';
+import { transportOptimizer } from '../../transport';
+import { SMOLLM2_GGUF } from '../groups';
+import { corpusFile, TRANSPORTS, type PairName, type TransportKind } from './pairs';
+
+export interface AdamwExperimentOptions {
+  pairs: PairName[];
+  /** Steps before the state is transported, per pair. */
+  warm: Record<PairName, number>;
+  /** Steps resumed, per pair. */
+  resume: Record<PairName, number>;
+  batch: Record<PairName, number>;
+  seq: Record<PairName, number>;
+  lr: Record<PairName, number>;
+  seed: number;
+}
+
+export interface AdamwRow {
+  pair: string;
+  transport: TransportKind;
+  gaugeAccuracy: number;
+  steps: number;
+  maxGap: number;
+  /** Step (1-based) of the largest gap. */
+  at: number;
+  finalLoss: number;
+  originalFinalLoss: number;
+}
+
+export interface AdamwExperimentResult {
+  name: 'adamw';
+  params: AdamwExperimentOptions;
+  setups: Record<string, string>;
+  rows: AdamwRow[];
+  /** Loss curves, per pair: the original and each transport. */
+  curves: Record<string, Record<string, number[]>>;
+  seconds: Record<string, number>;
+  machine: Record<string, string | number>;
+}
+
+async function source(name: PairName, work: string): Promise<{ dir: string; label: string; tok: ProbeTokenizer; probeSeq: number }> {
+  if (name === 'tiny') return { dir: tinyBase(), label: 'tiny-base', tok: BYTE_TOKENIZER, probeSeq: 64 };
+  if (!fs.existsSync(SMOLLM2_GGUF)) throw new Error(`${SMOLLM2_GGUF} is missing: run python3 scripts/fetch_models.py first`);
+  const cached = path.join(PACKAGE_ROOT, '.cache', 'experiments', 'smollm2-f32');
+  if (!fs.existsSync(cached)) await native.convertGguf(SMOLLM2_GGUF, cached);
+  const dir = path.join(work, 'smollm2');
+  fs.cpSync(cached, dir, { recursive: true });
+  return { dir, label: 'SmolLM2-135M-Instruct', tok: native.Tokenizer.load(dir), probeSeq: 128 };
+}
+
+export async function runAdamwExperiment(o: AdamwExperimentOptions, log: (s: string) => void = () => {}): Promise<AdamwExperimentResult> {
+  const rows: AdamwRow[] = [];
+  const setups: Record<string, string> = {};
+  const curves: AdamwExperimentResult['curves'] = {};
+  const seconds: Record<string, number> = {};
+  for (const name of o.pairs) {
+    const t0 = performance.now();
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), `gt-adamw-${name}-`));
+    try {
+      const src = await source(name, work);
+      const corpus = corpusFile(work, 'prose', 1 << 20);
+      const opts = { batch: o.batch[name], seq: o.seq[name], lr: o.lr[name] };
+      log(`${src.label}: ${o.warm[name]} steps to build the AdamW state`);
+      const warm = await train(src.dir, corpus, path.join(work, 'warm'), { ...opts, steps: o.warm[name], seed: o.seed });
+      const ak = warm.checkpoints[warm.checkpoints.length - 1].dir;
+      const d = native.inspectModel(ak).d;
+      const truth = Gauge.random(d, { seed: o.seed + 1, group: 'Bd', positiveFraction: 0.5 });
+      const b = path.join(work, 'B');
+      await native.applyGauge(ak, truth, b);
+      // The target has the re-charted weights only; its state is what each transport writes.
+      fs.rmSync(path.join(b, 'optimizer.safetensors'));
+      log(`${src.label}: estimating A_k -> B`);
+      const ids = Array.from(src.tok.encode(defaultProbeText())).slice(0, 4096);
+      const probe = path.join(work, 'probe.json');
+      fs.writeFileSync(probe, JSON.stringify(ids));
+      const { stats } = await collectStats(ak, b, { probe, tokens: ids.length, contextLength: src.probeSeq });
+      const gauges: Record<TransportKind, Gauge> = {
+        truth,
+        Bd: (await align(ak, b, { stats, method: 'marginalized' })).gauge,
+        Sd: (await align(ak, b, { stats, method: 'permutation' })).gauge,
+        none: Gauge.identity(d),
+      };
+      const resume = { ...opts, steps: o.resume[name], seed: o.seed + 100, resume: true };
+      log(`${src.label}: resuming the original run ${o.resume[name]} steps`);
+      const original = await train(ak, corpus, path.join(work, 'resume-original'), resume);
+      curves[src.label] = { original: original.losses };
+      for (const t of TRANSPORTS) {
+        const target = path.join(work, `B-${t}`);
+        fs.cpSync(b, target, { recursive: true });
+        await transportOptimizer(path.join(ak, 'optimizer.safetensors'), gauges[t], ak, path.join(target, 'optimizer.safetensors'));
+        log(`${src.label}: resuming from B with the state moved by ${t}`);
+        const run = await train(target, corpus, path.join(work, `resume-${t}`), resume);
+        curves[src.label][t] = run.losses;
+        let maxGap = 0;
+        let at = 0;
+        run.losses.forEach((l, k) => {
+          const gap = Math.abs(l - original.losses[k]);
+          if (gap > maxGap) [maxGap, at] = [gap, k + 1];
+        });
+        rows.push({
+          pair: src.label,
+          transport: t,
+          gaugeAccuracy: gauges[t].agreement(truth).signedAccuracy,
+          steps: run.losses.length,
+          maxGap,
+          at,
+          finalLoss: run.losses[run.losses.length - 1],
+          originalFinalLoss: original.losses[original.losses.length - 1],
+        });
+        fs.rmSync(target, { recursive: true, force: true });
+      }
+      setups[src.label] = `${o.warm[name]} AdamW steps on the prose corpus (lr ${o.lr[name]}, ${o.batch[name]} x ${o.seq[name]} tokens), re-charted by a hidden Bd gauge, ${o.resume[name]} steps resumed`;
+      seconds[src.label] = (performance.now() - t0) / 1000;
+    } finally {
+      fs.rmSync(work, { recursive: true, force: true });
+    }
+  }
+  return { name: 'adamw', params: o, setups, rows, curves, seconds, machine: machine() };
+}
+
+const LABEL: Record<TransportKind, string> = {
+  truth: 'true gauge',
+  Bd: 'Bd estimate',
+  Sd: 'Sd estimate',
+  none: 'not transported (copied)',
+};
+
+export function adamwTable(r: AdamwExperimentResult): Table {
+  return {
+    header: ['model', 'state moved by', 'gauge signed accuracy', 'resumed steps', 'largest loss gap to the original run', 'at step', 'final loss (original)'],
+    rows: r.rows.map((x) => [
+      x.pair,
+      LABEL[x.transport],
+      `${(100 * x.gaugeAccuracy).toFixed(1)}%`,
+      String(x.steps),
+      x.maxGap.toExponential(2),
+      String(x.at),
+      `${x.finalLoss.toFixed(4)} (${x.originalFinalLoss.toFixed(4)})`,
+    ]),
+  };
+}
