@@ -200,6 +200,32 @@ export interface AssignmentResult {
   path: string
 }
 
+/** The canonical chart of a checkpoint and how well the checkpoint determines it. */
+export interface CanonicalChart {
+  /**
+   * The gauge from the checkpoint's chart to the canonical chart: coordinates ordered by mean norm gain
+   * (descending), signs making each token-embedding column sum positive (one global sign on LayerNorm models).
+   */
+  gauge: Gauge
+  /** Gain tensors averaged for the order. */
+  gainTensors: number
+  /** Adjacent coordinates (in gain order) whose gains are tied within the tolerance: their order is arbitrary. */
+  gainTies: number
+  /** The smallest gap between adjacent sorted gains, in units of the gains' standard deviation. */
+  minGainGap: number
+  /** Coordinates whose sign statistic is within the tolerance of zero: their sign is arbitrary. */
+  weakSigns: number
+  /** The embedding tensor the signs come from. */
+  signTensor: string
+}
+
+/**
+ * The canonical chart of the Hugging Face checkpoint directory `dir` (gauge fixing from the checkpoint alone).
+ * `tieTolerance` (default 1e-6) is relative: gaps between sorted gains below it times the gains' standard
+ * deviation count as ties, embedding sums below it times their mean magnitude as weak signs.
+ */
+export declare function canonicalGauge(dir: string, tieTolerance?: number | undefined | null): Promise<CanonicalChart>
+
 /** Options of `collectPairStats`. */
 export interface CollectOptions {
   /** Tokens per sequence; `ids.length` must be a multiple. */

@@ -842,6 +842,7 @@ module.exports.Tokenizer = nativeBinding.Tokenizer
 module.exports.__panicSelfTest = nativeBinding.__panicSelfTest
 module.exports.__panicSelfTestSync = nativeBinding.__panicSelfTestSync
 module.exports.applyGauge = nativeBinding.applyGauge
+module.exports.canonicalGauge = nativeBinding.canonicalGauge
 module.exports.collectPairStats = nativeBinding.collectPairStats
 module.exports.convertGguf = nativeBinding.convertGguf
 module.exports.correlation = nativeBinding.correlation

@@ -6,6 +6,7 @@ import * as checkpoints from './commands/checkpoints';
 import * as statsCmd from './commands/stats';
 import * as demo from './commands/demo';
 import * as experiment from './commands/experiment';
+import * as auditCmd from './commands/audit';
 import * as match from './commands/match';
 import * as mergeCmd from './commands/merge';
 import * as randomGauge from './commands/random-gauge';
@@ -33,6 +34,7 @@ const COMMANDS: Record<string, Command> = {
   init: { summary: 'write a random checkpoint with generic gains', usage: checkpoints.initUsage, run: checkpoints.init },
   trajectory: { summary: 'compose local gauges along saved checkpoints (manifest)', usage: trajectoryCmd.usage, run: trajectoryCmd.run },
   transport: { summary: 'move a steering vector, SAE, neuron list or optimizer state by a gauge', usage: transportCmd.usage, run: transportCmd.run },
+  audit: { summary: 'evaluate index-level claims across checkpoints and random gauges', usage: auditCmd.usage, run: auditCmd.run },
   merge: { summary: 'merge checkpoint B into the chart of A with a gauge B -> A', usage: mergeCmd.usage, run: mergeCmd.run },
   train: { summary: 'train a checkpoint with AdamW, saving checkpoints with optimizer state', usage: trainCmd.usage, run: trainCmd.run },
   experiment: { summary: 'run an experiment and record its results', usage: experiment.usage, run: experiment.run },

@@ -15,16 +15,17 @@
  *    it never saw (this package's README).
  *
  * Everything is written to `outDir`: the hidden gauge, the estimates, the tools as made for A and as moved to B,
- * and `report.json`.
+ * `report.json`, and `report.html` (the alignment's charts and the tools side by side).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import native = require('./native');
-import { align, collectStats } from './align';
+import { align, collectStats, type AlignResult } from './align';
 import { defaultProbeText } from './probe';
 import { Gauge } from './gauge';
 import { METHODS, type Method } from './matching';
 import { loadModel } from './model';
+import { alignSections, groupedBars, page, writeHtml, type Section } from './report';
 import { PACKAGE_ROOT } from './results';
 import { tinyBase } from './tiny-base';
 import { evaluateSae, siteActivations, steeringEffect, steeringVector, trainSae } from './tools';
@@ -111,8 +112,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     hidden.write(path.join(out, 'hidden-gauge.safetensors'), { source: a, target: b, method: 'hidden' }, { overwrite: true });
     const methods = {} as DemoResult['methods'];
     let confidence: DemoResult['confidence'] | undefined;
+    let marginalized: AlignResult | undefined;
     for (const m of METHODS) {
-      const r = await align(a, b, { stats, method: m, truth: hidden });
+      const r = await align(a, b, { stats, method: m, truth: hidden, keepMatrix: m === 'marginalized' });
+      if (m === 'marginalized') marginalized = r;
       const file = path.join(out, `estimate-${m}.safetensors`);
       r.gauge.write(file, { source: a, target: b, method: m }, { overwrite: true });
       methods[m] = { ...r.truth![m], file };
@@ -139,6 +142,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       seconds: { nudge: nudgeSeconds, align: alignSeconds, tools: toolSeconds, total: (performance.now() - t0) / 1000 },
       report,
     };
+    await writeDemoHtml(path.join(out, 'report.html'), r, marginalized!);
     const tmp = `${report}.tmp-${process.pid}`;
     fs.writeFileSync(tmp, JSON.stringify(r, null, 2) + '\n');
     fs.renameSync(tmp, report);
@@ -149,6 +153,36 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
 }
 
 const SITE = 'h_1';
+
+/** `report.html`: the alignment (heatmap, confidence, signs, layers) and the tools side by side. */
+async function writeDemoHtml(file: string, r: DemoResult, est: AlignResult): Promise<void> {
+  const { steering, sae } = r.tools;
+  const bars = [
+    { category: 'signed accuracy', series: 'Bd estimate', value: r.methods.marginalized.signedAccuracy },
+    { category: 'signed accuracy', series: 'Sd estimate', value: r.methods.permutation.signedAccuracy },
+    { category: 'steering effect kept', series: 'Bd estimate', value: steering.moved.Bd.preserved },
+    { category: 'steering effect kept', series: 'Sd estimate', value: steering.moved.Sd.preserved },
+  ];
+  const nmse = [
+    { category: 'SAE in A', series: 'source', value: sae.nmseA },
+    { category: 'SAE moved to B', series: 'Bd estimate', value: sae.moved.Bd.nmseB },
+    { category: 'SAE moved to B', series: 'Sd estimate', value: sae.moved.Sd.nmseB },
+  ];
+  const sections: Section[] = [
+    {
+      title: 'Tools made for A, moved to B',
+      text: [
+        `B is the built-in model re-charted by a hidden signed permutation (${r.hidden.negativeSigns} of ${r.d} signs negative) and fine-tuned ${r.nudge.steps} steps. A steering vector (${steering.behaviour}, at ${steering.site}) and an SAE (${sae.features} features, at ${sae.site}) made for A are moved to B with the Bd estimate (sign-marginalized matching) and the Sd estimate (permutation-only).`,
+      ],
+      charts: [
+        await groupedBars(bars, 'Gauge accuracy and steering effect kept in B', 'fraction', { percent: true }),
+        await groupedBars(nmse, 'SAE reconstruction NMSE (held-out text)', 'NMSE'),
+      ],
+    },
+    ...(await alignSections(est, 'A -> B (marginalized)')),
+  ];
+  writeHtml(file, page('gauge-transport demo', [`A: ${r.model}`, `B: ${path.join(path.dirname(file), 'B')}`, `total ${r.seconds.total.toFixed(1)} s`], sections), true);
+}
 
 /** Makes a steering vector and an SAE in A, moves both to B with each estimate and scores them there. */
 async function moveTools(a: string, b: string, estimates: Record<'Bd' | 'Sd', Gauge>, out: string, stage: (s: string) => void): Promise<DemoResult['tools']> {

@@ -46,6 +46,7 @@ test('demo recovers the hidden gauge with the Bd estimate and shows what the Sd 
       'estimate-permutation.safetensors',
       'estimate-signed.safetensors',
       'hidden-gauge.safetensors',
+      'report.html',
       'report.json',
       'sae-A',
       'sae-B-Bd',

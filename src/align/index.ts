@@ -74,6 +74,8 @@ export interface AlignOptions extends StatsOptions {
   priorWeight?: number;
   /** A known gauge A -> B, for reporting accuracy. */
   truth?: Gauge;
+  /** Return the pooled `d x d` correlation matrix the estimate was matched on (for reports). @default false */
+  keepMatrix?: boolean;
 }
 
 export interface Agreement {
@@ -95,6 +97,8 @@ export interface AlignResult {
   perLayer: { site: string; agreement: Agreement; truth?: Agreement }[];
   /** With `truth`: the accuracy of every method on the pooled matrix. */
   truth?: Record<Method, Agreement>;
+  /** With `keepMatrix`: the pooled correlation matrix, row-major `d x d` (rows: A's coordinates, columns: B's). */
+  matrix?: Float32Array;
   probe: { source: string; tokens: number; sequences: number; warning?: string };
   /** The prior added before matching, if any: its source and weight. */
   prior?: { source: string; weight: number };
@@ -299,6 +303,7 @@ export async function align(a: string | Model, b: string | Model, options: Align
     negativeFraction,
     perLayer,
     truth,
+    ...(options.keepMatrix ? { matrix: pooled } : {}),
     probe,
     ...(options.prior !== undefined
       ? { prior: { source: options.prior === 'weights' ? 'weights' : options.prior.metadata['probe.source'] ?? 'statistics', weight: options.priorWeight ?? 1 } }

@@ -1,7 +1,9 @@
 /** `gauge-transport align <A> <B> …`: estimate the gauge A -> B from activations on a probe. */
+import * as path from 'node:path';
 import native = require('../native');
 import { align, POOLS, type AlignResult, type Pool } from '../align';
 import { invalidArgument } from '../errors';
+import { checkReportPath, writeAlignReport } from '../report';
 import { METHODS, type Method } from '../matching';
 import { ProgressBar } from '../progress';
 import { num, oneOf, parse, str } from './args';
@@ -32,6 +34,7 @@ layers and matched exactly.
                         products are formed (accelerators need a build with the cuda or metal feature)
   --out FILE            gauge file to write (refuses to replace an existing file unless --overwrite)
   --overwrite           replace --out
+  --report FILE         also write a self-contained HTML report (|C| heatmap, confidence, signs, layers)
   --json                print the result as JSON`;
 
 function pct(x: number): string {
@@ -71,6 +74,7 @@ export async function run(argv: string[]): Promise<void> {
       out: { type: 'string' },
       overwrite: { type: 'boolean' },
       json: { type: 'boolean' },
+      report: { type: 'string' },
     },
     'align',
   );
@@ -82,6 +86,8 @@ export async function run(argv: string[]): Promise<void> {
   const statsFile = str(values.stats, '--stats');
   const priorRaw = str(values.prior, '--prior');
   const prior = priorRaw === undefined || priorRaw === 'weights' ? priorRaw : native.PairStats.load(priorRaw);
+  const report = str(values.report, '--report');
+  if (report) checkReportPath(path.resolve(report), values.overwrite === true);
   const bar = new ProgressBar('align');
   const r = await align(a, b, {
     ...probeOptions(values),
@@ -92,9 +98,11 @@ export async function run(argv: string[]): Promise<void> {
     prior,
     priorWeight: num(values['prior-weight'], '--prior-weight', 1, { min: 0 }),
     truth: truthFile ? native.Gauge.read(truthFile) : undefined,
+    keepMatrix: report !== undefined,
     onProgress: (p) => bar.update(p.done, p.total, p.phase === 'statistics' ? `${p.tokens} tokens` : 'solving'),
   }).finally(() => bar.done());
   r.gauge.write(out, { source: a, target: b, method: r.method }, { overwrite: values.overwrite === true });
+  if (report) await writeAlignReport(path.resolve(report), r, { a, b }, values.overwrite === true);
   if (values.json) {
     process.stdout.write(JSON.stringify(alignJson(r, out), null, 2) + '\n');
     return;
@@ -102,6 +110,7 @@ export async function run(argv: string[]): Promise<void> {
   const c = r.confidenceSummary;
   const lines = [
     `wrote ${out}: d = ${r.d}, ${r.method} (${r.pool}), group ${r.gauge.group()}, ${pct(r.negativeFraction)} negative signs`,
+    ...(report ? [`report: ${path.resolve(report)}`] : []),
     `probe: ${r.probe.tokens} tokens from ${r.probe.source}${r.probe.warning ? ` (${r.probe.warning})` : ''}`,
     `confidence: mean ${c.mean.toFixed(4)}, median ${c.median.toFixed(4)}, 5th percentile ${c.p05.toFixed(4)}; ${pct(c.lowFraction)} at or below ${c.threshold}`,
     `per-layer agreement with the pooled estimate (signed): ${r.perLayer.map((l) => `${l.site} ${pct(l.agreement.signedAccuracy)}`).join(', ')}`,

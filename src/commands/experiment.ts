@@ -1,15 +1,18 @@
-/** `gauge-transport experiment <name> [flags] [--json] [--results-dir DIR]`. */
+/** `gauge-transport experiment <name> [flags] [--json] [--results-dir DIR] [--report out.html]`. */
 import { invalidArgument } from '../errors';
 import { BENCHES } from '../bench';
 import { EXPERIMENTS, type Experiment } from '../experiments';
+import * as path from 'node:path';
+import { checkReportPath, writeExperimentReport } from '../report';
 import { writeResult } from '../results';
 import { text } from '../table';
 import { parse, str } from './args';
 
 export const usage = () =>
-  `gauge-transport experiment <name> [flags] [--json] [--results-dir DIR]
+  `gauge-transport experiment <name> [flags] [--json] [--results-dir DIR] [--report out.html]
 
-Runs an experiment, writes benches/results/<name>.json (or DIR/<name>.json) and prints a table (JSON with --json).
+Runs an experiment, writes benches/results/<name>.json (or DIR/<name>.json) and prints a table (JSON with --json);
+with --report FILE also a self-contained HTML report of its charts and table.
 
 ${Object.entries(EXPERIMENTS)
   .map(([name, e]) => `  ${name}: ${e.summary}\n    ${e.flags}`)
@@ -30,14 +33,17 @@ export async function runExperiment(name: string, argv: string[], registry = EXP
   if (!e) throw invalidArgument(registry === BENCHES ? 'bench' : 'experiment', `unknown name ${JSON.stringify(name)}; known: ${Object.keys(registry).join(', ')}`);
   const { values, positionals } = parse(
     argv,
-    { ...e.options, json: { type: 'boolean' }, 'results-dir': { type: 'string' } },
+    { ...e.options, json: { type: 'boolean' }, 'results-dir': { type: 'string' }, report: { type: 'string' } },
     `experiment ${name}`,
   );
   if (positionals.length) throw invalidArgument(`experiment ${name}`, `unexpected argument ${JSON.stringify(positionals[0])}`);
+  const report = str(values.report, '--report');
+  if (report) checkReportPath(path.resolve(report));
   const t0 = performance.now();
   const result = await e.run(values);
   const seconds = (performance.now() - t0) / 1000;
   const file = writeResult(name, result, str(values['results-dir'], '--results-dir'));
+  if (report) await writeExperimentReport(path.resolve(report), name, e.table(result), e.report ? await e.report(result) : []);
   if (values.json) {
     process.stdout.write(JSON.stringify(result, null, 2) + '\n');
   } else {

@@ -1,6 +1,8 @@
 /** `gauge-transport trajectory <manifest.json> --from A_T --to B_T --out g.safetensors`: composed gauges. */
+import * as path from 'node:path';
 import native = require('../native');
 import { invalidArgument } from '../errors';
+import { checkReportPath, writeTrajectoryReport } from '../report';
 import { ProgressBar } from '../progress';
 import { estimateTrajectory } from '../trajectory';
 import { num, parse, str } from './args';
@@ -19,6 +21,7 @@ checkpoints with the same content are the same model (identity edge). Cycles are
   --cache DIR      keep each checkpoint's activations here (by content hash) for later runs
   --truth FILE     a known gauge from -> to: report the accuracy
   --overwrite      replace --out
+  --report FILE    also write a self-contained HTML report (edges, path, cycles)
   --json           print the result as JSON`;
 
 export async function run(argv: string[]): Promise<void> {
@@ -36,6 +39,7 @@ export async function run(argv: string[]): Promise<void> {
       truth: { type: 'string' },
       overwrite: { type: 'boolean' },
       json: { type: 'boolean' },
+      report: { type: 'string' },
     },
     'trajectory',
   );
@@ -46,6 +50,8 @@ export async function run(argv: string[]): Promise<void> {
   if (!from || !to) throw invalidArgument(from ? '--to' : '--from', 'is required (a checkpoint path as written in the manifest)');
   if (!out) throw invalidArgument('--out', 'is required (the gauge file to write)');
   const layers = str(values.layers, '--layers');
+  const report = str(values.report, '--report');
+  if (report) checkReportPath(path.resolve(report), values.overwrite === true);
   const truthFile = str(values.truth, '--truth');
   const truth = truthFile ? native.Gauge.read(truthFile) : undefined;
   const bar = new ProgressBar('trajectory');
@@ -60,6 +66,7 @@ export async function run(argv: string[]): Promise<void> {
   if (truth && truth.d !== r.gauge.d) throw invalidArgument('--truth', `the gauge has d = ${truth.d} but the checkpoints have d = ${r.gauge.d}`);
   r.gauge.write(out, { source: from, target: to, method: 'marginalized (composed)' }, { overwrite: values.overwrite === true });
   const accuracy = truth ? r.gauge.agreement(truth) : undefined;
+  if (report) await writeTrajectoryReport(path.resolve(report), r, { manifest: positionals[0], from, to, truth }, values.overwrite === true);
   if (values.json) {
     const json = {
       out,

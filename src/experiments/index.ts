@@ -1,14 +1,15 @@
 /** The registry of experiments: each parses its own flags, runs, and renders its result as a table. */
 import { num, numList, type Value } from '../commands/args';
+import type { Section } from '../report';
 import type { Table } from '../table';
 import { ceilingTable, runCeiling, type CeilingResult } from './ceiling';
 import { alignTable, alignTrainedTable, runAlignExperiment, type AlignExperimentResult } from './align';
 import { alignPriorTable, runAlignPrior, type AlignPriorResult } from './align-prior';
-import { runTrajectoryExperiment, trajectoryFigure, trajectoryTable, type TrajectoryExperimentResult } from './trajectory';
+import { runTrajectoryExperiment, trajectoryFigure, trajectoryReport, trajectoryTable, type TrajectoryExperimentResult } from './trajectory';
 import { groupsTable, runGroups, type GroupsResult } from './groups';
 import { runSmollm2, smollm2Table, type Smollm2Result } from './smollm2';
 import { runTinyBase, tinyBaseTable, type TinyBaseResult } from './tiny-base';
-import { adamw, merge, neurons, sae, steering } from './transport';
+import { adamw, auditExperiment, merge, neurons, sae, steering } from './transport';
 import { rechartingCheckTable, runRechartingCheck, type RechartingCheckResult } from './recharting-check';
 
 /** An experiment the CLI can run and the README can show. */
@@ -23,6 +24,8 @@ export interface Experiment<R = unknown> {
   table(result: R): Table;
   /** An SVG figure shown under the table (written to benches/results/<name>.svg by `gauge-transport readme`). */
   figure?(result: R): string;
+  /** Charts for `--report out.html` (the table is always included). */
+  report?(result: R): Promise<Section[]>;
 }
 
 const ceiling: Experiment<CeilingResult> = {
@@ -203,6 +206,7 @@ const trajectory: Experiment<TrajectoryExperimentResult> = {
     }),
   table: trajectoryTable,
   figure: trajectoryFigure,
+  report: trajectoryReport,
 };
 
 export const EXPERIMENTS: Record<string, Experiment<any>> = {
@@ -220,4 +224,5 @@ export const EXPERIMENTS: Record<string, Experiment<any>> = {
   neurons,
   merge,
   adamw,
+  audit: auditExperiment,
 };

@@ -12,6 +12,7 @@
  * Reported: signed recovery of each at every T, and how far the runs drifted (the mean correlation of truly
  * corresponding coordinates of `A_T` and `B_T`, and of each endpoint with the base).
  */
+import { lines, type Section } from '../report';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -292,4 +293,24 @@ export function trajectoryFigure(r: TrajectoryExperimentResult): string {
     yMax: 1,
     series,
   });
+}
+
+/** Charts of `experiment trajectory --report`: recovery curves and drift, per learning rate. */
+export async function trajectoryReport(r: TrajectoryExperimentResult): Promise<Section[]> {
+  const recovery = r.rows.flatMap((row) => [
+    { x: row.step, y: row.endpoint, series: `endpoint, lr ${row.lr}` },
+    { x: row.step, y: row.viaBase, series: `via-base, lr ${row.lr}` },
+    { x: row.step, y: row.composed, series: `composed, lr ${row.lr}` },
+  ]);
+  const drift = r.rows.map((row) => ({ x: row.step, y: row.drift.endpoints, series: `lr ${row.lr}` }));
+  return [
+    {
+      title: 'Trajectory recovery',
+      text: ['Signed accuracy of the estimated gauge A_T -> B_T against the hidden one, by fine-tuning steps T: matching the endpoints directly, two long hops through the base, or composing every local edge along the saved checkpoints.'],
+      charts: [
+        await lines(recovery, 'Signed recovery of A_T -> B_T', 'fine-tuning steps T', 'signed accuracy', { percent: true }),
+        await lines(drift, 'Drift: correlation of corresponding coordinates of A_T and B_T', 'fine-tuning steps T', 'mean correlation'),
+      ],
+    },
+  ];
 }

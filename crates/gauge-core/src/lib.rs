@@ -9,6 +9,7 @@
 
 pub mod assignment;
 pub mod atomic;
+pub mod canonical;
 pub mod checkpoint;
 pub mod error;
 pub mod gauge;

@@ -10,6 +10,7 @@
 
 mod args;
 mod assignment;
+mod canonical;
 mod checkpoint;
 mod error;
 mod gauge;

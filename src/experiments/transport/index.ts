@@ -7,9 +7,11 @@
 import { num, type Value } from '../../commands/args';
 import { invalidArgument } from '../../errors';
 import type { Experiment } from '../index';
+import { auditReport, auditTable, runAuditExperiment, type AuditExperimentResult } from './audit';
 import { adamwTable, runAdamwExperiment, type AdamwExperimentResult } from './adamw';
 import { mergeTable, runMergeExperiment, type MergeExperimentResult } from './merge';
 import { PAIRS, type PairName } from './pairs';
+import { adamwReport, mergeReport, neuronsReport, saeReport, steeringReport } from './reports';
 import { runSaeExperiment, saeTable, type SaeExperimentResult } from './sae';
 import { neuronsTable, runNeuronsExperiment, runSteeringExperiment, steeringTable, type NeuronsExperimentResult, type SteeringExperimentResult } from './steering';
 
@@ -43,6 +45,7 @@ export const sae: Experiment<SaeExperimentResult> = {
       log,
     ),
   table: saeTable,
+  report: saeReport,
 };
 
 export const steering: Experiment<SteeringExperimentResult> = {
@@ -59,6 +62,7 @@ export const steering: Experiment<SteeringExperimentResult> = {
       log,
     ),
   table: steeringTable,
+  report: steeringReport,
 };
 
 export const neurons: Experiment<NeuronsExperimentResult> = {
@@ -75,6 +79,7 @@ export const neurons: Experiment<NeuronsExperimentResult> = {
       log,
     ),
   table: neuronsTable,
+  report: neuronsReport,
 };
 
 export const merge: Experiment<MergeExperimentResult> = {
@@ -93,6 +98,7 @@ export const merge: Experiment<MergeExperimentResult> = {
       log,
     ),
   table: mergeTable,
+  report: mergeReport,
 };
 
 export const adamw: Experiment<AdamwExperimentResult> = {
@@ -107,10 +113,29 @@ export const adamw: Experiment<AdamwExperimentResult> = {
         resume: { tiny: num(v['resume-tiny'], '--resume-tiny', 200, { min: 1, integer: true }), smollm2: num(v['resume-smollm2'], '--resume-smollm2', 20, { min: 1, integer: true }) },
         batch: { tiny: 8, smollm2: 2 },
         seq: { tiny: 64, smollm2: 64 },
-        lr: { tiny: 3e-3, smollm2: 1e-4 },
+        lr: { tiny: 3e-3, smollm2: 3e-5 },
         seed: seedOf(v.seed),
       },
       log,
     ),
   table: adamwTable,
+  report: adamwReport,
+};
+
+export const auditExperiment: Experiment<AuditExperimentResult> = {
+  summary: 'claims read off a model (top coordinates with signs, top-k lists), audited across checkpoints and random gauges',
+  flags: '[--pairs tiny,smollm2] [--sweep 8] [--k-tiny 8] [--k-smollm2 16] [--seed 0]',
+  options: { ...common, sweep: { type: 'string' }, 'k-tiny': { type: 'string' }, 'k-smollm2': { type: 'string' } },
+  run: (v) =>
+    runAuditExperiment(
+      {
+        pairs: pairs(v.pairs),
+        sweep: num(v.sweep, '--sweep', 8, { min: 1, max: 100, integer: true }),
+        k: { tiny: num(v['k-tiny'], '--k-tiny', 8, { min: 2, max: 64, integer: true }), smollm2: num(v['k-smollm2'], '--k-smollm2', 16, { min: 2, max: 576, integer: true }) },
+        seed: seedOf(v.seed),
+      },
+      log,
+    ),
+  table: auditTable,
+  report: auditReport,
 };
