@@ -101,6 +101,11 @@ describe('steering vectors', () => {
     expect(e2.code).toBe('SHAPE_MISMATCH');
     expect(e2.message).toMatch(/mlp\.hook_post.*another chart/);
     expect(fs.existsSync(path.join(t.dir, 'x.safetensors'))).toBe(false);
+    // Of length d but keyed by an attention-head hook: refused by its name.
+    const z = path.join(t.dir, 'z.json');
+    fs.writeFileSync(z, JSON.stringify({ 'blocks.2.attn.hook_z': Array.from(randomVector(D, 9)) }));
+    const e3 = await rejection(transportSteering(z, g, path.join(t.dir, 'z-out.json')));
+    expect(e3.message).toMatch(/hook_z.*attention heads/);
 
     const out = path.join(t.dir, 'keep.json');
     fs.writeFileSync(out, 'mine');

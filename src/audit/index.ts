@@ -62,7 +62,10 @@ export interface ClaimResult {
 
 export interface CanonicalDiagnostics {
   model: string;
+  /** Adjacent coordinates with tied mean gains (ordered by the embedding norm instead). */
   gainTies: number;
+  /** Of those, pairs the embedding does not separate either: their canonical order is arbitrary. */
+  ties: number;
   minGainGap: number;
   weakSigns: number;
   /** Fraction of coordinates whose canonical index agrees with the first checkpoint's (through the gauge estimated between them, when there is one). */
@@ -219,7 +222,7 @@ export async function audit(claimsOrFile: string | ClaimsFile, models: string[],
   });
 
   const canonical: CanonicalDiagnostics[] = canon.map((c, k) => {
-    const diag: CanonicalDiagnostics = { model: models[k], gainTies: c.gainTies, minGainGap: c.minGainGap, weakSigns: c.weakSigns };
+    const diag: CanonicalDiagnostics = { model: models[k], gainTies: c.gainTies, ties: c.ties, minGainGap: c.minGainGap, weakSigns: c.weakSigns };
     if (k > 0 && estimates[k - 1]) {
       // Same canonical index for a coordinate of the first checkpoint and its image in this one.
       diag.agreementWithFirst = c.gauge.compose(estimates[k - 1].Bd).agreement(canon[0].gauge).signedAccuracy;

@@ -27,7 +27,7 @@ const mark = (v: string) => (v === 'holds as stated' ? 'HOLDS' : v === 'fails' ?
 export function auditText(r: AuditReport): string {
   const lines = r.results.map((c) => `  ${mark(c.verdict).padEnd(8)} ${c.id} (${c.kind}, ${c.chart} chart): ${c.reason}`);
   const canon = r.canonical.map(
-    (c) => `  ${c.model}: ${c.gainTies} tied gains, smallest gap ${c.minGainGap.toPrecision(3)} sd, ${c.weakSigns} weak signs${c.sweepStable === undefined ? '' : `, same chart for ${(100 * c.sweepStable).toFixed(0)}% of swept copies`}${c.agreementWithFirst === undefined ? '' : `, ${(100 * c.agreementWithFirst).toFixed(1)}% of coordinates keep their canonical index`}`,
+    (c) => `  ${c.model}: ${c.gainTies} tied gains (${c.ties} also with tied embeddings), smallest gap ${c.minGainGap.toPrecision(3)} sd, ${c.weakSigns} weak signs${c.sweepStable === undefined ? '' : `, same chart for ${(100 * c.sweepStable).toFixed(0)}% of swept copies`}${c.agreementWithFirst === undefined ? '' : `, ${(100 * c.agreementWithFirst).toFixed(1)}% of coordinates keep their canonical index`}`,
   );
   return [`claims on d = ${r.d}, sweep of ${r.sweep} Sd and ${r.sweep} Bd gauges:`, ...lines, '', 'canonical charts:', ...canon].join('\n');
 }

@@ -158,10 +158,10 @@ export async function auditSections(r: AuditReport, label?: string): Promise<Sec
     },
     {
       title: `${prefix}canonical charts`,
-      text: ['Gauge fixing from the checkpoint alone: coordinates ordered by mean norm gain, signs fixed by the token embedding. It is only as good as the gains separate the coordinates: ties leave the order arbitrary, and fine-tuning moves gains.'],
+      text: ['Gauge fixing from the checkpoint alone: coordinates ordered by mean norm gain (equal gains by the norm of their embedding column), signs fixed by the token embedding. It is only as good as the gains separate the coordinates: ties leave the order arbitrary, and fine-tuning moves gains.'],
       table: {
-        header: ['checkpoint', 'tied gains', 'smallest gap (sd)', 'weak signs', 'same chart over the sweep', 'coordinates keeping their canonical index'],
-        rows: r.canonical.map((c) => [c.model, String(c.gainTies), c.minGainGap.toPrecision(3), String(c.weakSigns), c.sweepStable === undefined ? '' : pct(c.sweepStable), c.agreementWithFirst === undefined ? '' : pct(c.agreementWithFirst)]),
+        header: ['checkpoint', 'tied gains', 'of which also tied embeddings', 'smallest gain gap (sd)', 'weak signs', 'same chart over the sweep', 'coordinates keeping their canonical index'],
+        rows: r.canonical.map((c) => [c.model, String(c.gainTies), String(c.ties), c.minGainGap.toPrecision(3), String(c.weakSigns), c.sweepStable === undefined ? '' : pct(c.sweepStable), c.agreementWithFirst === undefined ? '' : pct(c.agreementWithFirst)]),
       },
     },
   ];

@@ -55,9 +55,14 @@ export async function transportSteering(input: string, gauge: Gauge, out: string
       count = 1;
     } else if (typeof value === 'object' && value !== null) {
       moved = Object.fromEntries(
-        Object.entries(value).map(([k, v]) =>
-          Array.isArray(v) && v.length > 0 && typeof v[0] === 'number' ? (count++, [k, moveVector(gauge, v, `${input}: ${k}`)]) : [k, v],
-        ),
+        Object.entries(value).map(([k, v]) => {
+          if (!(Array.isArray(v) && v.length > 0 && typeof v[0] === 'number')) return [k, v];
+          // A key naming a hook of another chart is refused even when the length fits (hook_z with n_heads · d_head = d).
+          const site = native.siteChart(k);
+          if (site.chart === 'other') throw invalidArgument(`${input}: ${k}`, `is named for a site outside the residual chart: ${site.reason}`);
+          count++;
+          return [k, moveVector(gauge, v, `${input}: ${k}`)];
+        }),
       );
       if (count === 0) throw invalidArgument(input, 'holds no vector (an array of numbers)');
     } else {

@@ -4,16 +4,17 @@
 //! The canonical gauge `c: model chart -> canonical chart` is built from two statistics that move predictably under
 //! a gauge `h` (GAUGE.md §3):
 //!
-//! - the **order**: coordinates sorted by their mean norm gain, descending (gains move as `|h|`, so the sorted order
-//!   of `h·θ` is the order of `θ` moved by `h.perm`);
+//! - the **order**: coordinates sorted by their mean norm gain, descending, and where two means are equal by the
+//!   norm of their token-embedding columns (gains and column norms move as `|h|`, so the sorted order of `h·θ` is
+//!   the order of `θ` moved by `h.perm`);
 //! - the **signs**: `Bd` models (RMSNorm) flip each coordinate so that its token-embedding column sums to a positive
 //!   value (the column moves signed, so the sum changes sign exactly with `h.sign`); `±Sd` models (LayerNorm) take
 //!   one global sign, the one that makes the sum over all columns positive.
 //!
 //! Then `c(h·θ) ∘ h = c(θ)` for every gauge `h` of the model's group: the canonical chart is the same for every
-//! re-charted copy. It breaks where the statistics do not separate coordinates: **ties** of gains (at
-//! initialisation, where every gain is 1, or in models whose gains cluster) make the order arbitrary among the tied
-//! coordinates; **small embedding sums** make a sign depend on noise; and **fine-tuning moves gains**, so two
+//! re-charted copy. It breaks where the statistics do not separate coordinates: **ties** of both keys (at
+//! initialisation, where every gain is 1 and embeddings are random, or in models whose gains cluster) make the
+//! order arbitrary among the tied coordinates; **small embedding sums** make a sign depend on noise; and **fine-tuning moves gains**, so two
 //! checkpoints of one run may order coordinates differently (coordinates whose gains cross swap places). The report
 //! counts each of these, so a claim's chart can be judged before it is trusted.
 
@@ -32,8 +33,11 @@ pub struct Canonical {
     /// Gain tensors averaged for the order.
     pub gain_tensors: usize,
     /// Adjacent pairs (in the sorted order) whose mean gains differ by at most `tie_tolerance` times the gains'
-    /// spread: their order is not determined by the checkpoint.
+    /// spread: their order hangs on a tiny gain difference, or (when equal) on the embedding norms.
     pub gain_ties: usize,
+    /// Of those, pairs whose embedding-column norms are tied as well: their order is not determined by the
+    /// checkpoint.
+    pub ties: usize,
     /// The smallest gap between adjacent sorted gains, relative to the gains' standard deviation.
     pub min_gain_gap: f64,
     /// Coordinates whose embedding-column sum is below `tie_tolerance` times the mean absolute sum: their sign is
@@ -50,6 +54,12 @@ pub struct Canonical {
 pub fn canonical_gauge(dir: &Path, tie_tolerance: f64) -> Result<Canonical> {
     let ckpt = Checkpoint::open(dir)?;
     let d = ckpt.hidden_size()?;
+    if let Some(reason) = crate::recharting::continuous_gauge_reason(&ckpt)? {
+        return Err(Error::invalid(
+            dir.display().to_string(),
+            format!("{reason}; it has no canonical chart"),
+        ));
+    }
     let mut gain = vec![0f64; d];
     let mut gains = 0;
     let mut embed: Option<(String, Vec<f32>, usize)> = None;
@@ -89,21 +99,42 @@ pub fn canonical_gauge(dir: &Path, tie_tolerance: f64) -> Result<Canonical> {
     })?;
     gain.iter_mut().for_each(|g| *g /= gains as f64);
     let mut sums = vec![0f64; d];
+    let mut squares = vec![0f64; d];
     for row in values.chunks_exact(d) {
-        for (s, &v) in sums.iter_mut().zip(row) {
+        for ((s, q), &v) in sums.iter_mut().zip(&mut squares).zip(row) {
             *s += v as f64;
+            *q += (v as f64) * (v as f64);
         }
     }
 
+    let spread_of = |x: &[f64]| {
+        let mean = x.iter().sum::<f64>() / d as f64;
+        (x.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / d as f64)
+            .sqrt()
+            .max(f64::MIN_POSITIVE)
+    };
+    let (gain_spread, norm_spread) = (spread_of(&gain), spread_of(&squares));
+    let tied = |a: f64, b: f64, spread: f64| (a - b).abs() / spread <= tie_tolerance;
+    // Exact keys make a total order; the tolerance only decides what the report calls fragile.
     let mut order: Vec<usize> = (0..d).collect();
-    order.sort_by(|&i, &j| gain[j].total_cmp(&gain[i]).then(i.cmp(&j)));
-    let mean = gain.iter().sum::<f64>() / d as f64;
-    let spread = (gain.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / d as f64).sqrt();
+    order.sort_by(|&i, &j| {
+        gain[j]
+            .total_cmp(&gain[i])
+            .then(squares[j].total_cmp(&squares[i]))
+            .then(i.cmp(&j))
+    });
     let gaps: Vec<f64> = order
         .windows(2)
-        .map(|w| (gain[w[0]] - gain[w[1]]) / spread.max(f64::MIN_POSITIVE))
+        .map(|w| (gain[w[0]] - gain[w[1]]).abs() / gain_spread)
         .collect();
     let gain_ties = gaps.iter().filter(|&&g| g <= tie_tolerance).count();
+    let ties = order
+        .windows(2)
+        .filter(|w| {
+            tied(gain[w[0]], gain[w[1]], gain_spread)
+                && tied(squares[w[0]], squares[w[1]], norm_spread)
+        })
+        .count();
     let min_gain_gap = gaps.iter().copied().fold(f64::INFINITY, f64::min);
 
     let mean_abs = sums.iter().map(|s| s.abs()).sum::<f64>() / d as f64;
@@ -131,6 +162,7 @@ pub fn canonical_gauge(dir: &Path, tie_tolerance: f64) -> Result<Canonical> {
         gauge: Gauge::from_parts(perm, sign, "canonical gauge")?,
         gain_tensors: gains,
         gain_ties,
+        ties,
         min_gain_gap: if d > 1 { min_gain_gap } else { f64::INFINITY },
         weak_signs,
         sign_tensor,

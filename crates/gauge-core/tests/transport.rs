@@ -265,6 +265,25 @@ fn steering_vectors_move_on_their_last_axis_and_other_lengths_are_refused() {
         msg.contains("\"neurons\"") && msg.contains("another chart"),
         "{msg}"
     );
+    // Of length d, but named for attention heads (n_heads · d_head = d): refused by its name.
+    write_f32(
+        &dir.join("z.safetensors"),
+        &[("blocks.2.attn.hook_z", vec![64], randn(64, &mut rng))],
+        None,
+    );
+    let msg = transport_steering_file(
+        &dir.join("z.safetensors"),
+        &dir.join("z2.safetensors"),
+        &g,
+        false,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        msg.contains("hook_z") && msg.contains("attention heads"),
+        "{msg}"
+    );
+    assert!(!dir.join("z2.safetensors").exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -17,12 +17,13 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn read(
-    path: &Path,
-) -> (
+/// F32 tensors by name (shape, values) and the metadata of a safetensors file.
+type Tensors = (
     HashMap<String, (Vec<usize>, Vec<f32>)>,
     HashMap<String, String>,
-) {
+);
+
+fn read(path: &Path) -> Tensors {
     let bytes = std::fs::read(path).unwrap();
     let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();

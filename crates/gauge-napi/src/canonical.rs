@@ -17,8 +17,11 @@ pub struct CanonicalChart {
     pub gauge: Gauge,
     /// Gain tensors averaged for the order.
     pub gain_tensors: u32,
-    /// Adjacent coordinates (in gain order) whose gains are tied within the tolerance: their order is arbitrary.
+    /// Adjacent coordinates (in gain order) whose gains are tied within the tolerance: their order hangs on a tiny
+    /// gain difference or, where equal, on the embedding norms.
     pub gain_ties: u32,
+    /// Of those, pairs whose embedding norms are tied too: their order is not determined by the checkpoint.
+    pub ties: u32,
     /// The smallest gap between adjacent sorted gains, in units of the gains' standard deviation.
     pub min_gain_gap: f64,
     /// Coordinates whose sign statistic is within the tolerance of zero: their sign is arbitrary.
@@ -45,6 +48,7 @@ pub fn canonical_gauge(dir: String, tie_tolerance: Option<f64>) -> AsyncTask<Job
             gauge: Gauge { inner: c.gauge },
             gain_tensors: c.gain_tensors as u32,
             gain_ties: c.gain_ties as u32,
+            ties: c.ties as u32,
             min_gain_gap: c.min_gain_gap,
             weak_signs: c.weak_signs as u32,
             sign_tensor: c.sign_tensor,

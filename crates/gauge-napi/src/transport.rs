@@ -175,3 +175,32 @@ pub fn merge_checkpoints(
         })
     }))
 }
+
+/// Where a hook site lives, by its name (TransformerLens / SAELens hook names, Hugging Face module paths).
+#[napi(object)]
+pub struct SiteChartInfo {
+    /// `"residual"` (moves with the residual gauge), `"other"` (attention heads, MLP neurons) or `"unknown"`.
+    pub chart: String,
+    /// For `"other"`: which chart, and why the residual gauge does not act on it.
+    pub reason: Option<String>,
+}
+
+/// The chart of the hook site `name`: residual-stream sites move with the residual gauge; attention-head and
+/// MLP-neuron sites have per-layer gauges of their own.
+#[napi]
+pub fn site_chart(name: String) -> SiteChartInfo {
+    match gauge_core::transport::site::site_chart(&name) {
+        gauge_core::transport::site::SiteChart::Residual => SiteChartInfo {
+            chart: "residual".into(),
+            reason: None,
+        },
+        gauge_core::transport::site::SiteChart::Other(r) => SiteChartInfo {
+            chart: "other".into(),
+            reason: Some(r),
+        },
+        gauge_core::transport::site::SiteChart::Unknown => SiteChartInfo {
+            chart: "unknown".into(),
+            reason: None,
+        },
+    }
+}

@@ -2,14 +2,16 @@
  * Experiment `audit` (paper: index-level claims are reproducible only relative to an explicit gauge). For each
  * model, claims are read off the model itself: the behaviour's top coordinates with their signs (a `coordinates`
  * claim) and its top-k attribution list (a `top-k` claim), each stated once in the model's own chart and once in
- * its canonical chart. They are audited on the model, on its re-charted copy (and, for the tiny model, on a
- * fine-tuned checkpoint in the same chart), and across a sweep of random `Sd` and `Bd` gauges.
+ * its canonical chart. They are audited on the model, on its copy re-charted by a hidden `Bd` gauge (exact, so any
+ * failure there is the chart's doing), for the tiny model also on a lightly fine-tuned checkpoint in the same
+ * chart, and across a sweep of random `Sd` and `Bd` gauges.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import native = require('../../native');
 import { audit, type AuditReport, type Claim, type ClaimsFile } from '../../audit';
+import { Gauge } from '../../gauge';
 import { loadModel, type Site } from '../../model';
 import { machine } from '../../results';
 import { auditSections, type Section } from '../../report';
@@ -57,40 +59,53 @@ async function claimsOf(dir: string, name: PairName, site: Site, k: number): Pro
 export async function runAuditExperiment(o: AuditExperimentOptions, log: (s: string) => void = () => {}): Promise<AuditExperimentResult> {
   const audits: AuditExperimentResult['audits'] = [];
   for (const name of o.pairs) {
-    const pair = await preparePair(name, { seed: o.seed, onStage: log });
     const work = fs.mkdtempSync(path.join(os.tmpdir(), 'gt-audit-exp-'));
+    const pair = name === 'smollm2' ? await preparePair('smollm2', { seed: o.seed, onStage: log }) : undefined;
     try {
-      const site = `h_${Math.max(1, Math.round(pair.layers / 3))}` as Site;
-      const checkpoints: Record<string, string> = { [pair.a]: 'the model', [pair.b]: `a re-charted copy (${pair.setup})` };
-      const models = [pair.a, pair.b];
-      if (name === 'tiny') {
-        // A later checkpoint in the model's own chart: fine-tuned, not re-charted.
-        log('tiny: a fine-tuned checkpoint in the same chart');
-        const run = await train(tinyBase(), corpusFile(work, 'javascript', 1 << 20), path.join(work, 'run'), { steps: 200, batch: 8, seq: 64, lr: 3e-3, warmup: 20, seed: o.seed });
+      const a = pair ? pair.a : tinyBase();
+      const label = pair ? pair.label : 'tiny-base';
+      const info = native.inspectModel(a);
+      const site = `h_${Math.max(1, Math.round((info.layers ?? 3) / 3))}` as Site;
+      const roles: Record<string, string> = { [a]: label };
+      const described: Record<string, string> = { [label]: 'the model' };
+      const models = [a];
+      if (!pair) {
+        // A later checkpoint in the model's own chart: a light fine-tuning on its own kind of text.
+        log('tiny: a lightly fine-tuned checkpoint in the same chart');
+        const run = await train(a, corpusFile(work, 'prose', 1 << 20), path.join(work, 'run'), { steps: 40, batch: 8, seq: 64, lr: 1e-3, seed: o.seed + 3 });
         const later = run.checkpoints[run.checkpoints.length - 1].dir;
-        checkpoints[later] = 'the model fine-tuned 200 steps on the javascript corpus (same chart)';
-        models.splice(1, 0, later);
+        models.push(later);
+        roles[later] = `${label} fine-tuned`;
+        described[roles[later]] = 'the model fine-tuned 40 steps (lr 1e-3) on the prose corpus, in the same chart';
       }
-      const claims = await claimsOf(pair.a, name, site, o.k[name]);
-      log(`${pair.label}: auditing ${claims.claims.length} claims on ${models.length} checkpoints, sweep of ${o.sweep} + ${o.sweep} gauges`);
+      let b = pair?.b;
+      if (!b) {
+        b = path.join(work, 'recharted');
+        await native.applyGauge(a, Gauge.random(info.d, { seed: o.seed + 1, group: 'Bd', positiveFraction: 0.5 }), b);
+      }
+      models.push(b);
+      roles[b] = `${label} re-charted`;
+      described[roles[b]] = 'the model re-charted by a hidden random Bd gauge (a function-identical copy in another chart)';
+      const claims = await claimsOf(a, name, site, o.k[name]);
+      log(`${label}: auditing ${claims.claims.length} claims on ${models.length} checkpoints, sweep of ${o.sweep} + ${o.sweep} gauges`);
       const report = await audit(claims, models, { sweep: o.sweep, seed: o.seed, onStage: log });
       // Paths of scratch checkpoints mean nothing after the run: name them by role.
-      const short = (m: string) => (m === pair.a ? pair.label : m === pair.b ? `${pair.label} re-charted` : `${pair.label} fine-tuned`);
+      const short = (m: string) => roles[m] ?? m;
       const named: AuditReport = {
         ...report,
         models: report.models.map(short),
         results: report.results.map((r) => ({
           ...r,
-          reason: models.reduce((s, m) => s.split(m).join(short(m)), r.reason),
+          reason: models.reduce((x, m) => x.split(m).join(short(m)), r.reason),
           models: r.models.map((x) => ({ ...x, model: short(x.model) })),
           transported: r.transported.map((x) => ({ ...x, model: short(x.model) })),
         })),
         canonical: report.canonical.map((c) => ({ ...c, model: short(c.model) })),
       };
-      audits.push({ pair: pair.label, checkpoints: Object.fromEntries(Object.entries(checkpoints).map(([k, v]) => [short(k), v])), report: named });
+      audits.push({ pair: label, checkpoints: described, report: named });
     } finally {
       fs.rmSync(work, { recursive: true, force: true });
-      pair.dispose();
+      pair?.dispose();
     }
   }
   return { name: 'audit', params: o, audits, machine: machine() };
@@ -103,12 +118,13 @@ export function auditTable(r: AuditExperimentResult): Table {
   for (const a of r.audits) {
     for (const c of a.report.results) {
       const own = c.models.map((m) => `${m.model}: ${m.holds ? 'holds' : 'fails'}`).join('; ');
-      const bd = c.transported.filter((t) => t.gauge === 'Bd').map((t) => `${t.model}: ${t.holds ? 'holds' : 'fails'}`).join('; ');
-      rows.push([a.pair, c.id, own, bd || '—', pct(c.sweep.Sd.asStated), pct(c.sweep.Bd.asStated), pct(c.sweep.Bd.transported), c.verdict]);
+      const moved = (g: 'Bd' | 'Sd') =>
+        c.chart === 'canonical' ? '— (each computes its own chart)' : c.transported.filter((t) => t.gauge === g).map((t) => `${t.model}: ${t.holds ? 'holds' : 'fails'}`).join('; ') || '—';
+      rows.push([a.pair, c.id, own, moved('Bd'), moved('Sd'), pct(c.sweep.Sd.asStated), pct(c.sweep.Bd.asStated), pct(c.sweep.Bd.transported), c.verdict]);
     }
   }
   return {
-    header: ['model', 'claim', 'as stated on each checkpoint', 'moved by the Bd estimate', 'random Sd charts', 'random Bd charts', 'Bd charts, moved by the gauge', 'verdict'],
+    header: ['model', 'claim', 'as stated on each checkpoint', 'moved by the Bd estimate', 'moved by the Sd estimate', 'random Sd charts', 'random Bd charts', 'Bd charts, moved by the gauge', 'verdict'],
     rows,
   };
 }

@@ -1,6 +1,8 @@
 //! Steering vectors (and any stack of residual vectors) in a safetensors file: every tensor's last axis is the
 //! residual axis, moved signed: `v' = g·v` (GAUGE.md §4). A tensor whose last axis is not `d` is refused, naming
-//! it: a vector on MLP neurons or attention heads lives in another chart (see [`super::site`]).
+//! it: a vector on MLP neurons or attention heads lives in another chart (see [`super::site`]). So is a tensor of
+//! length `d` whose name is a hook of another chart (`hook_z` of a model with `n_heads · d_head = d`, say): the
+//! length alone would let it through.
 
 use std::path::Path;
 
@@ -22,6 +24,12 @@ pub fn transport_steering_file(
         &super::provenance(gauge, input, "steering"),
         overwrite,
         |t| {
+            if let super::site::SiteChart::Other(reason) = super::site::site_chart(&t.name) {
+                return Err(Error::invalid(
+                    format!("{}: tensor {:?}", input.display(), t.name),
+                    format!("is named for a site outside the residual chart: {reason}"),
+                ));
+            }
             match t.shape.last() {
             Some(&n) if n == d => Ok(Some((t.shape.len() - 1, true))),
             _ => Err(Error::shape(

@@ -152,10 +152,7 @@ impl Sae {
                 .to_scalar::<f64>()?;
             let on = f.gt(0f32)?.to_dtype(DType::F32)?;
             active += on.to_dtype(DType::F64)?.sum_all()?.to_scalar::<f64>()?;
-            for (a, c) in alive
-                .iter_mut()
-                .zip(on.sum(0)?.to_vec1::<f32>()?.into_iter())
-            {
+            for (a, c) in alive.iter_mut().zip(on.sum(0)?.to_vec1::<f32>()?) {
                 *a |= c > 0.0;
             }
         }
