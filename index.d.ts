@@ -209,8 +209,13 @@ export interface CanonicalChart {
   gauge: Gauge
   /** Gain tensors averaged for the order. */
   gainTensors: number
-  /** Adjacent coordinates (in gain order) whose gains are tied within the tolerance: their order is arbitrary. */
+  /**
+   * Adjacent coordinates (in gain order) whose gains are tied within the tolerance: their order hangs on a tiny
+   * gain difference or, where equal, on the embedding norms.
+   */
   gainTies: number
+  /** Of those, pairs whose embedding norms are tied too: their order is not determined by the checkpoint. */
+  ties: number
   /** The smallest gap between adjacent sorted gains, in units of the gains' standard deviation. */
   minGainGap: number
   /** Coordinates whose sign statistic is within the tolerance of zero: their sign is arbitrary. */
@@ -571,6 +576,20 @@ export interface SavedCheckpoint {
   step: number
   /** Its directory. */
   dir: string
+}
+
+/**
+ * The chart of the hook site `name`: residual-stream sites move with the residual gauge; attention-head and
+ * MLP-neuron sites have per-layer gauges of their own.
+ */
+export declare function siteChart(name: string): SiteChartInfo
+
+/** Where a hook site lives, by its name (TransformerLens / SAELens hook names, Hugging Face module paths). */
+export interface SiteChartInfo {
+  /** `"residual"` (moves with the residual gauge), `"other"` (attention heads, MLP neurons) or `"unknown"`. */
+  chart: string
+  /** For `"other"`: which chart, and why the residual gauge does not act on it. */
+  reason?: string
 }
 
 /** `solveAssignmentSync` on the libuv thread pool; `signal` aborts it, also mid-solve (code `ABORTED`). */

@@ -857,6 +857,7 @@ module.exports.randomNormal = nativeBinding.randomNormal
 module.exports.randomUniform = nativeBinding.randomUniform
 module.exports.readNpyMatrix = nativeBinding.readNpyMatrix
 module.exports.rotateCheckpoint = nativeBinding.rotateCheckpoint
+module.exports.siteChart = nativeBinding.siteChart
 module.exports.solveAssignment = nativeBinding.solveAssignment
 module.exports.solveAssignmentSync = nativeBinding.solveAssignmentSync
 module.exports.train = nativeBinding.train

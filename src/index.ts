@@ -36,7 +36,7 @@ export { transportSteering, transportSae, transportNeurons, transportOptimizer, 
 export type { TransportFileOptions, TransportSaeOptions, CoordinateEntry, MergeOptions } from './transport';
 export { siteActivations, meanRows, trainSae, evaluateSae, meanResidual, steeringVector, steeringEffect, topK, overlap } from './tools';
 export type { ActivationOptions, TrainSaeOptions, TrainSaeResult, SaeMetrics, LogitContrast, SteeringEffectOptions } from './tools';
-export { audit, parseClaims, readClaims, moveClaim } from './audit';
+export { audit, parseClaims, readClaims, moveClaim, holds } from './audit';
 export type { AuditOptions, AuditReport, ClaimResult, Verdict, Claim, ClaimsFile, CoordinatesClaim, TopKClaim, Behaviour } from './audit';
 export { writeAlignReport, writeTrajectoryReport, writeAuditReport, writeExperimentReport } from './report';
 export type { Section } from './report';

@@ -98,8 +98,12 @@ describe('steering vectors', () => {
     const st = path.join(t.dir, 'mlp.safetensors');
     writeSafetensors(st, { 'blocks.0.mlp.hook_post': { dtype: 'F32', shape: [256], data: randomVector(256, 4) } });
     const e2 = await rejection(transportSteering(st, g, path.join(t.dir, 'x.safetensors')));
-    expect(e2.code).toBe('SHAPE_MISMATCH');
-    expect(e2.message).toMatch(/mlp\.hook_post.*another chart/);
+    expect(e2.code).toBe('INVALID_ARGUMENT');
+    expect(e2.message).toMatch(/mlp\.hook_post.*MLP neurons.*residual gauge does not act/);
+    writeSafetensors(st, { direction: { dtype: 'F32', shape: [256], data: randomVector(256, 4) } });
+    const e4 = await rejection(transportSteering(st, g, path.join(t.dir, 'x.safetensors')));
+    expect(e4.code).toBe('SHAPE_MISMATCH');
+    expect(e4.message).toMatch(/"direction".*another chart/);
     expect(fs.existsSync(path.join(t.dir, 'x.safetensors'))).toBe(false);
     // Of length d but keyed by an attention-head hook: refused by its name.
     const z = path.join(t.dir, 'z.json');

@@ -32,16 +32,6 @@ export async function alignSections(r: AlignResult, label = 'A -> B'): Promise<S
     ['time: statistics / solve', `${r.seconds.statistics.toFixed(2)} s / ${r.seconds.solve.toFixed(3)} s`],
   ];
   sections.push({ title: `Estimate ${label}`, table: { header: ['', ''], rows: summary } });
-  if (r.truth) {
-    sections.push({
-      title: 'Against the known gauge',
-      text: ['Accuracy of every method on the pooled matrix (GAUGE.md §2: perm accuracy counts the right target coordinate, signed accuracy also the right sign).'],
-      table: {
-        header: ['method', 'perm accuracy', 'signed accuracy'],
-        rows: Object.entries(r.truth).map(([m, a]) => [m, pct(a.permAccuracy), pct(a.signedAccuracy)]),
-      },
-    });
-  }
   const charts: string[] = [];
   if (r.matrix) charts.push(await heatmap(r.matrix, d, perm, '|C| reordered by the matching'));
   charts.push(await histogram(r.confidence, 'Confidence per coordinate', 'margin over the best alternative in row and column'));
@@ -61,6 +51,16 @@ export async function alignSections(r: AlignResult, label = 'A -> B'): Promise<S
     ),
   );
   sections.push({ title: 'Matching', charts });
+  if (r.truth) {
+    sections.push({
+      title: 'Against the known gauge',
+      text: ['Accuracy of every method on the pooled matrix (GAUGE.md §2: perm accuracy counts the right target coordinate, signed accuracy also the right sign).'],
+      table: {
+        header: ['method', 'perm accuracy', 'signed accuracy'],
+        rows: Object.entries(r.truth).map(([m, a]) => [m, pct(a.permAccuracy), pct(a.signedAccuracy)]),
+      },
+    });
+  }
   const layerRows = r.perLayer.flatMap((l) => [
     { category: l.site, series: 'agrees with the pooled estimate', value: l.agreement.signedAccuracy },
     ...(l.truth ? [{ category: l.site, series: 'agrees with the known gauge', value: l.truth.signedAccuracy }] : []),
