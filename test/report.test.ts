@@ -122,3 +122,23 @@ maybe('audit and experiment reports render their charts', async () => {
   expect(again.status).toBe(1);
   expect(again.stderr).toMatch(/OUTPUT_EXISTS/);
 });
+
+maybe('a trajectory report draws the edges and names the path and cycles', async () => {
+  // base -> A1 and base -> B1 (each re-charted), with A1 -> B1 closing a cycle.
+  cli('random-gauge', '--d', '64', '--seed', '5', '--out', 'ga.safetensors');
+  cli('random-gauge', '--d', '64', '--seed', '6', '--out', 'gb.safetensors');
+  cli('apply', TINY, '--gauge', 'ga.safetensors', '--out', 'A1');
+  cli('apply', TINY, '--gauge', 'gb.safetensors', '--out', 'B1');
+  fs.symlinkSync(TINY, path.join(t.dir, 'base'));
+  fs.writeFileSync(path.join(t.dir, 'manifest.json'), JSON.stringify({ base: 'base', runs: { A: ['A1'], B: ['B1'] }, edges: [['A1', 'B1']] }));
+  cli('trajectory', 'manifest.json', '--from', 'A1', '--to', 'B1', '--tokens', '1024', '--context', '32', '--out', 'gt.safetensors', '--report', 'trajectory.html');
+  const file = path.join(t.dir, 'trajectory.html');
+  const html = fs.readFileSync(file, 'utf8');
+  selfContained(html);
+  expect(html).toMatch(/Cycle consistency/);
+  const r = await render(file);
+  expect(r.errors).toEqual([]);
+  expect(r.requests).toEqual([]);
+  expect(r.charts.length).toBe(1);
+  expect(r.charts[0].marks).toBeGreaterThan(5);
+});
