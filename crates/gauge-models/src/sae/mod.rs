@@ -101,33 +101,8 @@ impl Sae {
     /// `f64`). `x` must be finite and its width `d_in`.
     pub fn evaluate(&self, x: &[f32], device: &Device) -> Result<SaeMetrics> {
         let d = self.d_in();
-        if x.is_empty() || !x.len().is_multiple_of(d) {
-            return Err(Error::input(
-                "activations",
-                format!(
-                    "hold {} values, not a positive multiple of the SAE's d_in = {d}",
-                    x.len()
-                ),
-            ));
-        }
-        if let Some(k) = x.iter().position(|v| !v.is_finite()) {
-            return Err(Error::input(
-                "activations",
-                format!(
-                    "value {k} (row {}, coordinate {}) is not finite",
-                    k / d,
-                    k % d
-                ),
-            ));
-        }
+        let mean = checked_mean(x, d, "the SAE's d_in")?;
         let n = x.len() / d;
-        let mut mean = vec![0f64; d];
-        for row in x.chunks_exact(d) {
-            for (m, &v) in mean.iter_mut().zip(row) {
-                *m += v as f64;
-            }
-        }
-        mean.iter_mut().for_each(|m| *m /= n as f64);
         let total: f64 = x
             .chunks_exact(d)
             .map(|row| {
@@ -333,4 +308,37 @@ fn view_f32(view: &safetensors::tensor::TensorView<'_>, location: &str) -> Resul
             ))
         }
     })
+}
+
+/// The column means of finite activations `x`, row-major `[n, d]` (`f64` sums), after checking them: `x` must be a
+/// positive multiple of `d` long (`width` names `d` in the error) and every value finite.
+pub(crate) fn checked_mean(x: &[f32], d: usize, width: &str) -> Result<Vec<f64>> {
+    if d == 0 || x.is_empty() || !x.len().is_multiple_of(d) {
+        return Err(Error::input(
+            "activations",
+            format!(
+                "hold {} values, not a positive multiple of {width} = {d}",
+                x.len()
+            ),
+        ));
+    }
+    if let Some(k) = x.iter().position(|v| !v.is_finite()) {
+        return Err(Error::input(
+            "activations",
+            format!(
+                "value {k} (row {}, coordinate {}) is not finite",
+                k / d,
+                k % d
+            ),
+        ));
+    }
+    let n = x.len() / d;
+    let mut mean = vec![0f64; d];
+    for row in x.chunks_exact(d) {
+        for (m, &v) in mean.iter_mut().zip(row) {
+            *m += v as f64;
+        }
+    }
+    mean.iter_mut().for_each(|m| *m /= n as f64);
+    Ok(mean)
 }

@@ -62,25 +62,7 @@ pub fn train(
     device: &Device,
 ) -> Result<(Sae, SaeTrainReport)> {
     let t0 = std::time::Instant::now();
-    if d == 0 || x.is_empty() || !x.len().is_multiple_of(d) {
-        return Err(Error::input(
-            "activations",
-            format!(
-                "hold {} values, not a positive multiple of d = {d}",
-                x.len()
-            ),
-        ));
-    }
-    if let Some(k) = x.iter().position(|v| !v.is_finite()) {
-        return Err(Error::input(
-            "activations",
-            format!(
-                "value {k} (row {}, coordinate {}) is not finite",
-                k / d,
-                k % d
-            ),
-        ));
-    }
+    let mean = super::checked_mean(x, d, "d")?;
     if opts.d_sae == 0 || opts.steps == 0 || opts.batch == 0 {
         return Err(Error::input(
             "options",
@@ -89,14 +71,6 @@ pub fn train(
     }
     let n = x.len() / d;
     let m = opts.d_sae;
-    // Mean and scale in f64.
-    let mut mean = vec![0f64; d];
-    for row in x.chunks_exact(d) {
-        for (a, &v) in mean.iter_mut().zip(row) {
-            *a += v as f64;
-        }
-    }
-    mean.iter_mut().for_each(|a| *a /= n as f64);
     let spread: f64 = x
         .chunks_exact(d)
         .map(|r| {
