@@ -11,6 +11,7 @@ import * as match from './commands/match';
 import * as mergeCmd from './commands/merge';
 import * as randomGauge from './commands/random-gauge';
 import * as readme from './commands/readme';
+import * as reportCmd from './commands/report';
 import * as trainCmd from './commands/train';
 import * as transportCmd from './commands/transport';
 import * as trajectoryCmd from './commands/trajectory';
@@ -39,6 +40,7 @@ const COMMANDS: Record<string, Command> = {
   train: { summary: 'train a checkpoint with AdamW, saving checkpoints with optimizer state', usage: trainCmd.usage, run: trainCmd.run },
   experiment: { summary: 'run an experiment and record its results', usage: experiment.usage, run: experiment.run },
   bench: { summary: 'run a benchmark against its peer', usage: experiment.benchUsage, run: experiment.runBench },
+  report: { summary: "an experiment's HTML report from its recorded results", usage: reportCmd.usage, run: reportCmd.run },
   readme: { summary: "regenerate the README's result tables", usage: readme.usage, run: readme.run },
 };
 

@@ -142,3 +142,19 @@ maybe('a trajectory report draws the edges and names the path and cycles', async
   expect(r.charts.length).toBe(1);
   expect(r.charts[0].marks).toBeGreaterThan(5);
 });
+
+maybe('every experiment with charts renders its report from the committed results', async () => {
+  // Recovery curves (trajectory), NMSE (sae), preservation (steering), overlaps (neurons), losses (merge), loss
+  // gaps (adamw), the sweep (audit: one chart per model).
+  const charts: Record<string, number> = { trajectory: 1, sae: 1, steering: 1, neurons: 1, merge: 2, adamw: 2, audit: 2 };
+  for (const [name, n] of Object.entries(charts)) {
+    cli('report', name, '--out', `${name}-from-results.html`);
+    const file = path.join(t.dir, `${name}-from-results.html`);
+    selfContained(fs.readFileSync(file, 'utf8'));
+    const r = await render(file);
+    expect(r.errors).toEqual([]);
+    expect(r.requests).toEqual([]);
+    expect(r.charts.length).toBeGreaterThanOrEqual(n);
+    for (const c of r.charts) expect(c.marks).toBeGreaterThan(5);
+  }
+});
