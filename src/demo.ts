@@ -21,6 +21,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import native = require('./native');
 import { align, collectStats, type AlignResult } from './align';
+import { writeAtomic } from './files';
 import { defaultProbeText } from './probe';
 import { Gauge } from './gauge';
 import { METHODS, type Method } from './matching';
@@ -28,7 +29,7 @@ import { loadModel } from './model';
 import { alignSections, groupedBars, page, writeHtml, type Section } from './report';
 import { PACKAGE_ROOT } from './results';
 import { tinyBase } from './tiny-base';
-import { evaluateSae, siteActivations, steeringEffect, steeringVector, trainSae } from './tools';
+import { evaluateSae, logitContrast, siteActivations, steeringEffect, steeringVector, trainSae } from './tools';
 import { BYTE_TOKENIZER, train } from './train';
 import { transportSae } from './transport';
 import { behaviour, encodeBehaviour } from './experiments/transport/prompts';
@@ -143,9 +144,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       report,
     };
     await writeDemoHtml(path.join(out, 'report.html'), r, marginalized!);
-    const tmp = `${report}.tmp-${process.pid}`;
-    fs.writeFileSync(tmp, JSON.stringify(r, null, 2) + '\n');
-    fs.renameSync(tmp, report);
+    writeAtomic(report, JSON.stringify(r, null, 2) + '\n', true);
     return r;
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
@@ -194,12 +193,13 @@ async function moveTools(a: string, b: string, estimates: Record<'Bd' | 'Sd', Ga
   const v = await steeringVector(ma, e.positive, e.negative, SITE);
   const scale = 2;
   const effectA = (await steeringEffect(ma, e.evaluation, v, SITE, e.contrast, { scale })).effect;
+  const unsteeredB = await logitContrast(mb, e.evaluation, e.contrast);
   const vectorFile = path.join(out, 'steering-A.json');
   writeJson(vectorFile, { site: SITE, behaviour: beh.name, vector: Array.from(v) });
   const steering = { behaviour: beh.name, site: SITE, effectA, moved: {} as DemoResult['tools']['steering']['moved'], file: vectorFile };
   for (const k of ['Bd', 'Sd'] as const) {
     const moved = estimates[k].applyVector(v);
-    const effectB = (await steeringEffect(mb, e.evaluation, moved, SITE, e.contrast, { scale })).effect;
+    const effectB = (await steeringEffect(mb, e.evaluation, moved, SITE, e.contrast, { scale, unsteered: unsteeredB })).effect;
     const file = path.join(out, `steering-B-${k}.json`);
     writeJson(file, { site: SITE, behaviour: beh.name, vector: Array.from(moved) });
     steering.moved[k] = { effectB, preserved: effectB / effectA, file };
@@ -224,9 +224,7 @@ async function moveTools(a: string, b: string, estimates: Record<'Bd' | 'Sd', Ga
 }
 
 function writeJson(file: string, value: unknown): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, JSON.stringify(value) + '\n');
-  fs.renameSync(tmp, file);
+  writeAtomic(file, JSON.stringify(value) + '\n', true);
 }
 
 function countPositive(g: Gauge): number {

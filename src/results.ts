@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { writeAtomic } from './files';
 
 /** The package root: the directory holding this package's `package.json`. */
 export const PACKAGE_ROOT = path.resolve(__dirname, '..');
@@ -35,10 +36,7 @@ export function machine(): Record<string, string | number> {
 
 /** Writes `<dir>/<name>.json` atomically (temporary file, then rename) and returns its path. */
 export function writeResult(name: string, result: unknown, dir = defaultResultsDir()): string {
-  fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `${name}.json`);
-  const tmp = path.join(dir, `.${name}.json.tmp-${process.pid}`);
-  fs.writeFileSync(tmp, JSON.stringify(result, null, 2) + '\n');
-  fs.renameSync(tmp, file);
+  writeAtomic(file, JSON.stringify(result, null, 2) + '\n', true);
   return file;
 }

@@ -21,8 +21,8 @@
  * `chart` is the chart the indices refer to: `model` (the checkpoint's own, the default) or `canonical` (gauge
  * fixing from the checkpoint alone, `canonicalGauge`).
  */
-import * as fs from 'node:fs';
-import { GaugeTransportError, invalidArgument } from '../errors';
+import { invalidArgument } from '../errors';
+import { readJson } from '../files';
 import type { Site } from '../model';
 
 export interface Behaviour {
@@ -113,19 +113,7 @@ export function parseClaims(value: unknown, where = 'claims'): ClaimsFile {
 
 /** Reads and checks a claims file. */
 export function readClaims(file: string): ClaimsFile {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new GaugeTransportError('IO', `${file}: ${(e as Error).message}`);
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (e) {
-    throw invalidArgument(file, `is not JSON: ${(e as Error).message}`);
-  }
-  return parseClaims(value, file);
+  return parseClaims(readJson(file), file);
 }
 
 /** Whether `claim` holds for the per-coordinate scores `score` (in the chart the claim is stated in). */

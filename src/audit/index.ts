@@ -19,7 +19,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import native = require('../native');
-import { align } from '../align';
+import { align, collectStats } from '../align';
 import { Gauge } from '../gauge';
 import { loadModel, type Site } from '../model';
 import { steeringVector } from '../tools';
@@ -141,9 +141,11 @@ export async function audit(claimsOrFile: string | ClaimsFile, models: string[],
   if (options.align ?? true) {
     for (const m of models.slice(1)) {
       stage(`estimating the gauge ${models[0]} -> ${m}`);
-      const r = await align(models[0], m, { tokens: options.alignTokens ?? 4096, contextLength: 64, method: 'marginalized' });
-      const sd = await align(models[0], m, { tokens: options.alignTokens ?? 4096, contextLength: 64, method: 'permutation' });
-      estimates.push({ Bd: r.gauge, Sd: sd.gauge });
+      // One pass of both models serves both estimates.
+      const { stats } = await collectStats(models[0], m, { tokens: options.alignTokens ?? 4096, contextLength: 64 });
+      const bd = await align(models[0], m, { stats, method: 'marginalized' });
+      const sd = await align(models[0], m, { stats, method: 'permutation' });
+      estimates.push({ Bd: bd.gauge, Sd: sd.gauge });
     }
   }
 

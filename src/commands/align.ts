@@ -3,7 +3,8 @@ import * as path from 'node:path';
 import native = require('../native');
 import { align, POOLS, type AlignResult, type Pool } from '../align';
 import { invalidArgument } from '../errors';
-import { checkReportPath, writeAlignReport } from '../report';
+import { checkOutput } from '../files';
+import { writeAlignReport } from '../report';
 import { METHODS, type Method } from '../matching';
 import { ProgressBar } from '../progress';
 import { num, oneOf, parse, str } from './args';
@@ -87,7 +88,7 @@ export async function run(argv: string[]): Promise<void> {
   const priorRaw = str(values.prior, '--prior');
   const prior = priorRaw === undefined || priorRaw === 'weights' ? priorRaw : native.PairStats.load(priorRaw);
   const report = str(values.report, '--report');
-  if (report) checkReportPath(path.resolve(report), values.overwrite === true);
+  if (report) checkOutput(path.resolve(report), values.overwrite === true);
   const bar = new ProgressBar('align');
   const r = await align(a, b, {
     ...probeOptions(values),

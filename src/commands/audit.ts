@@ -2,7 +2,8 @@
 import * as path from 'node:path';
 import { audit, type AuditReport } from '../audit';
 import { invalidArgument } from '../errors';
-import { checkReportPath, writeAuditReport } from '../report';
+import { checkOutput } from '../files';
+import { writeAuditReport } from '../report';
 import { num, parse, str } from './args';
 
 export const usage = `gauge-transport audit <claims.json> --models A[,B,…] [--sweep 8] [--seed 0] [--no-align] [--json] [--report out.html]
@@ -44,7 +45,7 @@ export async function run(argv: string[]): Promise<void> {
   const models = (str(values.models, '--models') ?? '').split(',').filter(Boolean);
   if (models.length === 0) throw invalidArgument('--models', 'is required (comma-separated checkpoints)');
   const report = str(values.report, '--report');
-  if (report) checkReportPath(path.resolve(report));
+  if (report) checkOutput(path.resolve(report), false);
   const r = await audit(file, models, {
     sweep: num(values.sweep, '--sweep', 8, { min: 1, max: 1000, integer: true }),
     seed: num(values.seed, '--seed', 0, { min: 0, max: 2 ** 40, integer: true }),

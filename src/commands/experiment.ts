@@ -3,7 +3,8 @@ import { invalidArgument } from '../errors';
 import { BENCHES } from '../bench';
 import { EXPERIMENTS, type Experiment } from '../experiments';
 import * as path from 'node:path';
-import { checkReportPath, writeExperimentReport } from '../report';
+import { checkOutput } from '../files';
+import { writeExperimentReport } from '../report';
 import { writeResult } from '../results';
 import { text } from '../table';
 import { parse, str } from './args';
@@ -38,7 +39,7 @@ export async function runExperiment(name: string, argv: string[], registry = EXP
   );
   if (positionals.length) throw invalidArgument(`experiment ${name}`, `unexpected argument ${JSON.stringify(positionals[0])}`);
   const report = str(values.report, '--report');
-  if (report) checkReportPath(path.resolve(report));
+  if (report) checkOutput(path.resolve(report), false);
   const t0 = performance.now();
   const result = await e.run(values);
   const seconds = (performance.now() - t0) / 1000;

@@ -3,7 +3,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { GaugeTransportError, invalidArgument } from '../errors';
 import { EXPERIMENTS } from '../experiments';
-import { checkReportPath, writeExperimentReport } from '../report';
+import { checkOutput } from '../files';
+import { writeExperimentReport } from '../report';
 import { defaultResultsDir } from '../results';
 import { parse, str } from './args';
 
@@ -21,7 +22,7 @@ export async function run(argv: string[]): Promise<void> {
   const out = str(values.out, '--out');
   if (!out) throw invalidArgument('--out', 'is required');
   const overwrite = values.overwrite === true;
-  checkReportPath(path.resolve(out), overwrite);
+  checkOutput(path.resolve(out), overwrite);
   const file = path.join(str(values['results-dir'], '--results-dir') ?? defaultResultsDir(), `${name}.json`);
   if (!fs.existsSync(file)) throw new GaugeTransportError('IO', `${file}: missing; run \`npm run experiment -- ${name}\` first`);
   const result = JSON.parse(fs.readFileSync(file, 'utf8'));

@@ -2,7 +2,8 @@
 import * as path from 'node:path';
 import native = require('../native');
 import { invalidArgument } from '../errors';
-import { checkReportPath, writeTrajectoryReport } from '../report';
+import { checkOutput } from '../files';
+import { writeTrajectoryReport } from '../report';
 import { ProgressBar } from '../progress';
 import { estimateTrajectory } from '../trajectory';
 import { num, parse, str } from './args';
@@ -51,7 +52,7 @@ export async function run(argv: string[]): Promise<void> {
   if (!out) throw invalidArgument('--out', 'is required (the gauge file to write)');
   const layers = str(values.layers, '--layers');
   const report = str(values.report, '--report');
-  if (report) checkReportPath(path.resolve(report), values.overwrite === true);
+  if (report) checkOutput(path.resolve(report), values.overwrite === true);
   const truthFile = str(values.truth, '--truth');
   const truth = truthFile ? native.Gauge.read(truthFile) : undefined;
   const bar = new ProgressBar('trajectory');

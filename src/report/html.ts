@@ -3,9 +3,7 @@
  * opens offline and can be attached to an issue or an experiment log. Written through a temporary sibling and
  * renamed.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { GaugeTransportError } from '../errors';
+import { writeAtomic } from '../files';
 
 export interface Section {
   title: string;
@@ -54,22 +52,7 @@ ${body}
 `;
 }
 
-/** Refuses an existing report path unless `overwrite` (checked before the work that fills it, and again when written). */
-export function checkReportPath(file: string, overwrite = false): void {
-  if (!overwrite && fs.existsSync(file)) {
-    throw new GaugeTransportError('OUTPUT_EXISTS', `${file}: already exists; not replacing it (pass --overwrite)`);
-  }
-}
-
 /** Writes `html` to `file` atomically, refusing to replace an existing file unless `overwrite`. */
 export function writeHtml(file: string, html: string, overwrite = false): void {
-  checkReportPath(file, overwrite);
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}-${Date.now()}`);
-  try {
-    fs.writeFileSync(tmp, html);
-    fs.renameSync(tmp, file);
-  } finally {
-    fs.rmSync(tmp, { force: true });
-  }
+  writeAtomic(file, html, overwrite);
 }

@@ -5,16 +5,15 @@
 import type { AlignResult } from '../align';
 import type { AuditReport } from '../audit';
 import type { Gauge } from '../gauge';
-import type { Table } from '../table';
+import { pct, type Table } from '../table';
 import type { TrajectoryResult } from '../trajectory';
 import { groupedBars, heatmap, histogram } from './charts';
 import { page, writeHtml, type Section } from './html';
 
-export { page, writeHtml, checkReportPath, escapeHtml, type Section } from './html';
+export { page, writeHtml, escapeHtml, type Section } from './html';
 export { heatmap, histogram, groupedBars, lines } from './charts';
 export { renderSvg } from './vega';
 
-const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 const stamp = () => `written ${new Date().toISOString()} by gauge-transport`;
 
 /** Sections describing one alignment: accuracy, the `|C|` heatmap, confidence and sign histograms, layers. */

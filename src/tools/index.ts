@@ -6,6 +6,6 @@ export { siteActivations, meanRows } from './activations';
 export type { ActivationOptions } from './activations';
 export { trainSae, evaluateSae } from './sae';
 export type { TrainSaeOptions, TrainSaeResult, SaeMetrics } from './sae';
-export { meanResidual, steeringVector, steeringEffect } from './steering';
+export { meanResidual, steeringVector, steeringEffect, logitContrast } from './steering';
 export type { LogitContrast, SteeringEffectOptions } from './steering';
 export { topK, overlap } from './attribution';

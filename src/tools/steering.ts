@@ -7,6 +7,7 @@
  * `mean(logits[positive tokens]) - mean(logits[negative tokens])` at the last position, with `scale · v` added
  * to every position at the site. Preservation of a transported vector is `effect_B(v') / effect_A(v)`.
  */
+import native = require('../native');
 import { invalidArgument } from '../errors';
 import type { Model, Site } from '../model';
 
@@ -47,6 +48,26 @@ function logitDiff(logits: Float32Array, offset: number, c: LogitContrast): numb
 export interface SteeringEffectOptions {
   /** Multiplier of the vector. @default 1 */
   scale?: number;
+  /** The unsteered mean logit difference on these prompts ({@link logitContrast}), when computed already. */
+  unsteered?: number;
+}
+
+function checkContrast(model: Model, prompts: Uint32Array[], contrast: LogitContrast): void {
+  if (prompts.length === 0) throw invalidArgument('prompts', 'is empty');
+  if (contrast.positive.length === 0 || contrast.negative.length === 0) {
+    throw invalidArgument('contrast', 'needs at least one positive and one negative token');
+  }
+  for (const id of [...contrast.positive, ...contrast.negative]) {
+    if (!(Number.isInteger(id) && id >= 0 && id < model.vocab)) throw invalidArgument('contrast', `token ${id} is outside the vocabulary of ${model.vocab}`);
+  }
+}
+
+/** The mean over `prompts` of the logit difference `contrast` at the last position, optionally with `steer`. */
+export async function logitContrast(model: Model, prompts: Uint32Array[], contrast: LogitContrast, steer?: native.SteerOptions): Promise<number> {
+  checkContrast(model, prompts, contrast);
+  let sum = 0;
+  for (const ids of prompts) sum += logitDiff((await model.forward(ids, { logits: 'last', ...(steer ? { steer } : {}) })).logits!, 0, contrast);
+  return sum / prompts.length;
 }
 
 /**
@@ -61,22 +82,8 @@ export async function steeringEffect(
   contrast: LogitContrast,
   options: SteeringEffectOptions = {},
 ): Promise<{ effect: number; unsteered: number; steered: number }> {
-  if (prompts.length === 0) throw invalidArgument('prompts', 'is empty');
-  if (contrast.positive.length === 0 || contrast.negative.length === 0) {
-    throw invalidArgument('contrast', 'needs at least one positive and one negative token');
-  }
-  for (const id of [...contrast.positive, ...contrast.negative]) {
-    if (!(Number.isInteger(id) && id >= 0 && id < model.vocab)) throw invalidArgument('contrast', `token ${id} is outside the vocabulary of ${model.vocab}`);
-  }
-  const scale = options.scale ?? 1;
-  let base = 0;
-  let steered = 0;
-  for (const ids of prompts) {
-    const a = await model.forward(ids, { logits: 'last' });
-    const b = await model.forward(ids, { logits: 'last', steer: { site, vector, scale } });
-    base += logitDiff(a.logits!, 0, contrast);
-    steered += logitDiff(b.logits!, 0, contrast);
-  }
-  const n = prompts.length;
-  return { effect: (steered - base) / n, unsteered: base / n, steered: steered / n };
+  checkContrast(model, prompts, contrast);
+  const unsteered = options.unsteered ?? (await logitContrast(model, prompts, contrast));
+  const steered = await logitContrast(model, prompts, contrast, { site, vector, scale: options.scale ?? 1 });
+  return { effect: steered - unsteered, unsteered, steered };
 }

@@ -11,7 +11,7 @@
  * heads or MLP neurons, are refused with the reason. Outputs are written atomically and never over an existing
  * path unless `overwrite`.
  */
-export type { TransportFileOptions } from './io';
+export type { TransportFileOptions } from './options';
 export { transportSteering, moveVector } from './steering';
 export { transportNeurons, moveEntries } from './neurons';
 export type { CoordinateEntry } from './neurons';

@@ -3,7 +3,8 @@
  */
 import { invalidArgument } from '../errors';
 import type { Gauge } from '../gauge';
-import { readJson, writeAtomic, type TransportFileOptions } from './io';
+import { readJson, writeAtomic } from '../files';
+import type { TransportFileOptions } from './options';
 
 /** One entry of a neuron set or attribution list: a residual coordinate, with an optional score and sign. */
 export interface CoordinateEntry {

@@ -1,7 +1,7 @@
 /** SAEs in the SAELens layout: `W_enc` rows, `W_dec` columns and `b_dec` move signed (GAUGE.md §4). */
 import native = require('../native');
 import type { Gauge } from '../gauge';
-import type { TransportFileOptions } from './io';
+import type { TransportFileOptions } from './options';
 
 export interface TransportSaeOptions extends TransportFileOptions {
   /** Transport an SAE whose `hook_name` is not known to be a residual-stream site. @default false */

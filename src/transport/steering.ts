@@ -7,7 +7,8 @@ import * as path from 'node:path';
 import native = require('../native');
 import { invalidArgument } from '../errors';
 import type { Gauge } from '../gauge';
-import { checkOutput, readJson, writeAtomic, type TransportFileOptions } from './io';
+import { checkOutput, readJson, writeAtomic } from '../files';
+import type { TransportFileOptions } from './options';
 
 /** `g·v` for a residual vector given as numbers, checked to have length d. */
 export function moveVector(g: Gauge, v: unknown, where: string): number[] {

@@ -11,16 +11,15 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import native = require('../../native');
-import { align, collectStats } from '../../align';
 import { Gauge } from '../../gauge';
-import { defaultProbeText, type ProbeTokenizer } from '../../probe';
+import type { ProbeTokenizer } from '../../probe';
 import { PACKAGE_ROOT, machine } from '../../results';
 import type { Table } from '../../table';
 import { tinyBase } from '../../tiny-base';
 import { BYTE_TOKENIZER, train } from '../../train';
 import { transportOptimizer } from '../../transport';
 import { SMOLLM2_GGUF } from '../groups';
-import { corpusFile, TRANSPORTS, type PairName, type TransportKind } from './pairs';
+import { corpusFile, estimateBdSd, TRANSPORTS, type PairName, type TransportKind } from './pairs';
 
 export interface AdamwExperimentOptions {
   pairs: PairName[];
@@ -89,16 +88,8 @@ export async function runAdamwExperiment(o: AdamwExperimentOptions, log: (s: str
       // The target has the re-charted weights only; its state is what each transport writes.
       fs.rmSync(path.join(b, 'optimizer.safetensors'));
       log(`${src.label}: estimating A_k -> B`);
-      const ids = Array.from(src.tok.encode(defaultProbeText())).slice(0, 4096);
-      const probe = path.join(work, 'probe.json');
-      fs.writeFileSync(probe, JSON.stringify(ids));
-      const { stats } = await collectStats(ak, b, { probe, tokens: ids.length, contextLength: src.probeSeq });
-      const gauges: Record<TransportKind, Gauge> = {
-        truth,
-        Bd: (await align(ak, b, { stats, method: 'marginalized' })).gauge,
-        Sd: (await align(ak, b, { stats, method: 'permutation' })).gauge,
-        none: Gauge.identity(d),
-      };
+      const est = await estimateBdSd(ak, b, src.tok, { tokens: 4096, seq: src.probeSeq, work });
+      const gauges: Record<TransportKind, Gauge> = { truth, Bd: est.Bd, Sd: est.Sd, none: Gauge.identity(d) };
       const resume = { ...opts, steps: o.resume[name], seed: o.seed + 100, resume: true };
       log(`${src.label}: resuming the original run ${o.resume[name]} steps`);
       const original = await train(ak, corpus, path.join(work, 'resume-original'), resume);

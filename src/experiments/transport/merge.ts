@@ -13,16 +13,15 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import native = require('../../native');
-import { align, collectStats } from '../../align';
 import { Gauge } from '../../gauge';
 import { loadModel } from '../../model';
-import { defaultProbeText, type ProbeTokenizer } from '../../probe';
+import { defaultProbeText } from '../../probe';
 import { machine } from '../../results';
 import type { Table } from '../../table';
 import { tinyBase } from '../../tiny-base';
 import { BYTE_TOKENIZER, train } from '../../train';
 import { mergeCheckpoints } from '../../transport';
-import { corpusFile, preparePair, scratch, TRANSPORTS, type PairName, type TransportKind } from './pairs';
+import { corpusFile, estimateBdSd, preparePair, scratch, TRANSPORTS, type PairName, type TransportKind } from './pairs';
 
 export interface MergeExperimentOptions {
   pairs: PairName[];
@@ -63,16 +62,6 @@ async function loss(dir: string, ids: Uint32Array, seq: number): Promise<number>
   return sum / n;
 }
 
-async function estimate(from: string, to: string, truth: Gauge, tok: ProbeTokenizer, tokens: number, work: string, seq: number) {
-  const ids = Array.from(tok.encode(defaultProbeText())).slice(0, tokens);
-  const probe = path.join(work, 'probe.json');
-  fs.writeFileSync(probe, JSON.stringify(ids));
-  const { stats } = await collectStats(from, to, { probe, tokens: ids.length, contextLength: seq });
-  const bd = await align(from, to, { stats, method: 'marginalized', truth });
-  const sd = await align(from, to, { stats, method: 'permutation', truth });
-  return { Bd: bd.gauge, Sd: sd.gauge };
-}
-
 async function mergeAll(a: string, b: string, gauges: Record<TransportKind, Gauge>, work: string): Promise<Record<TransportKind, string>> {
   const out = {} as Record<TransportKind, string>;
   for (const t of TRANSPORTS) {
@@ -105,7 +94,7 @@ export async function runMergeExperiment(o: MergeExperimentOptions, log: (s: str
         const b = runB.checkpoints[runB.checkpoints.length - 1].dir;
         const truthBA = truth.inverse();
         log('tiny: estimating B -> A');
-        const est = await estimate(b, a, truthBA, BYTE_TOKENIZER, 4096, work, 64);
+        const est = await estimateBdSd(b, a, BYTE_TOKENIZER, { tokens: 4096, seq: 64, work });
         const gauges = { truth: truthBA, Bd: est.Bd, Sd: est.Sd, none: Gauge.identity(d) };
         const merged = await mergeAll(a, b, gauges, work);
         // Held out: the end of each corpus file, past what the runs' batches are drawn from.

@@ -78,17 +78,31 @@ export function corpusFile(dir: string, name: CorpusName, bytes: number): string
   return file;
 }
 
-async function estimate(a: string, b: string, truth: Gauge, tokenizer: ProbeTokenizer, tokens: number, work: string, seq: number) {
-  const ids = Array.from(tokenizer.encode(defaultProbeText())).slice(0, tokens);
-  const probeFile = path.join(work, 'probe.json');
-  fs.writeFileSync(probeFile, JSON.stringify(ids));
-  const { stats } = await collectStats(a, b, { probe: probeFile, tokens: ids.length, contextLength: seq });
-  const bd = await align(a, b, { stats, method: 'marginalized', truth });
-  const sd = await align(a, b, { stats, method: 'permutation', truth });
-  return { Bd: bd.gauge, Sd: sd.gauge, accuracy: { Bd: bd.truth!.marginalized, Sd: sd.truth!.permutation } };
+/**
+ * The `Bd` (marginalized) and `Sd` (permutation-only) estimates of the gauge `a -> b`, from one set of statistics on
+ * the first `tokens` tokens of the built-in probe text in sequences of `seq`; with `truth`, their accuracy.
+ */
+export async function estimateBdSd(
+  a: string,
+  b: string,
+  tokenizer: ProbeTokenizer,
+  o: { tokens: number; seq: number; work: string; truth?: Gauge },
+): Promise<{ Bd: Gauge; Sd: Gauge; accuracy?: { Bd: Agreement; Sd: Agreement } }> {
+  const ids = Array.from(tokenizer.encode(defaultProbeText())).slice(0, o.tokens);
+  const probe = path.join(o.work, `probe-${process.pid}-${Date.now()}.json`);
+  fs.writeFileSync(probe, JSON.stringify(ids));
+  try {
+    const { stats } = await collectStats(a, b, { probe, tokens: ids.length, contextLength: o.seq });
+    const bd = await align(a, b, { stats, method: 'marginalized', truth: o.truth });
+    const sd = await align(a, b, { stats, method: 'permutation', truth: o.truth });
+    const accuracy = o.truth ? { Bd: bd.truth!.marginalized, Sd: sd.truth!.permutation } : undefined;
+    return { Bd: bd.gauge, Sd: sd.gauge, ...(accuracy ? { accuracy } : {}) };
+  } finally {
+    fs.rmSync(probe, { force: true });
+  }
 }
 
-function assemble(name: PairName, label: string, a: string, b: string, truth: Gauge, est: { Bd: Gauge; Sd: Gauge; accuracy: Pair['accuracy'] }, tokenizer: ProbeTokenizer, setup: string, dir: string, dispose: () => void): Pair {
+function assemble(name: PairName, label: string, a: string, b: string, truth: Gauge, est: { Bd: Gauge; Sd: Gauge; accuracy?: Pair['accuracy'] }, tokenizer: ProbeTokenizer, setup: string, dir: string, dispose: () => void): Pair {
   const info = native.inspectModel(a);
   return {
     name,
@@ -98,7 +112,7 @@ function assemble(name: PairName, label: string, a: string, b: string, truth: Ga
     d: info.d,
     layers: info.layers ?? 0,
     gauges: { truth, Bd: est.Bd, Sd: est.Sd, none: Gauge.identity(info.d) },
-    accuracy: est.accuracy,
+    accuracy: est.accuracy!,
     tokenizer,
     setup,
     dir,
@@ -124,7 +138,7 @@ export async function preparePair(name: PairName, options: PairOptions = {}): Pr
     const run = await train(recharted, corpus, path.join(dir, 'nudge'), { ...NUDGE, steps, seed });
     const b = run.checkpoints[run.checkpoints.length - 1].dir;
     stage('tiny: estimating the gauge (Bd and Sd)');
-    const est = await estimate(a, b, truth, BYTE_TOKENIZER, probeTokens, dir, 64);
+    const est = await estimateBdSd(a, b, BYTE_TOKENIZER, { tokens: probeTokens, seq: 64, work: dir, truth });
     const setup = `built-in model re-charted by a random Bd gauge, then ${steps} AdamW steps (lr ${NUDGE.lr}) on the declarations corpus`;
     return assemble(name, 'tiny-base', a, b, truth, est, BYTE_TOKENIZER, setup, dir, () => fs.rmSync(dir, { recursive: true, force: true }));
   }
@@ -141,7 +155,7 @@ export async function preparePair(name: PairName, options: PairOptions = {}): Pr
     const truth = Gauge.random(d, { seed: seed + 1, group: 'Bd', positiveFraction: 0.5 });
     await native.applyGauge(a, truth, b);
     stage(`smollm2: estimating the gauge on ${probeTokens} probe tokens (Bd and Sd)`);
-    const est = await estimate(a, b, truth, native.Tokenizer.load(a), probeTokens, dir, 256);
+    const est = await estimateBdSd(a, b, native.Tokenizer.load(a), { tokens: probeTokens, seq: 256, work: dir, truth });
     truth.write(path.join(dir, 'truth.safetensors'), {}, { overwrite: true });
     est.Bd.write(path.join(dir, 'Bd.safetensors'), {}, { overwrite: true });
     est.Sd.write(path.join(dir, 'Sd.safetensors'), {}, { overwrite: true });

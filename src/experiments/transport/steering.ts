@@ -15,7 +15,7 @@
 import { loadModel, type Site } from '../../model';
 import { machine } from '../../results';
 import type { Table } from '../../table';
-import { overlap, steeringEffect, steeringVector, topK } from '../../tools';
+import { logitContrast, overlap, steeringEffect, steeringVector, topK } from '../../tools';
 import { moveEntries } from '../../transport';
 import { preparePair, TRANSPORTS, type Pair, type PairName, type TransportKind } from './pairs';
 import { behaviour, encodeBehaviour } from './prompts';
@@ -47,8 +47,10 @@ export interface SteeringExperimentResult {
   machine: Record<string, string | number>;
 }
 
-function siteOf(pair: Pair): Site {
-  return `h_${Math.max(1, Math.round(pair.layers / 3))}` as Site;
+/** The pair's behaviour, its prompts encoded, and the site its vectors live at (`h_{L/3}`). */
+function behaviourOf(pair: Pair) {
+  const beh = behaviour(pair.name);
+  return { beh, e: encodeBehaviour(beh, pair.tokenizer), site: `h_${Math.max(1, Math.round(pair.layers / 3))}` as Site };
 }
 
 export async function runSteeringExperiment(o: SteeringExperimentOptions, log: (s: string) => void = () => {}): Promise<SteeringExperimentResult> {
@@ -59,9 +61,7 @@ export async function runSteeringExperiment(o: SteeringExperimentOptions, log: (
     const pair = await preparePair(name, { seed: o.seed, onStage: log });
     try {
       setups[pair.label] = pair.setup;
-      const beh = behaviour(name);
-      const e = encodeBehaviour(beh, pair.tokenizer);
-      const site = siteOf(pair);
+      const { beh, e, site } = behaviourOf(pair);
       const a = await loadModel(pair.a);
       const b = await loadModel(pair.b);
       log(`${pair.label}: ${beh.name} vector at ${site}`);
@@ -69,11 +69,13 @@ export async function runSteeringExperiment(o: SteeringExperimentOptions, log: (
       contrasts[pair.label] = { ...e.contrastTokens, vectorNorm: Math.hypot(...v) };
       const flippedPart = v.map((x, i) => (pair.gauges.truth.sign[i] < 0 ? x : 0));
       const scale = o.scale[name];
+      const unsteeredA = await logitContrast(a, e.evaluation, e.contrast);
+      const unsteeredB = await logitContrast(b, e.evaluation, e.contrast);
       for (const [kind, vec] of [['behaviour', v], ['flipped part', flippedPart]] as const) {
-        const ea = (await steeringEffect(a, e.evaluation, vec, site, e.contrast, { scale })).effect;
+        const ea = (await steeringEffect(a, e.evaluation, vec, site, e.contrast, { scale, unsteered: unsteeredA })).effect;
         for (const t of TRANSPORTS) {
           const moved = pair.gauges[t].applyVector(vec);
-          const eb = (await steeringEffect(b, e.evaluation, moved, site, e.contrast, { scale })).effect;
+          const eb = (await steeringEffect(b, e.evaluation, moved, site, e.contrast, { scale, unsteered: unsteeredB })).effect;
           rows.push({ pair: pair.label, behaviour: beh.name, vector: kind, site, transport: t, effectA: ea, effectB: eb, preservation: eb / ea });
         }
       }
@@ -139,9 +141,7 @@ export async function runNeuronsExperiment(o: NeuronsExperimentOptions, log: (s:
     const pair = await preparePair(name, { seed: o.seed, onStage: log });
     try {
       setups[pair.label] = pair.setup;
-      const beh = behaviour(name);
-      const e = encodeBehaviour(beh, pair.tokenizer);
-      const site = siteOf(pair);
+      const { beh, e, site } = behaviourOf(pair);
       log(`${pair.label}: top-${o.k[name]} attribution for ${beh.name} at ${site}, in A and recomputed in B`);
       const va = await steeringVector(await loadModel(pair.a), e.positive, e.negative, site);
       const vb = await steeringVector(await loadModel(pair.b), e.positive, e.negative, site);

@@ -357,14 +357,7 @@ fn copy_side_files(ckpt: &Checkpoint, gauge: &Gauge, tmp: &Path) -> Result<()> {
         }
         let to = tmp.join(&name);
         if name == OPTIMIZER_STATE {
-            crate::transport::optimizer::move_state(
-                ckpt,
-                &ckpt.dir,
-                &entry.path(),
-                &to,
-                gauge,
-                false,
-            )?;
+            crate::transport::optimizer::move_state(ckpt, &entry.path(), &to, gauge, false)?;
             continue;
         }
         std::fs::copy(entry.path(), &to).map_err(|e| Error::io(entry.path(), e))?;

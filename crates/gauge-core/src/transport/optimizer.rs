@@ -58,19 +58,19 @@ pub fn transport_optimizer(
             ),
         ));
     }
-    move_state(&ckpt, model, input, out, gauge, overwrite)
+    move_state(&ckpt, input, out, gauge, overwrite)
 }
 
 /// [`transport_optimizer`] for an opened checkpoint, without the group check ([`crate::recharting::apply`] moves a
 /// checkpoint's own state file with it, also when forced outside the group).
 pub(crate) fn move_state(
     ckpt: &Checkpoint,
-    model: &Path,
     input: &Path,
     out: &Path,
     gauge: &Gauge,
     overwrite: bool,
 ) -> Result<OptimizerReport> {
+    let model = &ckpt.dir;
     let header = read_header(input)?;
     let file = input.display().to_string();
     match header.metadata.get("format").map(String::as_str) {
