@@ -23,7 +23,7 @@ use std::path::Path;
 use crate::checkpoint::Checkpoint;
 use crate::error::{Error, Result};
 use crate::gauge::{Gauge, Group};
-use crate::roles::Role;
+use crate::family::Role;
 
 /// A canonical gauge and how well the checkpoint determines it.
 #[derive(Debug, Clone)]

@@ -11,12 +11,13 @@ use std::path::Path;
 use crate::checkpoint::{header_bytes, Dtype, TensorInfo, SINGLE_FILE};
 use crate::error::{Error, Result};
 use crate::rng::SplitMix64;
-use crate::roles::Architecture;
+use crate::family::{Architecture, Dim, Role};
 
-/// The shape of a model.
+/// The typed shape of a model: what `config.json` says about its tensors, parsed once by its family
+/// ([`crate::family::Family::model_shape`]) and shared by validation, `inspect` and `init`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelShape {
-    /// Architecture.
+    /// The family.
     pub arch: Architecture,
     /// Residual width `d`.
     pub hidden: usize,
@@ -26,6 +27,8 @@ pub struct ModelShape {
     pub heads: usize,
     /// Key/value heads (grouped-query attention); equal to `heads` for GPT-2.
     pub kv_heads: usize,
+    /// The width of one head when the config overrides `hidden / heads` (`head_dim`).
+    pub head_dim: Option<usize>,
     /// MLP width.
     pub intermediate: usize,
     /// Vocabulary size.
@@ -34,7 +37,7 @@ pub struct ModelShape {
     pub max_positions: usize,
     /// Whether the output head shares the token embedding.
     pub tied: bool,
-    /// Whether q, k and v projections have biases (Qwen2).
+    /// Whether q, k and v projections have biases (Qwen2; a Llama shape with biases is written as Qwen2).
     pub qkv_bias: bool,
 }
 
@@ -43,11 +46,12 @@ impl ModelShape {
     /// `qwen2.5-0.5b`.
     pub fn preset(name: &str) -> Option<Self> {
         let llama = |hidden, layers, heads, kv_heads, intermediate, vocab, tied| ModelShape {
-            arch: Architecture::Llama,
+            arch: Architecture::LLAMA,
             hidden,
             layers,
             heads,
             kv_heads,
+            head_dim: None,
             intermediate,
             vocab,
             max_positions: 2048,
@@ -57,11 +61,12 @@ impl ModelShape {
         Some(match name {
             "tiny" => llama(64, 2, 4, 2, 128, 256, false),
             "tiny-qwen2" => ModelShape {
+                arch: Architecture::QWEN2,
                 qkv_bias: true,
                 ..llama(64, 2, 4, 2, 128, 256, true)
             },
             "tiny-gpt2" => ModelShape {
-                arch: Architecture::Gpt2,
+                arch: Architecture::GPT2,
                 max_positions: 128,
                 qkv_bias: true,
                 ..llama(64, 2, 4, 4, 256, 256, true)
@@ -69,6 +74,7 @@ impl ModelShape {
             "smollm2-135m" => llama(576, 30, 9, 3, 1536, 49152, true),
             "tinyllama-1.1b" => llama(2048, 22, 32, 4, 5632, 32000, false),
             "qwen2.5-0.5b" => ModelShape {
+                arch: Architecture::QWEN2,
                 qkv_bias: true,
                 ..llama(896, 24, 14, 2, 4864, 151936, true)
             },
@@ -86,181 +92,130 @@ impl ModelShape {
         "qwen2.5-0.5b",
     ];
 
-    /// Reads the shape from a Hugging Face `config.json`.
+    /// Reads the shape from a Hugging Face `config.json`, as its family does.
     pub fn from_config(config: &serde_json::Value) -> Result<Self> {
-        let arch = Architecture::from_config(config)?;
+        Architecture::from_config(config)?
+            .family()
+            .model_shape(config)
+    }
+
+    /// The shape of a family whose config uses Hugging Face's usual keys (`hidden_size`, `num_hidden_layers`,
+    /// `num_attention_heads`, `num_key_value_heads`, `head_dim`, `intermediate_size`, `vocab_size`,
+    /// `max_position_embeddings`, `tie_word_embeddings`).
+    pub fn standard(arch: Architecture, config: &serde_json::Value) -> Result<Self> {
         let get = |k: &str| -> Result<usize> {
-            config
-                .get(k)
-                .and_then(|v| v.as_u64())
-                .map(|v| v as usize)
-                .ok_or_else(|| Error::invalid("config.json", format!("has no integer {k:?}")))
+            crate::family::dims::positive(config, k)
+                .ok_or_else(|| Error::invalid("config.json", format!("has no positive integer {k:?}")))
         };
-        let qwen = config
-            .get("architectures")
-            .and_then(|a| a.get(0))
-            .and_then(|a| a.as_str())
-            == Some("Qwen2ForCausalLM")
-            || config.get("model_type").and_then(|m| m.as_str()) == Some("qwen2");
-        let tied = config
-            .get("tie_word_embeddings")
-            .and_then(|t| t.as_bool())
-            .unwrap_or(arch == Architecture::Gpt2);
-        Ok(match arch {
-            Architecture::Gpt2 => ModelShape {
-                arch,
-                hidden: get("n_embd")?,
-                layers: get("n_layer")?,
-                heads: get("n_head")?,
-                kv_heads: get("n_head")?,
-                intermediate: config
-                    .get("n_inner")
-                    .and_then(|v| v.as_u64())
-                    .map(|v| v as usize)
-                    .unwrap_or(4 * get("n_embd")?),
-                vocab: get("vocab_size")?,
-                max_positions: get("n_positions")?,
-                tied: true,
-                qkv_bias: true,
-            },
-            _ => ModelShape {
-                arch,
-                hidden: get("hidden_size")?,
-                layers: get("num_hidden_layers")?,
-                heads: get("num_attention_heads")?,
-                kv_heads: get("num_key_value_heads").or_else(|_| get("num_attention_heads"))?,
-                intermediate: get("intermediate_size")?,
-                vocab: get("vocab_size")?,
-                max_positions: get("max_position_embeddings").unwrap_or(2048),
-                tied,
-                qkv_bias: qwen,
-            },
+        let heads = get("num_attention_heads")?;
+        let head_dim = crate::family::dims::positive(config, "head_dim");
+        let hidden = get("hidden_size")?;
+        Ok(ModelShape {
+            arch,
+            hidden,
+            layers: get("num_hidden_layers")?,
+            heads,
+            kv_heads: get("num_key_value_heads").unwrap_or(heads),
+            head_dim: head_dim.filter(|&hd| hd * heads != hidden),
+            intermediate: get("intermediate_size")?,
+            vocab: get("vocab_size")?,
+            max_positions: get("max_position_embeddings").unwrap_or(2048),
+            tied: config
+                .get("tie_word_embeddings")
+                .and_then(|t| t.as_bool())
+                .unwrap_or(arch.family().tied_by_default()),
+            qkv_bias: arch == Architecture::QWEN2,
         })
     }
 
-    /// The Hugging Face `config.json` for this shape.
-    pub fn config(&self) -> serde_json::Value {
-        match self.arch {
-            Architecture::Gpt2 => serde_json::json!({
-                "architectures": ["GPT2LMHeadModel"],
-                "model_type": "gpt2",
-                "n_embd": self.hidden,
-                "n_layer": self.layers,
-                "n_head": self.heads,
-                "n_inner": self.intermediate,
-                "n_positions": self.max_positions,
-                "n_ctx": self.max_positions,
-                "vocab_size": self.vocab,
-                "layer_norm_epsilon": 1e-5,
-                "activation_function": "gelu_new",
-                "bos_token_id": self.vocab - 1,
-                "eos_token_id": self.vocab - 1,
-                "tie_word_embeddings": true,
-            }),
-            _ => {
-                let (arch, model_type) = if self.qkv_bias {
-                    ("Qwen2ForCausalLM", "qwen2")
-                } else {
-                    ("LlamaForCausalLM", "llama")
-                };
-                serde_json::json!({
-                    "architectures": [arch],
-                    "model_type": model_type,
-                    "hidden_size": self.hidden,
-                    "num_hidden_layers": self.layers,
-                    "num_attention_heads": self.heads,
-                    "num_key_value_heads": self.kv_heads,
-                    "intermediate_size": self.intermediate,
-                    "vocab_size": self.vocab,
-                    "max_position_embeddings": self.max_positions,
-                    "rms_norm_eps": 1e-5,
-                    "rope_theta": 10000.0,
-                    "hidden_act": "silu",
-                    "tie_word_embeddings": self.tied,
-                })
-            }
+    /// The family `init` writes: a Llama shape with q, k and v biases is a Qwen2 model.
+    fn family(&self) -> Architecture {
+        if self.arch == Architecture::LLAMA && self.qkv_bias {
+            Architecture::QWEN2
+        } else {
+            self.arch
         }
     }
 
-    /// Every tensor `(name, shape, kind)` in file order.
+    /// The width of one attention head: `head_dim` when set, else `hidden / heads`.
+    pub fn head_dim(&self) -> usize {
+        self.head_dim.unwrap_or(self.hidden / self.heads.max(1))
+    }
+
+    /// The length of dimension `dim` in this shape.
+    pub fn dim(&self, dim: Dim) -> usize {
+        let hd = self.head_dim();
+        match dim {
+            Dim::Hidden => self.hidden,
+            Dim::Hidden3 => 3 * self.hidden,
+            Dim::Vocab => self.vocab,
+            Dim::Inner => self.intermediate,
+            Dim::Inner2 => 2 * self.intermediate,
+            Dim::Positions => self.max_positions,
+            Dim::TypeVocab => 2,
+            Dim::HeadDim => hd,
+            Dim::QRows => self.heads * hd,
+            Dim::KvRows => self.kv_heads * hd,
+            Dim::QkvRows => (self.heads + 2 * self.kv_heads) * hd,
+        }
+    }
+
+    /// The Hugging Face `config.json` `init` writes for this shape; an error for families `init` does not write.
+    pub fn config(&self) -> Result<serde_json::Value> {
+        let arch = self.family();
+        arch.family().init_config(self).ok_or_else(|| {
+            Error::invalid(
+                "model shape",
+                format!(
+                    "init does not write {} checkpoints (it writes llama, mistral, qwen2, qwen3 and gpt2)",
+                    arch.name()
+                ),
+            )
+        })
+    }
+
+    /// Every tensor `(name, shape, kind)` in file order: the embeddings, the blocks, the model's other tensors,
+    /// then the output head when untied; each block in its family's [`crate::family::Layout`] order.
     pub fn tensors(&self) -> Vec<(String, Vec<usize>, Init)> {
-        let (d, ff, v) = (self.hidden, self.intermediate, self.vocab);
+        let arch = self.family();
+        let layout = arch.layout();
+        let f = arch.family();
         let mut t = Vec::new();
-        let mut push = |n: String, s: Vec<usize>, k: Init| t.push((n, s, k));
-        match self.arch {
-            Architecture::Gpt2 => {
-                push("transformer.wte.weight".into(), vec![v, d], Init::Weight);
-                push(
-                    "transformer.wpe.weight".into(),
-                    vec![self.max_positions, d],
-                    Init::Weight,
-                );
-                for l in 0..self.layers {
-                    let p = format!("transformer.h.{l}.");
-                    for ln in ["ln_1", "ln_2"] {
-                        push(format!("{p}{ln}.weight"), vec![d], Init::Gain);
-                        push(format!("{p}{ln}.bias"), vec![d], Init::Bias);
-                    }
-                    push(
-                        format!("{p}attn.c_attn.weight"),
-                        vec![d, 3 * d],
-                        Init::Weight,
-                    );
-                    push(format!("{p}attn.c_attn.bias"), vec![3 * d], Init::Bias);
-                    push(format!("{p}attn.c_proj.weight"), vec![d, d], Init::Weight);
-                    push(format!("{p}attn.c_proj.bias"), vec![d], Init::Bias);
-                    push(format!("{p}mlp.c_fc.weight"), vec![d, ff], Init::Weight);
-                    push(format!("{p}mlp.c_fc.bias"), vec![ff], Init::Bias);
-                    push(format!("{p}mlp.c_proj.weight"), vec![ff, d], Init::Weight);
-                    push(format!("{p}mlp.c_proj.bias"), vec![d], Init::Bias);
-                }
-                push("transformer.ln_f.weight".into(), vec![d], Init::Gain);
-                push("transformer.ln_f.bias".into(), vec![d], Init::Bias);
+        let mut push = |name: &str| {
+            let full = format!("{}{name}", layout.prefix);
+            let shape = f
+                .shape(name)
+                .expect("every layout tensor has a shape")
+                .iter()
+                .map(|&d| self.dim(d))
+                .collect();
+            let init = match f.role(&full) {
+                Some(Role::Gain) => Init::Gain,
+                Some(Role::LnBias) => Init::Bias,
+                _ if name.ends_with(".bias") => Init::Bias,
+                _ => Init::Weight,
+            };
+            t.push((full, shape, init));
+        };
+        let (embeds, rest): (Vec<&str>, Vec<&str>) = layout
+            .model
+            .iter()
+            .partition(|n| f.role(&format!("{}{n}", layout.prefix)) == Some(Role::Embed));
+        embeds.iter().for_each(|n| push(n));
+        for l in 0..self.layers {
+            for b in layout.block {
+                push(&format!("{}{l}.{b}", layout.layer_prefix));
             }
-            _ => {
-                let hd = d / self.heads;
-                let kv = self.kv_heads * hd;
-                push("model.embed_tokens.weight".into(), vec![v, d], Init::Weight);
-                for l in 0..self.layers {
-                    let p = format!("model.layers.{l}.");
-                    push(format!("{p}input_layernorm.weight"), vec![d], Init::Gain);
-                    for (n, rows) in [("q_proj", d), ("k_proj", kv), ("v_proj", kv)] {
-                        push(
-                            format!("{p}self_attn.{n}.weight"),
-                            vec![rows, d],
-                            Init::Weight,
-                        );
-                        if self.qkv_bias {
-                            push(format!("{p}self_attn.{n}.bias"), vec![rows], Init::Bias);
-                        }
-                    }
-                    push(
-                        format!("{p}self_attn.o_proj.weight"),
-                        vec![d, d],
-                        Init::Weight,
-                    );
-                    push(
-                        format!("{p}post_attention_layernorm.weight"),
-                        vec![d],
-                        Init::Gain,
-                    );
-                    push(
-                        format!("{p}mlp.gate_proj.weight"),
-                        vec![ff, d],
-                        Init::Weight,
-                    );
-                    push(format!("{p}mlp.up_proj.weight"), vec![ff, d], Init::Weight);
-                    push(
-                        format!("{p}mlp.down_proj.weight"),
-                        vec![d, ff],
-                        Init::Weight,
-                    );
-                }
-                push("model.norm.weight".into(), vec![d], Init::Gain);
-                if !self.tied {
-                    push("lm_head.weight".into(), vec![v, d], Init::Weight);
-                }
-            }
+        }
+        rest.iter().for_each(|n| push(n));
+        if !self.tied && !layout.head.is_empty() {
+            let shape = f
+                .shape(layout.head)
+                .expect("the head has a shape")
+                .iter()
+                .map(|&d| self.dim(d))
+                .collect();
+            t.push((layout.head.to_string(), shape, Init::Weight));
         }
         t
     }
@@ -295,7 +250,7 @@ pub fn write_random(shape: &ModelShape, out: &Path, seed: u64, dtype: Dtype) -> 
     }
     if shape.heads == 0
         || shape.kv_heads == 0
-        || !shape.hidden.is_multiple_of(shape.heads)
+        || (shape.head_dim.is_none() && !shape.hidden.is_multiple_of(shape.heads))
         || !shape.heads.is_multiple_of(shape.kv_heads)
     {
         return Err(Error::invalid(
@@ -323,7 +278,7 @@ pub fn write_random(shape: &ModelShape, out: &Path, seed: u64, dtype: Dtype) -> 
 
 fn write_into(shape: &ModelShape, dir: &Path, seed: u64, dtype: Dtype) -> Result<u64> {
     let config_path = dir.join("config.json");
-    let config = serde_json::to_string_pretty(&shape.config()).expect("JSON");
+    let config = serde_json::to_string_pretty(&shape.config()?).expect("JSON");
     std::fs::write(&config_path, config).map_err(|e| Error::io(&config_path, e))?;
     let tensors = shape.tensors();
     let mut infos = Vec::with_capacity(tensors.len());

@@ -7,7 +7,7 @@ use crate::checkpoint::Checkpoint;
 use crate::error::Result;
 use crate::init::ModelShape;
 use crate::recharting::continuous_gauge_reason;
-use crate::roles::{Norm, Role};
+use crate::family::{Norm, Role};
 
 /// Statistics of all norm gain entries of a checkpoint.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,7 +62,8 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
         dtypes.insert(t.dtype.as_str().to_string());
         parameters += t.shape.iter().product::<usize>() as u64;
         if ckpt.arch.role(&t.name)? == Role::Gain {
-            gains.push(ckpt.read_f32(&t.name)?);
+            let offset = ckpt.arch.gain_offset();
+            gains.push(ckpt.read_f32(&t.name)?.iter().map(|w| w + offset).collect());
         }
     }
     let continuous_reason = continuous_gauge_reason(&ckpt)?;

@@ -22,7 +22,7 @@ pub mod perturb;
 pub mod recharting;
 pub mod rewrite;
 pub mod rng;
-pub mod roles;
+pub mod family;
 pub mod rotation;
 pub mod stats;
 pub mod stats_file;

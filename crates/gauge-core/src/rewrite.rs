@@ -11,7 +11,7 @@ use std::path::Path;
 use crate::checkpoint::{header_bytes, Checkpoint, Dtype, TensorInfo, SINGLE_FILE};
 use crate::error::{Error, Result};
 use crate::init::f32_to_bf16;
-use crate::roles::Role;
+use crate::family::Role;
 
 /// One tensor offered to the rewrite callback.
 pub struct Tensor<'a> {

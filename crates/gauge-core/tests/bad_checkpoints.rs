@@ -87,7 +87,7 @@ type Spec = (String, Vec<usize>);
 fn specs(preset: &str) -> (Value, Vec<Spec>) {
     let s = ModelShape::preset(preset).unwrap();
     let t = s.tensors().into_iter().map(|(n, s, _)| (n, s)).collect();
-    (s.config(), t)
+    (s.config().unwrap(), t)
 }
 
 /// Encodes `tensors` (generic random values) as safetensors bytes.

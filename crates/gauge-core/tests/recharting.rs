@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use gauge_core::checkpoint::{header_bytes, Checkpoint, Dtype, TensorInfo};
 use gauge_core::recharting::{apply, ApplyOptions, GAUGE_FILE};
 use gauge_core::rng::SplitMix64;
-use gauge_core::roles::Architecture;
+use gauge_core::family::Architecture;
 use gauge_core::{Gauge, Group, RandomOptions};
 
 const D: usize = 8;
@@ -205,7 +205,7 @@ fn llama_tensors_move_by_their_roles_in_f32_and_bf16_single_and_sharded() {
         let report = apply(&input, &g, &out, ApplyOptions::default()).unwrap();
         assert_eq!(report.shards, shards);
         assert_eq!(report.tensors, values.len());
-        check_moved(&out, &values, Architecture::Llama, &g);
+        check_moved(&out, &values, Architecture::LLAMA, &g);
         assert!(out.join("tokenizer.json").exists() && out.join("config.json").exists());
         assert_eq!(
             out.join("model.safetensors.index.json").exists(),
@@ -219,7 +219,7 @@ fn llama_tensors_move_by_their_roles_in_f32_and_bf16_single_and_sharded() {
         check_moved(
             &back,
             &values,
-            Architecture::Llama,
+            Architecture::LLAMA,
             &Gauge::identity(D).unwrap(),
         );
     }
@@ -233,7 +233,7 @@ fn gpt2_accepts_pm_sd_and_refuses_bd_unless_forced() {
     let values = write_checkpoint(&input, gpt2_config(), &gpt2_tensors(), Dtype::F32, 1, 2);
     let g = gauge(Group::PmSd, 3);
     apply(&input, &g, &dir.0.join("ok"), ApplyOptions::default()).unwrap();
-    check_moved(&dir.0.join("ok"), &values, Architecture::Gpt2, &g);
+    check_moved(&dir.0.join("ok"), &values, Architecture::GPT2, &g);
     let bd = gauge(Group::Bd, 4);
     let e = apply(&input, &bd, &dir.0.join("bd"), ApplyOptions::default()).unwrap_err();
     assert!(e.to_string().contains("LayerNorm"), "{e}");
@@ -245,7 +245,7 @@ fn gpt2_accepts_pm_sd_and_refuses_bd_unless_forced() {
         ApplyOptions { force: true },
     )
     .unwrap();
-    check_moved(&dir.0.join("forced"), &values, Architecture::Gpt2, &bd);
+    check_moved(&dir.0.join("forced"), &values, Architecture::GPT2, &bd);
 }
 
 #[test]

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use gauge_core::init::ModelShape;
 use gauge_core::inspect::{constant_gains_reason, gauge_of_gains, Inspection};
-use gauge_core::roles::{Architecture, Norm, Role};
+use gauge_core::family::{Architecture, Norm, Role};
 
 use crate::error::Result;
 use crate::gguf::{self, gguf_err};
@@ -22,7 +22,7 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
     let (mut file, content) = gguf::open(path)?;
     let shape = gguf::read_shape(&content, path)?;
     let config = gguf::config_json(&shape);
-    let arch = Architecture::Llama;
+    let arch = Architecture::LLAMA;
     let mut names: Vec<&String> = content.tensor_infos.keys().collect();
     // The order `convert` writes tensors in, so gain statistics are summed as for the converted directory.
     names.sort();

@@ -39,7 +39,7 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use gauge_core::checkpoint::Checkpoint;
-use gauge_core::roles::Architecture;
+use gauge_core::family::Architecture;
 use kernels::Kernels;
 
 pub use candle_core;
@@ -217,7 +217,7 @@ impl Model {
         let json = gguf::config_json(&shape);
         let config = config::Config::new(&json, path.to_path_buf());
         let vb = gguf_weights::var_builder(path, file, content, shape, device)?;
-        Self::build(Architecture::Llama, &config, vb, device, Kernels::Fused)
+        Self::build(Architecture::LLAMA, &config, vb, device, Kernels::Fused)
     }
 
     /// Loads an opened checkpoint onto `device`; every weight is read once, as `f32`.
@@ -235,17 +235,17 @@ impl Model {
         kernels: Kernels,
     ) -> Result<Self> {
         let (inner, layers, hidden, vocab) = match arch {
-            Architecture::Llama => {
+            Architecture::LLAMA => {
                 let m = llama::Llama::new(vb, config, kernels)?;
                 let (l, d, v) = (m.num_layers(), m.hidden_size(), m.vocab_size());
                 (Inner::Llama(m), l, d, v)
             }
-            Architecture::Gpt2 => {
+            Architecture::GPT2 => {
                 let m = gpt2::Gpt2::new(vb, config, kernels)?;
                 let (l, d, v) = (m.num_layers(), m.hidden_size(), m.vocab_size());
                 (Inner::Gpt2(m), l, d, v)
             }
-            Architecture::GptNeoX => {
+            Architecture::GPT_NEOX => {
                 return Err(Error::unsupported(
                     "GPTNeoXForCausalLM",
                     "gauge-models runs the Llama family (Llama, Mistral, Qwen2) and GPT-2",

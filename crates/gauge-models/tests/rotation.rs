@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use gauge_core::checkpoint::{header_bytes, Checkpoint, Dtype, TensorInfo, SINGLE_FILE};
-use gauge_core::roles::Role;
+use gauge_core::family::Role;
 use gauge_core::rotation::{random_orthogonal, rotate};
 use gauge_models::candle_core::Device;
 use gauge_models::{Model, Site};

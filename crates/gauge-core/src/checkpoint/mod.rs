@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 pub use header::{header_bytes, read_header, Dtype, Header, TensorInfo};
 
 use crate::error::{Error, Result};
-use crate::roles::Architecture;
+use crate::family::Architecture;
 
 /// The name of a single-file checkpoint.
 pub const SINGLE_FILE: &str = "model.safetensors";
@@ -94,10 +94,7 @@ impl Checkpoint {
 
     /// The residual width `d` from the config (`hidden_size`, or `n_embd` for GPT-2).
     pub fn hidden_size(&self) -> Result<usize> {
-        let key = match self.arch {
-            Architecture::Gpt2 => "n_embd",
-            _ => "hidden_size",
-        };
+        let key = self.arch.hidden_key();
         self.config
             .get(key)
             .and_then(|v| v.as_u64())

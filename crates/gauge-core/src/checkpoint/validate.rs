@@ -11,13 +11,9 @@ use std::path::PathBuf;
 
 use super::{Checkpoint, INDEX_FILE, SINGLE_FILE};
 use crate::error::{Error, Result};
-use crate::roles::{Architecture, Dim, Layout};
+use crate::family::dims::Binding;
+use crate::family::{Dim, Layout};
 
-/// The value of a dimension and where it comes from, for messages.
-struct Binding {
-    value: usize,
-    text: String,
-}
 
 /// Checks `ckpt`'s tensors against its config (called by [`Checkpoint::open`]).
 pub(super) fn check(ckpt: &Checkpoint) -> Result<()> {
@@ -139,7 +135,7 @@ pub(super) fn check(ckpt: &Checkpoint) -> Result<()> {
             for (dim, &len) in dims.iter().zip(&t.shape) {
                 bound.entry(*dim).or_insert_with(|| Binding {
                     value: len,
-                    text: format!("{} = {len} (as in tensor {:?})", label(arch, *dim), t.name),
+                    text: format!("{} = {len} (as in tensor {:?})", arch.family().label(*dim), t.name),
                 });
             }
             if dims
@@ -154,7 +150,7 @@ pub(super) fn check(ckpt: &Checkpoint) -> Result<()> {
             .iter()
             .map(|d| match bound.get(d) {
                 Some(b) => b.text.clone(),
-                None => label(arch, *d),
+                None => arch.family().label(*d).to_string(),
             })
             .collect();
         return Err(Error::shape(
@@ -208,24 +204,6 @@ impl Layout {
     }
 }
 
-/// How the config names a dimension.
-fn label(arch: Architecture, dim: Dim) -> String {
-    let gpt2 = arch == Architecture::Gpt2;
-    match dim {
-        Dim::Hidden if gpt2 => "n_embd",
-        Dim::Hidden => "hidden_size",
-        Dim::Hidden3 if gpt2 => "3 × n_embd",
-        Dim::Hidden3 => "3 × hidden_size",
-        Dim::Vocab => "vocab_size",
-        Dim::Inner if gpt2 => "n_inner",
-        Dim::Inner => "intermediate_size",
-        Dim::Positions => "n_positions",
-        Dim::QRows => "num_attention_heads × head_dim",
-        Dim::KvRows => "num_key_value_heads × head_dim",
-    }
-    .to_string()
-}
-
 /// What `config.json` says about the tensors.
 struct ConfigDims {
     /// The number of blocks.
@@ -239,104 +217,14 @@ struct ConfigDims {
 impl ConfigDims {
     fn new(ckpt: &Checkpoint) -> Self {
         let c = &ckpt.config;
-        let arch = ckpt.arch;
-        let get = |k: &str| {
-            c.get(k)
-                .and_then(|v| v.as_u64())
-                .filter(|&v| v > 0)
-                .and_then(|v| usize::try_from(v).ok())
-        };
-        let mut dims = HashMap::new();
-        let mut set = |dim: Dim, value: usize, text: String| {
-            dims.insert(
-                dim,
-                Binding {
-                    value,
-                    text: format!("{text} (config.json)"),
-                },
-            );
-        };
-        let hidden_key = if arch == Architecture::Gpt2 {
-            "n_embd"
-        } else {
-            "hidden_size"
-        };
-        let hidden = get(hidden_key);
-        if let Some(h) = hidden {
-            set(Dim::Hidden, h, format!("{hidden_key} = {h}"));
-            if let Some(h3) = h.checked_mul(3) {
-                set(Dim::Hidden3, h3, format!("3 × {hidden_key} = {h3}"));
-            }
-        }
-        if let Some(v) = get("vocab_size") {
-            set(Dim::Vocab, v, format!("vocab_size = {v}"));
-        }
-        match arch {
-            Architecture::Gpt2 => {
-                if let Some(p) = get("n_positions") {
-                    set(Dim::Positions, p, format!("n_positions = {p}"));
-                }
-                match (get("n_inner"), hidden) {
-                    (Some(i), _) => set(Dim::Inner, i, format!("n_inner = {i}")),
-                    // Hugging Face's default when n_inner is null or absent.
-                    (None, Some(h)) if c.get("n_inner").is_none_or(|v| v.is_null()) => {
-                        if let Some(i) = h.checked_mul(4) {
-                            set(
-                                Dim::Inner,
-                                i,
-                                format!("4 × n_embd = {i}, as n_inner is not set"),
-                            );
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            Architecture::Llama | Architecture::GptNeoX => {
-                if let Some(i) = get("intermediate_size") {
-                    set(Dim::Inner, i, format!("intermediate_size = {i}"));
-                }
-            }
-        }
-        if arch == Architecture::Llama {
-            if let Some(heads) = get("num_attention_heads") {
-                let head_dim = match (get("head_dim"), hidden) {
-                    (Some(hd), _) => Some((hd, format!("head_dim {hd}"))),
-                    (None, Some(h)) if h % heads == 0 => Some((
-                        h / heads,
-                        format!("head_dim {} (hidden_size / num_attention_heads)", h / heads),
-                    )),
-                    _ => None,
-                };
-                if let Some((hd, hd_text)) = head_dim {
-                    let kv = get("num_key_value_heads").unwrap_or(heads);
-                    if let Some(q) = heads.checked_mul(hd) {
-                        set(
-                            Dim::QRows,
-                            q,
-                            format!("num_attention_heads {heads} × {hd_text} = {q}"),
-                        );
-                    }
-                    if let Some(r) = kv.checked_mul(hd) {
-                        set(
-                            Dim::KvRows,
-                            r,
-                            format!("num_key_value_heads {kv} × {hd_text} = {r}"),
-                        );
-                    }
-                }
-            }
-        }
-        let layers_key = arch.layout().layers_key;
+        let layers_key = ckpt.arch.layout().layers_key;
         Self {
-            layers: get(layers_key).or_else(|| {
-                // Zero blocks is a legal count (checked), not an absent one.
-                c.get(layers_key)
-                    .and_then(|v| v.as_u64())
-                    .filter(|&v| v == 0)
-                    .map(|_| 0)
-            }),
+            layers: c
+                .get(layers_key)
+                .and_then(|v| v.as_u64())
+                .and_then(|v| usize::try_from(v).ok()),
             tied: c.get("tie_word_embeddings").and_then(|v| v.as_bool()),
-            dims,
+            dims: ckpt.arch.family().config_dims(c).dims,
         }
     }
 }

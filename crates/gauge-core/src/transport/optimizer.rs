@@ -22,11 +22,6 @@ pub struct OptimizerReport {
     pub moved: usize,
 }
 
-/// Buffers a checkpoint may carry that are not parameters (no optimizer state).
-fn is_buffer(name: &str) -> bool {
-    (name.ends_with(".attn.bias") && name.contains(".h.")) || name.ends_with(".attn.masked_bias")
-}
-
 /// Writes the optimizer state `input` of a run of the checkpoint `model` (a Hugging Face directory, for the
 /// parameters' roles and shapes) moved by `gauge` to `out`. Refused, naming the file and entry: another `format`,
 /// an entry that is not `P.exp_avg` / `P.exp_avg_sq`, a parameter the model lacks or of another shape, a
@@ -114,7 +109,7 @@ pub(crate) fn move_state(
     let missing: Vec<String> = ckpt
         .tensors()
         .map(|(_, t)| &t.name)
-        .filter(|n| !is_buffer(n))
+        .filter(|n| !ckpt.arch.family().is_buffer(n))
         .flat_map(|n| [format!("{n}.exp_avg"), format!("{n}.exp_avg_sq")])
         .filter(|n| !seen.contains(n))
         .collect();

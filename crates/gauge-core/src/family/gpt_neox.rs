@@ -1,9 +1,12 @@
 //! Tensor roles of GPT-NeoX (`GPTNeoXForCausalLM`, the Pythia suite).
 
-use super::{after_layer, Dim, Layout, Role};
+use super::{after_layer, Dim, Family, Layout, Norm, Role};
+
+/// The GPT-NeoX family.
+pub(super) struct GptNeoX;
 
 /// Names and counts of a GPT-NeoX checkpoint.
-pub(super) const LAYOUT: Layout = Layout {
+const LAYOUT: Layout = Layout {
     prefix: "",
     layer_prefix: "gpt_neox.layers.",
     layers_key: "num_hidden_layers",
@@ -30,7 +33,7 @@ pub(super) const LAYOUT: Layout = Layout {
 };
 
 /// The shape a parameter must have; `None` for buffers.
-pub(super) fn shape(name: &str) -> Option<&'static [Dim]> {
+fn shape(name: &str) -> Option<&'static [Dim]> {
     use Dim::*;
     match name {
         "gpt_neox.embed_in.weight" | "embed_out.weight" => return Some(&[Vocab, Hidden]),
@@ -55,7 +58,7 @@ pub(super) fn shape(name: &str) -> Option<&'static [Dim]> {
     })
 }
 
-pub(super) fn role(name: &str) -> Option<Role> {
+fn role(name: &str) -> Option<Role> {
     match name {
         "gpt_neox.embed_in.weight" => return Some(Role::Embed),
         "gpt_neox.final_layer_norm.weight" => return Some(Role::Gain),
@@ -73,4 +76,33 @@ pub(super) fn role(name: &str) -> Option<Role> {
         "attention.rotary_emb.inv_freq" | "attention.bias" | "attention.masked_bias" => Role::None,
         _ => return None,
     })
+}
+
+impl Family for GptNeoX {
+    fn name(&self) -> &'static str {
+        "gpt_neox"
+    }
+    fn classes(&self) -> &'static [&'static str] {
+        &["GPTNeoXForCausalLM", "GPTNeoXModel"]
+    }
+    fn model_types(&self) -> &'static [&'static str] {
+        &["gpt_neox"]
+    }
+    fn norm(&self) -> Norm {
+        Norm::LayerNorm
+    }
+    fn layout(&self) -> Layout {
+        LAYOUT
+    }
+    fn shape(&self, name: &str) -> Option<&'static [Dim]> {
+        shape(name)
+    }
+    fn role(&self, name: &str) -> Option<Role> {
+        role(name)
+    }
+    fn is_buffer(&self, name: &str) -> bool {
+        [".rotary_emb.inv_freq", ".attention.bias", ".attention.masked_bias"]
+            .iter()
+            .any(|b| name.ends_with(b))
+    }
 }
