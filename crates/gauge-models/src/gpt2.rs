@@ -12,10 +12,11 @@ use candle_nn::{Embedding, Linear, VarBuilder};
 
 use crate::kernels::{Kernels, Norm};
 
-use crate::attention::{causal_attention, causal_mask};
+use crate::attention::{cached_mask, causal_attention};
+use crate::blocks::{Blocks, Context, Dims};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::{Recorder, Site};
+use crate::llama::output_head;
 
 /// The MLP's activation (`activation_function`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -246,17 +247,7 @@ impl Gpt2 {
             .map(|l| Block::new(t.pp(format!("h.{l}")), &h, l))
             .collect::<Result<Vec<_>>>()?;
         let ln_f = Norm::layer(h.hidden, h.eps, t.pp("ln_f"))?;
-        let head = if h.tied {
-            Linear::new(wte.embeddings().clone(), None)
-        } else {
-            if !vb.contains_tensor("lm_head.weight") {
-                return Err(c.reject(
-                    "tie_word_embeddings",
-                    "is false, but the checkpoint has no output head \"lm_head.weight\"",
-                ));
-            }
-            candle_nn::linear_no_bias(h.hidden, h.vocab, vb.pp("lm_head"))?
-        };
+        let head = output_head(&vb, c, &wte, h.tied, h.hidden, h.vocab)?;
         Ok(Self {
             wte,
             wpe,
@@ -267,29 +258,19 @@ impl Gpt2 {
         })
     }
 
-    /// The number of blocks `L`.
-    pub(crate) fn num_layers(&self) -> usize {
-        self.hyper.layers
+}
+
+impl Blocks for Gpt2 {
+    fn dims(&self) -> Dims {
+        Dims {
+            layers: self.hyper.layers,
+            hidden: self.hyper.hidden,
+            vocab: self.hyper.vocab,
+            max_positions: Some(self.hyper.positions),
+        }
     }
 
-    /// The residual width `d`.
-    pub(crate) fn hidden_size(&self) -> usize {
-        self.hyper.hidden
-    }
-
-    /// The vocabulary size.
-    pub(crate) fn vocab_size(&self) -> usize {
-        self.hyper.vocab
-    }
-
-    pub(crate) fn max_positions(&self) -> usize {
-        self.hyper.positions
-    }
-
-    /// Token ids `[batch, seq]` (`U32`, validated by the caller) to logits `[batch, seq, vocab]`, recording `h_0`
-    /// (token plus position embeddings), `h_l` after each block and `ln_f`'s output.
-    pub(crate) fn forward(&self, ids: &Tensor, rec: &mut Recorder) -> Result<Option<Tensor>> {
-        let (_, seq) = ids.dims2()?;
+    fn check_seq(&self, seq: usize) -> Result<()> {
         if seq > self.hyper.positions {
             return Err(Error::input(
                 "ids",
@@ -299,29 +280,27 @@ impl Gpt2 {
                 ),
             ));
         }
-        let device = ids.device();
-        let positions = Tensor::arange(0u32, seq as u32, device)?;
-        let mut h = self
+        Ok(())
+    }
+
+    /// Token plus position embeddings.
+    fn embed(&self, ids: &Tensor, ctx: &Context) -> Result<Tensor> {
+        let positions = Tensor::arange(0u32, ctx.seq as u32, &ctx.device)?;
+        Ok(self
             .wte
             .forward(ids)?
-            .broadcast_add(&self.wpe.forward(&positions)?)?;
-        h = rec.visit(Site::Residual(0), h)?;
-        if rec.stop() {
-            return Ok(None);
-        }
-        let mask = causal_mask(seq, device)?;
-        for (l, block) in self.blocks.iter().enumerate() {
-            h = block.forward(&h, &mask)?;
-            h = rec.visit(Site::Residual(l + 1), h)?;
-            if rec.stop() {
-                return Ok(None);
-            }
-        }
-        let x = self.ln_f.forward(&h, self.hyper.kernels)?;
-        let x = rec.visit(Site::FinalNorm, x)?;
-        if !rec.logits {
-            return Ok(None);
-        }
-        Ok(Some(self.head.forward(&x)?))
+            .broadcast_add(&self.wpe.forward(&positions)?)?)
+    }
+
+    fn block(&self, l: usize, h: &Tensor, ctx: &Context) -> Result<Tensor> {
+        self.blocks[l].forward(h, &cached_mask(ctx, None)?)
+    }
+
+    fn final_norm(&self, h: &Tensor) -> Result<Tensor> {
+        Ok(self.ln_f.forward(h, self.hyper.kernels)?)
+    }
+
+    fn head(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(self.head.forward(x)?)
     }
 }

@@ -20,15 +20,36 @@ pub(crate) struct Norm {
     weight: Tensor,
     bias: Option<Tensor>,
     eps: f64,
+    /// Added to the stored weight to give the gain (Gemma's `1 + w`); already folded into `weight` for fused
+    /// kernels, added on the fly (so gradients reach the stored weight) for differentiable ones.
+    offset: f64,
 }
 
 impl Norm {
     /// An RMSNorm of width `hidden`: `weight` under `vb`.
     pub(crate) fn rms(hidden: usize, eps: f64, vb: VarBuilder) -> Result<Self> {
+        Self::rms_offset(hidden, eps, 0.0, vb, Kernels::Fused)
+    }
+
+    /// An RMSNorm of width `hidden` whose gain is `offset + weight` (Gemma: offset 1).
+    pub(crate) fn rms_offset(
+        hidden: usize,
+        eps: f64,
+        offset: f64,
+        vb: VarBuilder,
+        k: Kernels,
+    ) -> Result<Self> {
+        let w = vb.get(hidden, "weight")?;
+        let weight = match k {
+            Kernels::Fused if offset != 0.0 => (w + offset)?,
+            _ => w,
+        };
+        let offset = if k == Kernels::Fused { 0.0 } else { offset };
         Ok(Self {
-            weight: vb.get(hidden, "weight")?,
+            weight,
             bias: None,
             eps,
+            offset,
         })
     }
 
@@ -38,6 +59,7 @@ impl Norm {
             weight: vb.get(hidden, "weight")?,
             bias: Some(vb.get(hidden, "bias")?),
             eps,
+            offset: 0.0,
         })
     }
 
@@ -46,6 +68,9 @@ impl Norm {
         let eps = self.eps as f32;
         match (&self.bias, k) {
             (None, Kernels::Fused) => candle_nn::ops::rms_norm(&x.contiguous()?, &self.weight, eps),
+            (None, Kernels::Differentiable) if self.offset != 0.0 => {
+                candle_nn::ops::rms_norm_slow(x, &(&self.weight + self.offset)?, eps)
+            }
             (None, Kernels::Differentiable) => candle_nn::ops::rms_norm_slow(x, &self.weight, eps),
             (Some(b), Kernels::Fused) => {
                 candle_nn::ops::layer_norm(&x.contiguous()?, &self.weight, b, eps)

@@ -18,17 +18,27 @@
 #![deny(missing_docs)]
 
 mod attention;
+mod bert;
+pub mod blocks;
 mod config;
 pub mod device;
 pub mod error;
+mod gemma;
 pub mod gguf;
 pub mod gguf_inspect;
 mod gguf_tokenizer;
 mod gguf_weights;
 mod gpt2;
+mod gpt_neox;
 pub mod kernels;
 mod llama;
+mod mistral;
+mod olmo2;
 pub mod pair_stats;
+mod phi3;
+mod qwen2;
+mod qwen3;
+mod rope;
 pub mod sae;
 pub mod tokenizer;
 pub mod train;
@@ -40,6 +50,7 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 use gauge_core::checkpoint::Checkpoint;
 use gauge_core::family::Architecture;
+use blocks::{Blocks, Context};
 use kernels::Kernels;
 
 pub use candle_core;
@@ -172,9 +183,32 @@ impl Recorder {
     }
 }
 
-enum Inner {
-    Llama(llama::Llama),
-    Gpt2(gpt2::Gpt2),
+/// Builds the forward pass of `arch`'s family: one line per family.
+fn load_family(
+    arch: Architecture,
+    vb: candle_nn::VarBuilder<'static>,
+    c: &config::Config,
+    k: Kernels,
+) -> Result<Box<dyn Blocks>> {
+    Ok(match arch.name() {
+        "llama" => Box::new(llama::Llama::new(vb, c, k, Default::default())?),
+        "mistral" => mistral::load(vb, c, k)?,
+        "qwen2" => qwen2::load(vb, c, k)?,
+        "qwen3" => qwen3::load(vb, c, k)?,
+        "gemma2" => Box::new(gemma::Gemma::new(vb, c, k, gemma::Version::Two)?),
+        "gemma3" => Box::new(gemma::Gemma::new(vb, c, k, gemma::Version::Three)?),
+        "phi3" => Box::new(phi3::Phi3::new(vb, c, k)?),
+        "olmo2" => Box::new(olmo2::Olmo2::new(vb, c, k)?),
+        "bert" => Box::new(bert::Bert::new(vb, c, k)?),
+        "gpt2" => Box::new(gpt2::Gpt2::new(vb, c, k)?),
+        "gpt_neox" => Box::new(gpt_neox::GptNeoX::new(vb, c, k)?),
+        other => {
+            return Err(Error::unsupported(
+                format!("the {other} family"),
+                "gauge-models has no forward pass for it yet",
+            ))
+        }
+    })
 }
 
 /// A causal language model loaded from a Hugging Face checkpoint directory or a Llama GGUF file.
@@ -191,7 +225,8 @@ enum Inner {
 /// # Ok::<(), gauge_models::Error>(())
 /// ```
 pub struct Model {
-    inner: Inner,
+    inner: Box<dyn Blocks>,
+    arch: Architecture,
     device: Device,
     layers: usize,
     hidden: usize,
@@ -234,39 +269,26 @@ impl Model {
         device: &Device,
         kernels: Kernels,
     ) -> Result<Self> {
-        let (inner, layers, hidden, vocab) = match arch {
-            Architecture::LLAMA => {
-                let m = llama::Llama::new(vb, config, kernels)?;
-                let (l, d, v) = (m.num_layers(), m.hidden_size(), m.vocab_size());
-                (Inner::Llama(m), l, d, v)
-            }
-            Architecture::GPT2 => {
-                let m = gpt2::Gpt2::new(vb, config, kernels)?;
-                let (l, d, v) = (m.num_layers(), m.hidden_size(), m.vocab_size());
-                (Inner::Gpt2(m), l, d, v)
-            }
-            Architecture::GPT_NEOX => {
-                return Err(Error::unsupported(
-                    "GPTNeoXForCausalLM",
-                    "gauge-models runs the Llama family (Llama, Mistral, Qwen2) and GPT-2",
-                ))
-            }
-        };
+        let inner = load_family(arch, vb, config, kernels)?;
+        let dims = inner.dims();
         Ok(Self {
             inner,
+            arch,
             device: device.clone(),
-            layers,
-            hidden,
-            vocab,
+            layers: dims.layers,
+            hidden: dims.hidden,
+            vocab: dims.vocab,
         })
     }
 
-    /// The architecture family: `"llama"` (Llama, Mistral, Qwen2) or `"gpt2"`.
+    /// The family's short name (`llama`, `mistral`, `qwen2`, `gemma3`, `gpt2`, …).
     pub fn architecture(&self) -> &'static str {
-        match self.inner {
-            Inner::Llama(_) => "llama",
-            Inner::Gpt2(_) => "gpt2",
-        }
+        self.arch.name()
+    }
+
+    /// The model's blocks, to run one at a time (see [`blocks`]).
+    pub fn blocks(&self) -> &dyn Blocks {
+        self.inner.as_ref()
     }
 
     /// The number of blocks `L`.
@@ -287,10 +309,7 @@ impl Model {
     /// The longest sequence the model can run, where it has a hard limit: GPT-2's learned positions
     /// (`n_positions`). `None` for RoPE models, whose positions are computed for any length.
     pub fn max_positions(&self) -> Option<usize> {
-        match &self.inner {
-            Inner::Llama(_) => None,
-            Inner::Gpt2(m) => Some(m.max_positions()),
-        }
+        self.inner.dims().max_positions
     }
 
     /// The device the weights live on.
@@ -337,11 +356,33 @@ impl Model {
             let v: Vec<f32> = s.vector.iter().map(|x| x * s.scale).collect();
             rec.steer = Some((s.site, Tensor::from_vec(v, self.hidden, &self.device)?));
         }
-        let logits = match &self.inner {
-            Inner::Llama(m) => m.forward(ids, &mut rec)?,
-            Inner::Gpt2(m) => m.forward(ids, &mut rec)?,
-        };
+        let logits = self.run_blocks(ids, &mut rec)?;
         Ok((logits, rec.finish()))
+    }
+
+    /// The whole-model forward as a loop over the blocks: records `h_0`, `h_l` after each block and the final
+    /// norm's output, stopping after the last block a site needs when no logits are wanted.
+    fn run_blocks(&self, ids: &Tensor, rec: &mut Recorder) -> Result<Option<Tensor>> {
+        let (_, seq) = ids.dims2()?;
+        let m = self.inner.as_ref();
+        m.check_seq(seq)?;
+        let ctx = Context::new(seq, ids.device());
+        let mut h = rec.visit(Site::Residual(0), m.embed(ids, &ctx)?)?;
+        if rec.stop() {
+            return Ok(None);
+        }
+        for l in 0..self.layers {
+            h = m.block(l, &h, &ctx)?;
+            h = rec.visit(Site::Residual(l + 1), h)?;
+            if rec.stop() {
+                return Ok(None);
+            }
+        }
+        let x = rec.visit(Site::FinalNorm, m.final_norm(&h)?)?;
+        if !rec.logits {
+            return Ok(None);
+        }
+        Ok(Some(m.head(&x)?))
     }
 
     /// Only the hidden states at `sites` of sequences of equal length (`batch` rows of `seq` ids): the pass stops

@@ -1,43 +1,57 @@
-//! The Llama family (`LlamaForCausalLM`, `MistralForCausalLM`, `Qwen2ForCausalLM`), as Hugging Face computes it.
+//! The Llama family (`LlamaForCausalLM`) as Hugging Face computes it, and the decoders that reuse its blocks
+//! (Mistral, Qwen2, Qwen3: `mistral.rs`, `qwen2.rs`, `qwen3.rs` set [`Options`]).
 //!
 //! Pre-norm blocks `x = h + attn(rms(h))`, `h' = x + mlp(rms(x))` with RMSNorm (per-channel gain, `rms_norm_eps`),
-//! grouped-query attention with rotary position embeddings (`rope_theta`; Hugging Face's half-split layout, i.e.
-//! `rotate_half` on the two halves of each head), optional q/k/v (and o) biases (Qwen2), a SwiGLU MLP
+//! grouped-query attention with rotary position embeddings ([`crate::rope`]: `rope_theta`, `rope_scaling` /
+//! `rope_parameters` of type `linear` or `llama3`, Hugging Face's half-split layout), `head_dim` overrides,
+//! optional q/k/v (and o) biases (Qwen2, `attention_bias`), per-head QK-norms (Qwen3), a sliding attention window
+//! (Mistral's `sliding_window`, Qwen2/3's `use_sliding_window`, or per layer from `layer_types`), a SwiGLU MLP
 //! `down(silu(gate(x)) ⊙ up(x))`, a final RMSNorm and an output head that is `lm_head.weight` or, when
 //! `tie_word_embeddings` is true, the token embedding.
 //!
-//! Not run (an [`Error::Unsupported`] rather than a silently different function): `rope_scaling` other than the
-//! default, activations other than SiLU, and sequences longer than an active sliding window.
+//! Not run (an [`Error::Unsupported`] rather than a silently different function): other rotary scalings and
+//! activations other than SiLU.
 
-use candle_core::{Device, Module, Tensor};
+use candle_core::{Module, Tensor};
 use candle_nn::{Embedding, Linear, VarBuilder};
 
-use crate::kernels::{rope, Kernels, Norm};
-
-use crate::attention::{causal_attention, causal_mask};
+use crate::attention::{attention, cached_mask, merge_heads, repeat_kv, split_heads};
+use crate::blocks::{Blocks, Context, Dims};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::{Recorder, Site};
+use crate::kernels::{Kernels, Norm};
+use crate::rope::{Rope, RopeSpec};
 
-/// The hyper-parameters the forward pass needs, from `config.json`.
-#[derive(Debug, Clone, PartialEq)]
-struct Hyper {
-    hidden: usize,
-    layers: usize,
-    heads: usize,
-    kv_heads: usize,
-    head_dim: usize,
-    intermediate: usize,
-    vocab: usize,
-    rms_norm_eps: f64,
-    rope_theta: f64,
-    tied: bool,
-    sliding_window: Option<usize>,
-    kernels: Kernels,
+/// What the families built on Llama's blocks change.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Options {
+    /// Per-head RMSNorms `q_norm`, `k_norm` `[head_dim]` on queries and keys before RoPE (Qwen3).
+    pub qk_norm: bool,
+    /// `head_dim` when the config has none (Qwen3: 128), instead of `hidden / heads`.
+    pub head_dim: Option<usize>,
+    /// Every layer uses `sliding_window` when the config has one (Mistral), unless `layer_types` says otherwise.
+    pub window_by_default: bool,
 }
 
-impl Hyper {
-    fn from_config(c: &Config) -> Result<Self> {
+/// The attention hyper-parameters every Llama-style decoder reads from `config.json`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Heads {
+    pub hidden: usize,
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+}
+
+impl Heads {
+    /// `hidden_size`, `num_attention_heads`, `num_key_value_heads` (default: the heads) and `head_dim` (default
+    /// `hidden_size / num_attention_heads`), checked for consistency.
+    pub(crate) fn from_config(c: &Config) -> Result<Self> {
+        Self::with_default_head_dim(c, None)
+    }
+
+    /// [`Heads::from_config`] where an absent `head_dim` is `default` rather than `hidden / heads` (Transformers'
+    /// Qwen3 and Gemma classes default to 128 and 256).
+    pub(crate) fn with_default_head_dim(c: &Config, default: Option<usize>) -> Result<Self> {
         let hidden = c.usize("hidden_size")?;
         let heads = c.usize("num_attention_heads")?;
         let kv_heads = c
@@ -49,7 +63,7 @@ impl Hyper {
                 format!("{kv_heads} does not divide num_attention_heads = {heads}"),
             ));
         }
-        let head_dim = match c.usize_or("head_dim", None)? {
+        let head_dim = match c.usize_or("head_dim", default)? {
             Some(hd) => hd,
             None if hidden % heads == 0 => hidden / heads,
             None => {
@@ -61,12 +75,69 @@ impl Hyper {
                 ))
             }
         };
-        if head_dim % 2 != 0 {
-            return Err(c.reject(
-                "head_dim",
-                format!("{head_dim} is odd; rotary embeddings rotate pairs"),
-            ));
-        }
+        Ok(Self {
+            hidden,
+            heads,
+            kv_heads,
+            head_dim,
+        })
+    }
+}
+
+/// The attention window of each of `layers` layers: from `layer_types` (`sliding_attention` layers use
+/// `sliding_window`) when the config has it; else every layer when `by_default` or `use_sliding_window` is true
+/// (Qwen2/3: the layers from `max_window_layers` on), else none.
+pub(crate) fn layer_windows(c: &Config, layers: usize, by_default: bool) -> Result<Vec<Option<usize>>> {
+    let window = c.usize_or("sliding_window", None)?;
+    if let Some(types) = c.get("layer_types") {
+        let types = types
+            .as_array()
+            .filter(|t| t.len() == layers)
+            .ok_or_else(|| c.reject("layer_types", format!("is not a list of {layers} layer types")))?;
+        return types
+            .iter()
+            .enumerate()
+            .map(|(l, t)| match t.as_str() {
+                Some("full_attention") => Ok(None),
+                Some("sliding_attention") => window.map(Some).ok_or_else(|| {
+                    c.reject("sliding_window", format!("is missing, but layer {l} is a sliding_attention layer"))
+                }),
+                _ => Err(c.reject(
+                    "layer_types",
+                    format!("entry {l} is {t}, expected \"full_attention\" or \"sliding_attention\""),
+                )),
+            })
+            .collect();
+    }
+    let Some(w) = window else {
+        return Ok(vec![None; layers]);
+    };
+    if by_default && c.get("use_sliding_window").is_none() {
+        return Ok(vec![Some(w); layers]);
+    }
+    if !c.bool_or("use_sliding_window", false)? {
+        return Ok(vec![None; layers]);
+    }
+    let from = c.usize_or("max_window_layers", Some(0))?.unwrap_or(0);
+    Ok((0..layers).map(|l| (l >= from).then_some(w)).collect())
+}
+
+/// The hyper-parameters the forward pass needs, from `config.json`.
+#[derive(Debug, Clone)]
+struct Hyper {
+    heads: Heads,
+    layers: usize,
+    intermediate: usize,
+    vocab: usize,
+    rms_norm_eps: f64,
+    tied: bool,
+    windows: Vec<Option<usize>>,
+    options: Options,
+    kernels: Kernels,
+}
+
+impl Hyper {
+    fn from_config(c: &Config, options: Options, kernels: Kernels) -> Result<Self> {
         let act = c.str_or("hidden_act", "silu")?;
         if !matches!(act, "silu" | "swish") {
             return Err(Error::unsupported(
@@ -74,103 +145,62 @@ impl Hyper {
                 "the Llama family here runs SwiGLU (silu)",
             ));
         }
+        let layers = c.usize("num_hidden_layers")?;
         Ok(Self {
-            hidden,
-            layers: c.usize("num_hidden_layers")?,
-            heads,
-            kv_heads,
-            head_dim,
+            heads: Heads::with_default_head_dim(c, options.head_dim)?,
+            layers,
             intermediate: c.usize("intermediate_size")?,
             vocab: c.usize("vocab_size")?,
             rms_norm_eps: c.f64_or("rms_norm_eps", 1e-6)?,
-            rope_theta: rope_theta(c)?,
             tied: c.bool_or("tie_word_embeddings", false)?,
-            sliding_window: sliding_window(c)?,
-            kernels: Kernels::Fused,
+            windows: layer_windows(c, layers, options.window_by_default)?,
+            options,
+            kernels,
         })
     }
 }
 
-/// The RoPE base. Transformers 5 writes `rope_parameters: {rope_type, rope_theta}`, older versions `rope_theta`
-/// with an optional `rope_scaling`; only the default (unscaled) rotary embedding is run.
-fn rope_theta(c: &Config) -> Result<f64> {
-    let params = c.get("rope_parameters");
-    for (key, scaling) in [
-        ("rope_scaling", c.get("rope_scaling")),
-        ("rope_parameters", params),
-    ] {
-        let Some(s) = scaling else { continue };
-        let kind = s
-            .get("rope_type")
-            .or_else(|| s.get("type"))
-            .and_then(|t| t.as_str())
-            .unwrap_or("default");
-        if kind != "default" {
-            return Err(Error::unsupported(
-                format!("{key} of type {kind:?}"),
-                "only the default rotary embedding is implemented",
-            ));
-        }
-    }
-    match params.and_then(|p| p.get("rope_theta")) {
-        Some(t) => t
-            .as_f64()
-            .filter(|t| t.is_finite() && *t > 0.0)
-            .ok_or_else(|| {
-                c.reject(
-                    "rope_parameters.rope_theta",
-                    format!("is {t}, expected a positive number"),
-                )
-            }),
-        None => c.f64_or("rope_theta", 10_000.0),
-    }
-}
-
-/// The attention window, when one is active: Mistral's `sliding_window`, or Qwen2's when `use_sliding_window`.
-fn sliding_window(c: &Config) -> Result<Option<usize>> {
-    let active = match c.get("use_sliding_window") {
-        Some(_) => c.bool_or("use_sliding_window", false)?,
-        None => c.str_or("model_type", "llama")? == "mistral",
-    };
-    if active {
-        c.usize_or("sliding_window", None)
-    } else {
-        Ok(None)
-    }
-}
-
 /// A `Linear` `[out, in]` named `name` under `vb`, with its bias when the checkpoint has one.
-fn linear(vb: &VarBuilder, in_dim: usize, out_dim: usize, name: &str) -> Result<Linear> {
+pub(crate) fn linear(vb: &VarBuilder, in_dim: usize, out_dim: usize, name: &str) -> Result<Linear> {
     let bias = vb.contains_tensor(&format!("{name}.bias"));
     Ok(candle_nn::linear_b(in_dim, out_dim, bias, vb.pp(name))?)
 }
 
-/// Rotary position embeddings: `inv_freq[i] = theta^(-2i / head_dim)` for `i < head_dim / 2`.
-struct Rotary {
-    inv_freq: Vec<f64>,
+/// The output head: `lm_head.weight`, or the token embedding when `tied`; a config error naming
+/// `tie_word_embeddings` when an untied checkpoint has no head.
+pub(crate) fn output_head(
+    vb: &VarBuilder,
+    c: &Config,
+    embed: &Embedding,
+    tied: bool,
+    hidden: usize,
+    vocab: usize,
+) -> Result<Linear> {
+    if tied {
+        return Ok(Linear::new(embed.embeddings().clone(), None));
+    }
+    if !vb.contains_tensor("lm_head.weight") {
+        let why = match c.get("tie_word_embeddings") {
+            Some(_) => "is false",
+            None => "is not set (false by default)",
+        };
+        return Err(c.reject(
+            "tie_word_embeddings",
+            format!(
+                "{why}, but the checkpoint has no output head \"lm_head.weight\" \
+                 (set it to true if the head is the token embedding)"
+            ),
+        ));
+    }
+    Ok(candle_nn::linear_no_bias(hidden, vocab, vb.pp("lm_head"))?)
 }
 
-impl Rotary {
-    fn new(h: &Hyper) -> Self {
-        let inv_freq = (0..h.head_dim / 2)
-            .map(|i| 1.0 / h.rope_theta.powf((2 * i) as f64 / h.head_dim as f64))
-            .collect();
-        Self { inv_freq }
-    }
-
-    /// `(cos, sin)` of the angles `position · inv_freq`, each `[seq, head_dim / 2]`.
-    fn cos_sin(&self, seq: usize, device: &Device) -> Result<(Tensor, Tensor)> {
-        let half = self.inv_freq.len();
-        let angles: Vec<f64> = (0..seq)
-            .flat_map(|p| self.inv_freq.iter().map(move |f| p as f64 * f))
-            .collect();
-        let cos: Vec<f32> = angles.iter().map(|a| a.cos() as f32).collect();
-        let sin: Vec<f32> = angles.iter().map(|a| a.sin() as f32).collect();
-        Ok((
-            Tensor::from_vec(cos, (seq, half), device)?,
-            Tensor::from_vec(sin, (seq, half), device)?,
-        ))
-    }
+/// `(cos, sin)` of `rope` for the sequences of `ctx`, computed once per context.
+pub(crate) fn cached_rope(rope: &Rope, ctx: &Context) -> Result<(Tensor, Tensor)> {
+    let key = rope.key();
+    let cos = ctx.cached(&format!("{key}:cos"), || Ok(rope.cos_sin(ctx.seq, &ctx.device)?.0))?;
+    let sin = ctx.cached(&format!("{key}:sin"), || Ok(rope.cos_sin(ctx.seq, &ctx.device)?.1))?;
+    Ok((cos, sin))
 }
 
 /// Grouped-query self-attention.
@@ -179,83 +209,86 @@ struct Attention {
     k: Linear,
     v: Linear,
     o: Linear,
-    heads: usize,
-    kv_heads: usize,
-    head_dim: usize,
+    qk_norm: Option<(Norm, Norm)>,
+    heads: Heads,
+    window: Option<usize>,
     kernels: Kernels,
 }
 
 impl Attention {
-    fn new(vb: VarBuilder, h: &Hyper) -> Result<Self> {
-        let (q_dim, kv_dim) = (h.heads * h.head_dim, h.kv_heads * h.head_dim);
+    fn new(vb: VarBuilder, h: &Hyper, layer: usize) -> Result<Self> {
+        let hd = &h.heads;
+        let (q_dim, kv_dim) = (hd.heads * hd.head_dim, hd.kv_heads * hd.head_dim);
+        let qk_norm = if h.options.qk_norm {
+            Some((
+                Norm::rms(hd.head_dim, h.rms_norm_eps, vb.pp("q_norm"))?,
+                Norm::rms(hd.head_dim, h.rms_norm_eps, vb.pp("k_norm"))?,
+            ))
+        } else {
+            None
+        };
         Ok(Self {
-            q: linear(&vb, h.hidden, q_dim, "q_proj")?,
-            k: linear(&vb, h.hidden, kv_dim, "k_proj")?,
-            v: linear(&vb, h.hidden, kv_dim, "v_proj")?,
-            o: linear(&vb, q_dim, h.hidden, "o_proj")?,
-            heads: h.heads,
-            kv_heads: h.kv_heads,
-            head_dim: h.head_dim,
+            q: linear(&vb, hd.hidden, q_dim, "q_proj")?,
+            k: linear(&vb, hd.hidden, kv_dim, "k_proj")?,
+            v: linear(&vb, hd.hidden, kv_dim, "v_proj")?,
+            o: linear(&vb, q_dim, hd.hidden, "o_proj")?,
+            qk_norm,
+            heads: hd.clone(),
+            window: h.windows[layer],
             kernels: h.kernels,
         })
     }
 
-    /// `[batch, seq, hidden]` in, `[batch, seq, hidden]` out; `cos`, `sin` `[seq, head_dim / 2]`, `mask` `[seq, seq]`.
-    fn forward(&self, x: &Tensor, cos: &Tensor, sin: &Tensor, mask: &Tensor) -> Result<Tensor> {
-        let (b, s, _) = x.dims3()?;
-        let heads = |proj: &Linear, n: usize| -> Result<Tensor> {
-            Ok(proj
-                .forward(x)?
-                .reshape((b, s, n, self.head_dim))?
-                .transpose(1, 2)?
-                .contiguous()?)
-        };
-        let q = rope(&heads(&self.q, self.heads)?, cos, sin, self.kernels)?;
-        let k = rope(&heads(&self.k, self.kv_heads)?, cos, sin, self.kernels)?;
-        let v = heads(&self.v, self.kv_heads)?;
-        let rep = self.heads / self.kv_heads;
+    /// `[batch, seq, hidden]` in and out.
+    fn forward(&self, x: &Tensor, rope: &Rope, ctx: &Context) -> Result<Tensor> {
+        let h = &self.heads;
+        let mut q = split_heads(&self.q.forward(x)?, h.heads, h.head_dim)?;
+        let mut k = split_heads(&self.k.forward(x)?, h.kv_heads, h.head_dim)?;
+        if let Some((qn, kn)) = &self.qk_norm {
+            q = qn.forward(&q, self.kernels)?;
+            k = kn.forward(&k, self.kernels)?;
+        }
+        let (cos, sin) = cached_rope(rope, ctx)?;
+        let q = rope.apply(&q, &cos, &sin, self.kernels)?;
+        let k = rope.apply(&k, &cos, &sin, self.kernels)?;
+        let v = split_heads(&self.v.forward(x)?, h.kv_heads, h.head_dim)?;
+        let rep = h.heads / h.kv_heads;
         let (k, v) = (repeat_kv(&k, rep)?, repeat_kv(&v, rep)?);
-        let scale = 1.0 / (self.head_dim as f64).sqrt();
-        let y = causal_attention(&q, &k, &v, scale, mask, self.kernels)?;
-        let y = y
-            .transpose(1, 2)?
-            .reshape((b, s, self.heads * self.head_dim))?;
-        Ok(self.o.forward(&y)?)
+        let mask = cached_mask(ctx, self.window)?;
+        let scale = 1.0 / (h.head_dim as f64).sqrt();
+        let y = attention(&q, &k, &v, scale, Some(&mask), None, self.kernels)?;
+        Ok(self.o.forward(&merge_heads(&y)?)?)
     }
 }
 
-/// `[batch, kv_heads, seq, head_dim]` to `[batch, kv_heads · rep, seq, head_dim]`, query head `j` reading key/value
-/// head `j / rep` (Hugging Face's `repeat_kv`).
-fn repeat_kv(x: &Tensor, rep: usize) -> Result<Tensor> {
-    if rep == 1 {
-        return Ok(x.clone());
-    }
-    let (b, kv, s, hd) = x.dims4()?;
-    Ok(x.unsqueeze(2)?
-        .expand((b, kv, rep, s, hd))?
-        .reshape((b, kv * rep, s, hd))?)
-}
-
-/// The SwiGLU MLP `down(silu(gate(x)) ⊙ up(x))`.
-struct Mlp {
+/// The SwiGLU MLP `down(act(gate(x)) ⊙ up(x))`; `act` is SiLU here, tanh-GELU in Gemma.
+pub(crate) struct Mlp {
     gate: Linear,
     up: Linear,
     down: Linear,
+    gelu: bool,
 }
 
 impl Mlp {
-    fn new(vb: VarBuilder, h: &Hyper) -> Result<Self> {
+    /// SiLU when `gelu` is false, the tanh approximation of GELU when true.
+    pub(crate) fn new(vb: VarBuilder, hidden: usize, inner: usize, gelu: bool) -> Result<Self> {
         Ok(Self {
-            gate: linear(&vb, h.hidden, h.intermediate, "gate_proj")?,
-            up: linear(&vb, h.hidden, h.intermediate, "up_proj")?,
-            down: linear(&vb, h.intermediate, h.hidden, "down_proj")?,
+            gate: linear(&vb, hidden, inner, "gate_proj")?,
+            up: linear(&vb, hidden, inner, "up_proj")?,
+            down: linear(&vb, inner, hidden, "down_proj")?,
+            gelu,
         })
     }
 
     /// `[batch, seq, hidden]` in and out.
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let gated = (candle_nn::ops::silu(&self.gate.forward(x)?)? * self.up.forward(x)?)?;
-        Ok(self.down.forward(&gated)?)
+    pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let g = self.gate.forward(x)?;
+        let g = if self.gelu {
+            g.gelu()?
+        } else {
+            candle_nn::ops::silu(&g)?
+        };
+        Ok(self.down.forward(&(g * self.up.forward(x)?)?)?)
     }
 }
 
@@ -269,22 +302,24 @@ struct Block {
 }
 
 impl Block {
-    fn new(vb: VarBuilder, h: &Hyper) -> Result<Self> {
+    /// Block `layer`, from its tensors under `vb` (`model.layers.{layer}`).
+    fn new(vb: VarBuilder, h: &Hyper, layer: usize) -> Result<Self> {
+        let d = h.heads.hidden;
         Ok(Self {
-            input_norm: Norm::rms(h.hidden, h.rms_norm_eps, vb.pp("input_layernorm"))?,
-            attn: Attention::new(vb.pp("self_attn"), h)?,
-            post_norm: Norm::rms(h.hidden, h.rms_norm_eps, vb.pp("post_attention_layernorm"))?,
-            mlp: Mlp::new(vb.pp("mlp"), h)?,
+            input_norm: Norm::rms(d, h.rms_norm_eps, vb.pp("input_layernorm"))?,
+            attn: Attention::new(vb.pp("self_attn"), h, layer)?,
+            post_norm: Norm::rms(d, h.rms_norm_eps, vb.pp("post_attention_layernorm"))?,
+            mlp: Mlp::new(vb.pp("mlp"), d, h.intermediate, false)?,
             kernels: h.kernels,
         })
     }
 
     /// The residual stream `h_{l-1}` `[batch, seq, hidden]` to `h_l`.
-    fn forward(&self, h: &Tensor, cos: &Tensor, sin: &Tensor, mask: &Tensor) -> Result<Tensor> {
+    fn forward(&self, h: &Tensor, rope: &Rope, ctx: &Context) -> Result<Tensor> {
         let k = self.kernels;
         let x = (h + self
             .attn
-            .forward(&self.input_norm.forward(h, k)?, cos, sin, mask)?)?;
+            .forward(&self.input_norm.forward(h, k)?, rope, ctx)?)?;
         Ok((&x + self.mlp.forward(&self.post_norm.forward(&x, k)?)?)?)
     }
 }
@@ -295,94 +330,57 @@ pub(crate) struct Llama {
     blocks: Vec<Block>,
     norm: Norm,
     head: Linear,
-    rotary: Rotary,
+    rope: Rope,
     hyper: Hyper,
 }
 
 impl Llama {
     /// Builds the model from a checkpoint's tensors (`model.*`, `lm_head.weight`) and its `config.json`.
-    pub(crate) fn new(vb: VarBuilder, c: &Config, kernels: Kernels) -> Result<Self> {
-        let mut h = Hyper::from_config(c)?;
-        h.kernels = kernels;
+    pub(crate) fn new(vb: VarBuilder, c: &Config, kernels: Kernels, options: Options) -> Result<Self> {
+        let h = Hyper::from_config(c, options, kernels)?;
+        let rope = Rope::new(c, &RopeSpec::of(c, 10_000.0)?, h.heads.head_dim, h.heads.head_dim)?;
         let m = vb.pp("model");
-        let embed = candle_nn::embedding(h.vocab, h.hidden, m.pp("embed_tokens"))?;
+        let d = h.heads.hidden;
+        let embed = candle_nn::embedding(h.vocab, d, m.pp("embed_tokens"))?;
         let blocks = (0..h.layers)
-            .map(|l| Block::new(m.pp(format!("layers.{l}")), &h))
+            .map(|l| Block::new(m.pp(format!("layers.{l}")), &h, l))
             .collect::<Result<Vec<_>>>()?;
-        let norm = Norm::rms(h.hidden, h.rms_norm_eps, m.pp("norm"))?;
-        let head = if h.tied {
-            Linear::new(embed.embeddings().clone(), None)
-        } else {
-            if !vb.contains_tensor("lm_head.weight") {
-                let why = match c.get("tie_word_embeddings") {
-                    Some(_) => "is false",
-                    None => "is not set (false by default)",
-                };
-                return Err(c.reject(
-                    "tie_word_embeddings",
-                    format!(
-                        "{why}, but the checkpoint has no output head \"lm_head.weight\" \
-                         (set it to true if the head is the token embedding)"
-                    ),
-                ));
-            }
-            candle_nn::linear_no_bias(h.hidden, h.vocab, vb.pp("lm_head"))?
-        };
+        let norm = Norm::rms(d, h.rms_norm_eps, m.pp("norm"))?;
+        let head = output_head(&vb, c, &embed, h.tied, d, h.vocab)?;
         Ok(Self {
             embed,
             blocks,
             norm,
             head,
-            rotary: Rotary::new(&h),
+            rope,
             hyper: h,
         })
     }
+}
 
-    /// The number of blocks `L`.
-    pub(crate) fn num_layers(&self) -> usize {
-        self.hyper.layers
+impl Blocks for Llama {
+    fn dims(&self) -> Dims {
+        Dims {
+            layers: self.hyper.layers,
+            hidden: self.hyper.heads.hidden,
+            vocab: self.hyper.vocab,
+            max_positions: None,
+        }
     }
 
-    /// The residual width `d`.
-    pub(crate) fn hidden_size(&self) -> usize {
-        self.hyper.hidden
+    fn embed(&self, ids: &Tensor, _: &Context) -> Result<Tensor> {
+        Ok(self.embed.forward(ids)?)
     }
 
-    /// The vocabulary size.
-    pub(crate) fn vocab_size(&self) -> usize {
-        self.hyper.vocab
+    fn block(&self, l: usize, h: &Tensor, ctx: &Context) -> Result<Tensor> {
+        self.blocks[l].forward(h, &self.rope, ctx)
     }
 
-    /// Token ids `[batch, seq]` (`U32`, validated by the caller) to logits `[batch, seq, vocab]`, recording `h_0`
-    /// (the token embeddings), `h_l` after each block and the final norm's output.
-    pub(crate) fn forward(&self, ids: &Tensor, rec: &mut Recorder) -> Result<Option<Tensor>> {
-        let (_, seq) = ids.dims2()?;
-        if let Some(w) = self.hyper.sliding_window.filter(|&w| seq > w) {
-            return Err(Error::unsupported(
-                format!("a sequence of {seq} tokens"),
-                format!("it exceeds the sliding window of {w} and windowed attention is not implemented"),
-            ));
-        }
-        let device = ids.device();
-        let mut h = self.embed.forward(ids)?;
-        h = rec.visit(Site::Residual(0), h)?;
-        if rec.stop() {
-            return Ok(None);
-        }
-        let (cos, sin) = self.rotary.cos_sin(seq, device)?;
-        let mask = causal_mask(seq, device)?;
-        for (l, block) in self.blocks.iter().enumerate() {
-            h = block.forward(&h, &cos, &sin, &mask)?;
-            h = rec.visit(Site::Residual(l + 1), h)?;
-            if rec.stop() {
-                return Ok(None);
-            }
-        }
-        let x = self.norm.forward(&h, self.hyper.kernels)?;
-        let x = rec.visit(Site::FinalNorm, x)?;
-        if !rec.logits {
-            return Ok(None);
-        }
-        Ok(Some(self.head.forward(&x)?))
+    fn final_norm(&self, h: &Tensor) -> Result<Tensor> {
+        Ok(self.norm.forward(h, self.hyper.kernels)?)
+    }
+
+    fn head(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(self.head.forward(x)?)
     }
 }

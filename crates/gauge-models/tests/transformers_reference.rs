@@ -83,22 +83,27 @@ fn compare(dir: &Path, reference: &Reference) -> Vec<(String, f32)> {
     let hf = Site::hf_hidden_states(layers);
     let mut sites = hf.clone();
     sites.push(Site::Residual(layers));
-    let out = model
-        .forward_ids(&reference.ids(), &sites)
-        .expect("forward");
-    let mut diffs = vec![(
-        "logits".to_string(),
-        max_abs_diff("logits", &out.logits, reference.get("logits")),
-    )];
+    // Encoders without a language-model head (BERT) have hidden states only.
+    let (hidden, mut diffs) = if reference.tensors.contains_key("logits") {
+        let out = model
+            .forward_ids(&reference.ids(), &sites)
+            .expect("forward");
+        let d = max_abs_diff("logits", &out.logits, reference.get("logits"));
+        (out.hidden, vec![("logits".to_string(), d)])
+    } else {
+        let hidden = model.hidden_states(&reference.ids(), &sites).expect("forward");
+        (hidden, vec![])
+    };
+    let find = |s: Site| &hidden.iter().find(|(x, _)| *x == s).unwrap().1;
     for (i, site) in hf.iter().enumerate() {
         let name = format!("hidden_states.{i}");
-        let got = out.hidden(*site).unwrap();
+        let got = find(*site);
         diffs.push((
             format!("{site} ({name})"),
             max_abs_diff(&name, got, reference.get(&name)),
         ));
     }
-    let got = out.hidden(Site::Residual(layers)).unwrap();
+    let got = find(Site::Residual(layers));
     diffs.push((
         format!("h_{layers} (last_block_output)"),
         max_abs_diff("last_block_output", got, reference.get("last_block_output")),
@@ -133,6 +138,95 @@ fn qwen2_gqa_tied_qkv_bias_matches_transformers() {
 #[test]
 fn gpt2_tied_matches_transformers() {
     assert_matches_transformers("tiny-gpt2");
+}
+
+// The fixtures below come from `scripts/fixtures/families_transformers.py`: models built by transformers'
+// own classes from a config, with seeded generic weights (see its docstring for what each one exercises and how
+// far each plausible slip moves the logits).
+
+#[test]
+fn llama3_rope_scaling_and_head_dim_override_match_transformers() {
+    assert_matches_transformers("tiny-llama3");
+}
+
+#[test]
+fn llama_linear_rope_scaling_matches_transformers() {
+    assert_matches_transformers("tiny-llama-linear");
+}
+
+#[test]
+fn mistral_sliding_window_shorter_than_the_sequence_matches_transformers() {
+    assert_matches_transformers("tiny-mistral");
+}
+
+#[test]
+fn qwen3_qk_norm_matches_transformers() {
+    assert_matches_transformers("tiny-qwen3");
+}
+
+#[test]
+fn gemma2_matches_transformers() {
+    assert_matches_transformers("tiny-gemma2");
+}
+
+#[test]
+fn gemma3_matches_transformers() {
+    assert_matches_transformers("tiny-gemma3");
+}
+
+#[test]
+fn phi3_fused_projections_match_transformers() {
+    assert_matches_transformers("tiny-phi3");
+}
+
+#[test]
+fn olmo2_matches_transformers() {
+    assert_matches_transformers("tiny-olmo2");
+}
+
+#[test]
+fn gpt_neox_parallel_residual_partial_rotary_matches_transformers() {
+    assert_matches_transformers("tiny-gpt-neox");
+}
+
+#[test]
+fn bert_matches_transformers() {
+    assert_matches_transformers("tiny-bert");
+}
+
+/// The window matters: without it the Mistral fixture computes another function, and the comparison sees it.
+#[test]
+fn a_missing_sliding_window_is_detected() {
+    let d = logits_diff_with_config("tiny-mistral", "sliding_window", serde_json::Value::Null);
+    assert!(d > 100.0 * TOL, "no window: logits moved by only {d:e}");
+}
+
+/// Llama 3's frequency scaling matters: with the default rotary embedding the logits move.
+#[test]
+fn a_missing_llama3_rope_scaling_is_detected() {
+    let d = logits_diff_with_config("tiny-llama3", "rope_scaling", serde_json::Value::Null);
+    assert!(d > 100.0 * TOL, "no llama3 scaling: logits moved by only {d:e}");
+}
+
+/// Unknown rotary scalings are refused by name, never approximated.
+#[test]
+fn an_unknown_rope_scaling_is_refused_by_name() {
+    let dir = with_config(
+        "tiny-llama3",
+        "rope_scaling",
+        serde_json::json!({"rope_type": "yarn", "factor": 4.0}),
+    );
+    let e = Model::load(&dir, &Device::Cpu).err().expect("refused");
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(e.to_string().contains("\"yarn\""), "{e}");
+}
+
+/// BERT has no output head: logits are refused with a reason, hidden states are not.
+#[test]
+fn bert_logits_are_refused() {
+    let model = Model::load(&fixture("tiny-bert"), &Device::Cpu).unwrap();
+    let e = model.forward_ids(&[vec![1, 2, 3]], &[]).unwrap_err();
+    assert!(e.to_string().contains("BertModel"), "{e}");
 }
 
 /// A copy of fixture `name` whose `config.json` sets `key` to `value` (same weights), in a fresh temporary directory.

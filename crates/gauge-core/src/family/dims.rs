@@ -90,7 +90,7 @@ impl ConfigDims {
     /// `intermediate_size`, `max_position_embeddings` (learned positions only matter where a family has them),
     /// `type_vocab_size`, and the attention widths from `num_attention_heads`, `num_key_value_heads` and
     /// `head_dim` (default `hidden / heads`).
-    pub fn standard(c: &serde_json::Value, hidden_key: &str) -> Self {
+    pub fn standard(c: &serde_json::Value, hidden_key: &str, default_head_dim: Option<usize>) -> Self {
         let mut me = Self::default();
         let hidden = positive(c, hidden_key);
         if let Some(h) = hidden {
@@ -121,7 +121,7 @@ impl ConfigDims {
         let Some(heads) = positive(c, "num_attention_heads") else {
             return me;
         };
-        let head_dim = match (positive(c, "head_dim"), hidden) {
+        let head_dim = match (positive(c, "head_dim").or(default_head_dim), hidden) {
             (Some(hd), _) => Some((hd, format!("head_dim {hd}"))),
             (None, Some(h)) if h % heads == 0 => Some((
                 h / heads,

@@ -44,6 +44,9 @@ impl Family for Gemma2 {
     fn norm(&self) -> Norm {
         Norm::RmsNorm
     }
+    fn default_head_dim(&self) -> Option<usize> {
+        Some(256)
+    }
     fn gain_offset(&self) -> f32 {
         1.0
     }

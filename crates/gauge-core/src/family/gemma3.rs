@@ -45,6 +45,9 @@ impl Family for Gemma3 {
     fn norm(&self) -> Norm {
         Norm::RmsNorm
     }
+    fn default_head_dim(&self) -> Option<usize> {
+        Some(256)
+    }
     fn gain_offset(&self) -> f32 {
         1.0
     }

@@ -135,7 +135,12 @@ pub trait Family: Sync + Send + 'static {
     }
     /// What `config.json` fixes about the tensors' dimensions (lenient: absent keys are left to the tensors).
     fn config_dims(&self, config: &serde_json::Value) -> ConfigDims {
-        ConfigDims::standard(config, self.hidden_key())
+        ConfigDims::standard(config, self.hidden_key(), self.default_head_dim())
+    }
+    /// `head_dim` when the config has none, where Transformers' class does not default it to
+    /// `hidden / heads` (Qwen3: 128, Gemma: 256).
+    fn default_head_dim(&self) -> Option<usize> {
+        None
     }
     /// How the config names a dimension, for messages.
     fn label(&self, dim: Dim) -> &'static str {

@@ -42,6 +42,9 @@ impl Family for Qwen3 {
     fn norm(&self) -> Norm {
         Norm::RmsNorm
     }
+    fn default_head_dim(&self) -> Option<usize> {
+        Some(128)
+    }
     fn layout(&self) -> Layout {
         decoder_layout(BLOCK)
     }
