@@ -1,11 +1,20 @@
-//! GGUF checkpoints (llama.cpp) of the Llama architecture, converted to Hugging Face directories so that every
-//! other part of the project (roles, `apply`, the forward pass) reads one format.
+//! GGUF checkpoints (llama.cpp) of the Llama and Gemma 3 architectures (`general.architecture` `llama`,
+//! `gemma3`), converted to Hugging Face directories so that every other part of the project (roles, `apply`, the
+//! forward pass) reads one format.
 //!
 //! Names map as GAUGE.md §3 lists them (`token_embd` to `model.embed_tokens`, `blk.N.attn_q` to
-//! `model.layers.N.self_attn.q_proj`, ...). Tensors are dequantized to `f32` (F32, F16, Q4_0, Q4_1, Q8_0 and Q6_K;
-//! others are refused, naming the tensor). llama.cpp's converter permutes the rows of `attn_q` and `attn_k` within
-//! each head for its RoPE layout (`reshape(heads, 2, head_dim / 2, d).swapaxes(1, 2)`); that touches head
-//! dimensions only, never the residual axis, and is undone here so the Hugging Face forward pass applies.
+//! `model.layers.N.self_attn.q_proj`, ...; Gemma 3's `ffn_norm` is its `pre_feedforward_layernorm`, and it adds
+//! `post_attention_norm`, `post_ffw_norm`, `attn_q_norm`, `attn_k_norm`). Tensors are dequantized to `f32` by
+//! candle (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and the K-quants Q2_K to Q8_K; others are refused,
+//! naming the tensor). Two conventions of llama.cpp's converter are undone, so the Hugging Face forward pass
+//! applies:
+//! - for `llama`, it permutes the rows of `attn_q` and `attn_k` within each head for its RoPE layout
+//!   (`reshape(heads, 2, head_dim / 2, d).swapaxes(1, 2)`); that touches head dimensions only, never the
+//!   residual axis;
+//! - for `gemma3`, it stores every norm weight as the gain `1 + w`; Hugging Face stores `w`, so 1 is subtracted
+//!   (as Transformers' GGUF loader does). Settings the file does not carry are Gemma 3's defaults, as in
+//!   Transformers' `Gemma3TextConfig` and llama.cpp: local RoPE base 10000, every sixth layer global,
+//!   `query_pre_attn_scalar` = `head_dim`, no soft-capping, tanh-GELU.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -24,15 +33,56 @@ use crate::tokenizer::{gguf_has_tokenizer, Tokenizer, TOKENIZER_FILE};
 const SUPPORTED: &[GgmlDType] = &[
     GgmlDType::F32,
     GgmlDType::F16,
+    GgmlDType::BF16,
     GgmlDType::Q4_0,
     GgmlDType::Q4_1,
+    GgmlDType::Q5_0,
+    GgmlDType::Q5_1,
     GgmlDType::Q8_0,
+    GgmlDType::Q2K,
+    GgmlDType::Q3K,
+    GgmlDType::Q4K,
+    GgmlDType::Q5K,
     GgmlDType::Q6K,
+    GgmlDType::Q8K,
 ];
 
-/// The shape of a Llama GGUF, from its metadata.
+/// The architectures a GGUF may have (`general.architecture`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GgufArch {
+    /// `llama` (Llama, SmolLM2, Mistral and others llama.cpp writes as Llama).
+    Llama,
+    /// `gemma3` (text).
+    Gemma3,
+}
+
+impl GgufArch {
+    /// The metadata prefix and `general.architecture` value.
+    pub fn name(self) -> &'static str {
+        match self {
+            GgufArch::Llama => "llama",
+            GgufArch::Gemma3 => "gemma3",
+        }
+    }
+
+    /// The family of the converted checkpoint.
+    pub fn family(self) -> gauge_core::family::Architecture {
+        match self {
+            GgufArch::Llama => gauge_core::family::Architecture::LLAMA,
+            GgufArch::Gemma3 => gauge_core::family::Architecture::GEMMA3,
+        }
+    }
+}
+
+/// The shape of a GGUF model, from its metadata.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GgufLlama {
+    /// The architecture.
+    pub arch: GgufArch,
+    /// The width of one attention head (`attention.key_length`; `d / heads` when absent).
+    pub head_dim: usize,
+    /// Gemma 3's sliding attention window (`attention.sliding_window`).
+    pub sliding_window: Option<usize>,
     /// Residual width.
     pub hidden: usize,
     /// Number of blocks.
@@ -85,20 +135,25 @@ fn meta_f(content: &Content, key: &str) -> Option<f64> {
         .map(|x| x as f64)
 }
 
-/// Reads the Llama shape from a GGUF's metadata. Other architectures are refused.
+/// Reads the shape from a GGUF's metadata (`{arch}.embedding_length`, …). Architectures other than `llama` and
+/// `gemma3` are refused.
 pub fn read_shape(content: &Content, path: &Path) -> Result<GgufLlama> {
-    let arch = content
+    let name = content
         .metadata
         .get("general.architecture")
         .and_then(|v| v.to_string().ok())
         .cloned()
         .unwrap_or_default();
-    if arch != "llama" {
-        return Err(Error::unsupported(
-            format!("{}: GGUF architecture {arch:?}", path.display()),
-            "only general.architecture = llama is converted",
-        ));
-    }
+    let arch = match name.as_str() {
+        "llama" => GgufArch::Llama,
+        "gemma3" => GgufArch::Gemma3,
+        _ => {
+            return Err(Error::unsupported(
+                format!("{}: GGUF architecture {name:?}", path.display()),
+                "general.architecture llama and gemma3 are read",
+            ))
+        }
+    };
     let embed = content
         .tensor_infos
         .get("token_embd.weight")
@@ -112,17 +167,31 @@ pub fn read_shape(content: &Content, path: &Path) -> Result<GgufLlama> {
             ),
         ));
     };
-    let heads = meta_u(content, path, "llama.attention.head_count")?;
+    let key = |k: &str| format!("{name}.{k}");
+    let heads = meta_u(content, path, &key("attention.head_count"))?;
+    let hidden = meta_u(content, path, &key("embedding_length"))?;
+    let head_dim = match meta_u(content, path, &key("attention.key_length")) {
+        Ok(hd) => hd,
+        Err(_) if heads > 0 => hidden / heads,
+        Err(e) => return Err(e),
+    };
+    let (default_eps, default_theta) = match arch {
+        GgufArch::Llama => (1e-5, 10_000.0),
+        GgufArch::Gemma3 => (1e-6, 1_000_000.0),
+    };
     let shape = GgufLlama {
-        hidden: meta_u(content, path, "llama.embedding_length")?,
-        layers: meta_u(content, path, "llama.block_count")?,
+        arch,
+        head_dim,
+        sliding_window: meta_u(content, path, &key("attention.sliding_window")).ok(),
+        hidden,
+        layers: meta_u(content, path, &key("block_count"))?,
         heads,
-        kv_heads: meta_u(content, path, "llama.attention.head_count_kv").unwrap_or(heads),
-        intermediate: meta_u(content, path, "llama.feed_forward_length")?,
+        kv_heads: meta_u(content, path, &key("attention.head_count_kv")).unwrap_or(heads),
+        intermediate: meta_u(content, path, &key("feed_forward_length"))?,
         vocab,
-        rms_eps: meta_f(content, "llama.attention.layer_norm_rms_epsilon").unwrap_or(1e-5),
-        rope_theta: meta_f(content, "llama.rope.freq_base").unwrap_or(10000.0),
-        context: meta_u(content, path, "llama.context_length").unwrap_or(2048),
+        rms_eps: meta_f(content, &key("attention.layer_norm_rms_epsilon")).unwrap_or(default_eps),
+        rope_theta: meta_f(content, &key("rope.freq_base")).unwrap_or(default_theta),
+        context: meta_u(content, path, &key("context_length")).unwrap_or(2048),
         tied: !content.tensor_infos.contains_key("output.weight"),
     };
     check_shape(content, path, &shape, width)?;
@@ -133,10 +202,12 @@ pub fn read_shape(content: &Content, path: &Path) -> Result<GgufLlama> {
 /// The metadata against the tensors: positive head counts that split `d` into heads of even size, the embedding
 /// width, the number of blocks, and the rows of every `attn_q` / `attn_k`.
 fn check_shape(content: &Content, path: &Path, s: &GgufLlama, width: usize) -> Result<()> {
-    for (key, n) in [
-        ("llama.attention.head_count", s.heads),
-        ("llama.attention.head_count_kv", s.kv_heads),
-    ] {
+    let a = s.arch.name();
+    let (heads_key, kv_key) = (
+        format!("{a}.attention.head_count"),
+        format!("{a}.attention.head_count_kv"),
+    );
+    for (key, n) in [(&heads_key, s.heads), (&kv_key, s.kv_heads)] {
         if n == 0 {
             return Err(gguf_err(
                 path,
@@ -148,7 +219,7 @@ fn check_shape(content: &Content, path: &Path, s: &GgufLlama, width: usize) -> R
         return Err(gguf_err(
             path,
             format!(
-                "metadata llama.embedding_length = {} but tensor \"token_embd.weight\" is {} wide",
+                "metadata {a}.embedding_length = {} but tensor \"token_embd.weight\" is {} wide",
                 s.hidden, width
             ),
         ));
@@ -180,33 +251,40 @@ fn check_shape(content: &Content, path: &Path, s: &GgufLlama, width: usize) -> R
         };
         return Err(gguf_err(
             path,
-            format!("metadata llama.block_count = {} but {what}", s.layers),
+            format!("metadata {a}.block_count = {} but {what}", s.layers),
         ));
     }
-    let head_dim = s.hidden / s.heads;
+    let head_dim = s.head_dim;
     let mut names: Vec<&String> = content.tensor_infos.keys().collect();
     // Query projections first: a wrong head_count shows there before it shows in the key projections.
     names.sort_by_key(|n| (n.ends_with("attn_k.weight"), n.as_str()));
     for name in names {
         let info = &content.tensor_infos[name];
         let (key, heads) = if name.ends_with("attn_q.weight") {
-            ("llama.attention.head_count", s.heads)
+            (&heads_key, s.heads)
         } else if name.ends_with("attn_k.weight") {
-            ("llama.attention.head_count_kv", s.kv_heads)
+            (&kv_key, s.kv_heads)
         } else {
             continue;
         };
         let rows = info.shape.dims().first().copied().unwrap_or(0);
-        if !s.hidden.is_multiple_of(s.heads)
-            || !head_dim.is_multiple_of(2)
-            || rows != heads * head_dim
-        {
+        let split = match s.arch {
+            GgufArch::Llama => s.hidden.is_multiple_of(s.heads),
+            GgufArch::Gemma3 => true,
+        };
+        if !split || !head_dim.is_multiple_of(2) || rows != heads * head_dim {
+            let hd = match s.arch {
+                GgufArch::Llama => format!(
+                    "{a}.embedding_length / {a}.attention.head_count = {} / {}",
+                    s.hidden, s.heads
+                ),
+                GgufArch::Gemma3 => format!("{a}.attention.key_length = {head_dim}"),
+            };
             return Err(gguf_err(
                 path,
                 format!(
                     "tensor {name:?} has {rows} rows, which {key} = {heads} does not split into heads of \
-                     head_dim = llama.embedding_length / llama.attention.head_count = {} / {} (an even size)",
-                    s.hidden, s.heads
+                     head_dim = {hd} (an even size)"
                 ),
             ));
         }
@@ -279,24 +357,60 @@ pub(crate) fn open(path: &Path) -> Result<(File, Content)> {
     Ok((file, content))
 }
 
-/// The Hugging Face `config.json` of a Llama GGUF's shape: what [`convert`] writes, and what
-/// [`crate::Model::load`] reads a GGUF with.
+/// The Hugging Face `config.json` of a GGUF's shape: what [`convert`] writes, and what [`crate::Model::load`]
+/// reads a GGUF with.
 pub fn config_json(s: &GgufLlama) -> serde_json::Value {
-    serde_json::json!({
-        "architectures": ["LlamaForCausalLM"],
-        "model_type": "llama",
-        "hidden_size": s.hidden,
-        "num_hidden_layers": s.layers,
-        "num_attention_heads": s.heads,
-        "num_key_value_heads": s.kv_heads,
-        "intermediate_size": s.intermediate,
-        "vocab_size": s.vocab,
-        "max_position_embeddings": s.context,
-        "rms_norm_eps": s.rms_eps,
-        "rope_theta": s.rope_theta,
-        "hidden_act": "silu",
-        "tie_word_embeddings": s.tied,
-    })
+    match s.arch {
+        GgufArch::Llama => serde_json::json!({
+            "architectures": ["LlamaForCausalLM"],
+            "model_type": "llama",
+            "hidden_size": s.hidden,
+            "num_hidden_layers": s.layers,
+            "num_attention_heads": s.heads,
+            "num_key_value_heads": s.kv_heads,
+            "intermediate_size": s.intermediate,
+            "vocab_size": s.vocab,
+            "max_position_embeddings": s.context,
+            "rms_norm_eps": s.rms_eps,
+            "rope_theta": s.rope_theta,
+            "hidden_act": "silu",
+            "tie_word_embeddings": s.tied,
+        }),
+        GgufArch::Gemma3 => {
+            // Every sixth layer attends globally, the rest through the window (Gemma3TextConfig's default).
+            let layer_types: Vec<&str> = (0..s.layers)
+                .map(|l| {
+                    if (l + 1) % 6 == 0 {
+                        "full_attention"
+                    } else {
+                        "sliding_attention"
+                    }
+                })
+                .collect();
+            serde_json::json!({
+                "architectures": ["Gemma3ForCausalLM"],
+                "model_type": "gemma3_text",
+                "hidden_size": s.hidden,
+                "num_hidden_layers": s.layers,
+                "num_attention_heads": s.heads,
+                "num_key_value_heads": s.kv_heads,
+                "head_dim": s.head_dim,
+                "intermediate_size": s.intermediate,
+                "vocab_size": s.vocab,
+                "max_position_embeddings": s.context,
+                "rms_norm_eps": s.rms_eps,
+                "rope_theta": s.rope_theta,
+                "rope_local_base_freq": 10_000.0,
+                "sliding_window": s.sliding_window.unwrap_or(512),
+                "layer_types": layer_types,
+                "query_pre_attn_scalar": s.head_dim,
+                "attn_logit_softcapping": null,
+                "final_logit_softcapping": null,
+                "hidden_activation": "gelu_pytorch_tanh",
+                "tie_word_embeddings": s.tied,
+            })
+        }
+    }
 }
 
 /// The llama.cpp name of a quantisation (`Q4_1`, `Q6_K`, `F32`).
@@ -333,24 +447,24 @@ pub(crate) fn dequantize(
                 path.display(),
                 dtype_name(info.ggml_dtype)
             ),
-            "supported quantisations: F32, F16, Q4_0, Q4_1, Q8_0, Q6_K",
+            "supported quantisations: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, \
+             Q6_K, Q8_K",
         ));
     }
     let q = content
         .tensor(file, name, &Device::Cpu)
         .map_err(|e| gguf_err(path, format!("tensor {name:?}: {e}")))?;
     let t = q.dequantize(&Device::Cpu)?;
-    if name.ends_with("attn_q.weight") {
-        unpermute_rows(&t, shape.heads)
-    } else if name.ends_with("attn_k.weight") {
-        unpermute_rows(&t, shape.kv_heads)
-    } else {
-        Ok(t)
+    match shape.arch {
+        GgufArch::Llama if name.ends_with("attn_q.weight") => unpermute_rows(&t, shape.heads),
+        GgufArch::Llama if name.ends_with("attn_k.weight") => unpermute_rows(&t, shape.kv_heads),
+        GgufArch::Gemma3 if name.ends_with("norm.weight") => Ok((t - 1.0)?),
+        _ => Ok(t),
     }
 }
 
-/// The Hugging Face name of a GGUF tensor, or `None` for names no rule covers.
-pub fn hf_name(name: &str) -> Option<String> {
+/// The Hugging Face name of a GGUF tensor of architecture `arch`, or `None` for names no rule covers.
+pub fn hf_name(arch: GgufArch, name: &str) -> Option<String> {
     let simple = match name {
         "token_embd.weight" => Some("model.embed_tokens.weight"),
         "output_norm.weight" => Some("model.norm.weight"),
@@ -363,16 +477,21 @@ pub fn hf_name(name: &str) -> Option<String> {
     let rest = name.strip_prefix("blk.")?;
     let (layer, tail) = rest.split_once('.')?;
     layer.parse::<usize>().ok()?;
-    let hf = match tail {
-        "attn_norm.weight" => "input_layernorm.weight",
-        "ffn_norm.weight" => "post_attention_layernorm.weight",
-        "attn_q.weight" => "self_attn.q_proj.weight",
-        "attn_k.weight" => "self_attn.k_proj.weight",
-        "attn_v.weight" => "self_attn.v_proj.weight",
-        "attn_output.weight" => "self_attn.o_proj.weight",
-        "ffn_gate.weight" => "mlp.gate_proj.weight",
-        "ffn_up.weight" => "mlp.up_proj.weight",
-        "ffn_down.weight" => "mlp.down_proj.weight",
+    let hf = match (arch, tail) {
+        (_, "attn_norm.weight") => "input_layernorm.weight",
+        (GgufArch::Llama, "ffn_norm.weight") => "post_attention_layernorm.weight",
+        (GgufArch::Gemma3, "ffn_norm.weight") => "pre_feedforward_layernorm.weight",
+        (GgufArch::Gemma3, "post_attention_norm.weight") => "post_attention_layernorm.weight",
+        (GgufArch::Gemma3, "post_ffw_norm.weight") => "post_feedforward_layernorm.weight",
+        (GgufArch::Gemma3, "attn_q_norm.weight") => "self_attn.q_norm.weight",
+        (GgufArch::Gemma3, "attn_k_norm.weight") => "self_attn.k_norm.weight",
+        (_, "attn_q.weight") => "self_attn.q_proj.weight",
+        (_, "attn_k.weight") => "self_attn.k_proj.weight",
+        (_, "attn_v.weight") => "self_attn.v_proj.weight",
+        (_, "attn_output.weight") => "self_attn.o_proj.weight",
+        (_, "ffn_gate.weight") => "mlp.gate_proj.weight",
+        (_, "ffn_up.weight") => "mlp.up_proj.weight",
+        (_, "ffn_down.weight") => "mlp.down_proj.weight",
         _ => return None,
     };
     Some(format!("model.layers.{layer}.{hf}"))
@@ -398,7 +517,7 @@ pub fn permute_rows(w: &Tensor, heads: usize) -> Result<Tensor> {
         .reshape((rows, cols))?)
 }
 
-/// Converts the Llama GGUF at `gguf` into a new Hugging Face directory `out` (`config.json`, `model.safetensors`
+/// Converts the GGUF at `gguf` into a new Hugging Face directory `out` (`config.json`, `model.safetensors`
 /// in F32, and `tokenizer.json` when the GGUF carries `tokenizer.ggml.*` metadata), through a temporary sibling
 /// renamed at the end. Returns the shape read from the metadata. A tokenizer the file describes but this crate
 /// cannot build fails the conversion rather than being left out silently.
@@ -417,7 +536,7 @@ pub fn convert(gguf: &Path, out: &Path) -> Result<GgufLlama> {
     names.sort();
     let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::with_capacity(names.len());
     for name in names {
-        let hf = hf_name(name).ok_or_else(|| {
+        let hf = hf_name(shape.arch, name).ok_or_else(|| {
             gguf_err(
                 gguf,
                 format!("tensor {name:?}: no GGUF-to-Hugging-Face rule covers this name"),

@@ -1,4 +1,4 @@
-//! `inspect` for a Llama GGUF file: the report `gauge_core::inspect::inspect` gives for a checkpoint directory,
+//! `inspect` for a GGUF file: the report `gauge_core::inspect::inspect` gives for a checkpoint directory,
 //! read from the GGUF's header without dequantizing anything but the norm gains.
 //!
 //! Differences that follow from the format: `dtypes` are the GGUF quantisations present (llama.cpp's names,
@@ -11,18 +11,18 @@ use std::path::Path;
 
 use gauge_core::init::ModelShape;
 use gauge_core::inspect::{constant_gains_reason, gauge_of_gains, Inspection};
-use gauge_core::family::{Architecture, Norm, Role};
+use gauge_core::family::{Norm, Role};
 
 use crate::error::Result;
 use crate::gguf::{self, gguf_err};
 
-/// Describes the Llama GGUF file at `path` (see the module documentation for what differs from a directory's
+/// Describes the GGUF file at `path` (see the module documentation for what differs from a directory's
 /// report).
 pub fn inspect(path: &Path) -> Result<Inspection> {
     let (mut file, content) = gguf::open(path)?;
     let shape = gguf::read_shape(&content, path)?;
     let config = gguf::config_json(&shape);
-    let arch = Architecture::LLAMA;
+    let arch = shape.arch.family();
     let mut names: Vec<&String> = content.tensor_infos.keys().collect();
     // The order `convert` writes tensors in, so gain statistics are summed as for the converted directory.
     names.sort();
@@ -31,7 +31,7 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
     let mut gains = Vec::new();
     for g in names {
         let info = &content.tensor_infos[g];
-        let hf = gguf::hf_name(g).ok_or_else(|| {
+        let hf = gguf::hf_name(shape.arch, g).ok_or_else(|| {
             gguf_err(
                 path,
                 format!("tensor {g:?}: no GGUF-to-Hugging-Face rule covers this name"),
@@ -41,14 +41,15 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
         parameters += info.shape.elem_count() as u64;
         if arch.role(&hf)? == Role::Gain {
             let t = gguf::dequantize(&mut file, &content, path, &shape, g)?;
-            gains.push(t.flatten_all()?.to_vec1::<f32>()?);
+            let offset = arch.gain_offset();
+            gains.push(t.flatten_all()?.to_vec1::<f32>()?.iter().map(|w| w + offset).collect());
         }
     }
     let continuous_reason = constant_gains_reason(arch.norm(), &gains);
     let (gains, group) = gauge_of_gains(arch.norm(), &gains, continuous_reason.is_some());
     Ok(Inspection {
         architecture: arch.name().to_string(),
-        class: Some("LlamaForCausalLM".into()),
+        class: config["architectures"][0].as_str().map(String::from),
         shape: ModelShape::from_config(&config).ok(),
         d: shape.hidden,
         dtypes: dtypes.into_iter().collect(),

@@ -1,6 +1,6 @@
-//! A candle `VarBuilder` over a Llama GGUF file, so a GGUF loads without converting it on disk: each tensor is
+//! A candle `VarBuilder` over a GGUF file, so a GGUF loads without converting it on disk: each tensor is
 //! asked for by its Hugging Face name, found under its llama.cpp name (the inverse of [`gguf::hf_name`]), and
-//! dequantized to `f32` on demand exactly as [`gguf::convert`] does (Q/K rows unpermuted), so a GGUF and its
+//! dequantized to `f32` on demand exactly as [`gguf::convert`] does (Llama Q/K rows unpermuted, Gemma 3 norm weights unshifted), so a GGUF and its
 //! converted directory load to bit-identical weights. Its stored shape (outer-first) is checked against the one
 //! the block expects before any data is read.
 
@@ -92,7 +92,7 @@ pub(crate) fn var_builder(
 ) -> Result<VarBuilder<'static>> {
     let mut names = HashMap::with_capacity(content.tensor_infos.len());
     for g in content.tensor_infos.keys() {
-        let hf = gguf::hf_name(g).ok_or_else(|| {
+        let hf = gguf::hf_name(shape.arch, g).ok_or_else(|| {
             gguf_err(
                 path,
                 format!("tensor {g:?}: no GGUF-to-Hugging-Face rule covers this name"),

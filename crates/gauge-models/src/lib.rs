@@ -251,8 +251,9 @@ impl Model {
         let shape = gguf::read_shape(&content, path)?;
         let json = gguf::config_json(&shape);
         let config = config::Config::new(&json, path.to_path_buf());
+        let arch = shape.arch.family();
         let vb = gguf_weights::var_builder(path, file, content, shape, device)?;
-        Self::build(Architecture::LLAMA, &config, vb, device, Kernels::Fused)
+        Self::build(arch, &config, vb, device, Kernels::Fused)
     }
 
     /// Loads an opened checkpoint onto `device`; every weight is read once, as `f32`.

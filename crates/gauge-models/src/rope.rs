@@ -176,7 +176,7 @@ mod tests {
         let json = serde_json::json!({
             "rope_theta": 500000.0,
             "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
-                             "high_freq_factor": 4.0, "original_max_position_embeddings": 16}
+                             "high_freq_factor": 4.0, "original_max_position_embeddings": 64}
         });
         let c = Config::new(&json, "config.json".into());
         let spec = RopeSpec::of(&c, 10_000.0).unwrap();
