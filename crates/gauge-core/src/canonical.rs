@@ -22,8 +22,8 @@ use std::path::Path;
 
 use crate::checkpoint::Checkpoint;
 use crate::error::{Error, Result};
-use crate::gauge::{Gauge, Group};
 use crate::family::Role;
+use crate::gauge::{Gauge, Group};
 
 /// A canonical gauge and how well the checkpoint determines it.
 #[derive(Debug, Clone)]

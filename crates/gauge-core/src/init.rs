@@ -10,8 +10,8 @@ use std::path::Path;
 
 use crate::checkpoint::{header_bytes, Dtype, TensorInfo, SINGLE_FILE};
 use crate::error::{Error, Result};
-use crate::rng::SplitMix64;
 use crate::family::{Architecture, Dim, Role};
+use crate::rng::SplitMix64;
 
 /// The typed shape of a model: what `config.json` says about its tensors, parsed once by its family
 /// ([`crate::family::Family::model_shape`]) and shared by validation, `inspect` and `init`.
@@ -104,8 +104,9 @@ impl ModelShape {
     /// `max_position_embeddings`, `tie_word_embeddings`).
     pub fn standard(arch: Architecture, config: &serde_json::Value) -> Result<Self> {
         let get = |k: &str| -> Result<usize> {
-            crate::family::dims::positive(config, k)
-                .ok_or_else(|| Error::invalid("config.json", format!("has no positive integer {k:?}")))
+            crate::family::dims::positive(config, k).ok_or_else(|| {
+                Error::invalid("config.json", format!("has no positive integer {k:?}"))
+            })
         };
         let heads = get("num_attention_heads")?;
         let head_dim = crate::family::dims::positive(config, "head_dim");

@@ -5,9 +5,9 @@ use std::path::Path;
 
 use crate::checkpoint::Checkpoint;
 use crate::error::Result;
+use crate::family::{Norm, Role};
 use crate::init::ModelShape;
 use crate::recharting::continuous_gauge_reason;
-use crate::family::{Norm, Role};
 
 /// Statistics of all norm gain entries of a checkpoint.
 #[derive(Debug, Clone, PartialEq)]

@@ -10,8 +10,8 @@ use std::path::Path;
 
 use crate::checkpoint::{header_bytes, Checkpoint, Dtype, TensorInfo, SINGLE_FILE};
 use crate::error::{Error, Result};
-use crate::init::f32_to_bf16;
 use crate::family::Role;
+use crate::init::f32_to_bf16;
 
 /// One tensor offered to the rewrite callback.
 pub struct Tensor<'a> {

@@ -11,9 +11,9 @@ use std::path::Path;
 
 use crate::checkpoint::Checkpoint;
 use crate::error::{Error, Result};
+use crate::family::Role;
 use crate::rewrite::rewrite;
 use crate::rng::SplitMix64;
-use crate::family::Role;
 
 /// A Haar-random orthogonal `d × d` matrix, row-major: Gram-Schmidt (in `f64`) of a seeded Gaussian matrix, which
 /// is the QR factor with a positive diagonal and hence Haar-distributed.

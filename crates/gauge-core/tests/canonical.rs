@@ -7,9 +7,9 @@ use std::path::PathBuf;
 
 use gauge_core::canonical::canonical_gauge;
 use gauge_core::checkpoint::Dtype;
+use gauge_core::family::Role;
 use gauge_core::init::{write_random, ModelShape};
 use gauge_core::recharting::{apply, ApplyOptions};
-use gauge_core::family::Role;
 use gauge_core::{Gauge, Group, RandomOptions};
 
 fn tmp(name: &str) -> PathBuf {

@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use gauge_core::checkpoint::{header_bytes, Checkpoint, Dtype, TensorInfo};
+use gauge_core::family::Architecture;
 use gauge_core::recharting::{apply, ApplyOptions, GAUGE_FILE};
 use gauge_core::rng::SplitMix64;
-use gauge_core::family::Architecture;
 use gauge_core::{Gauge, Group, RandomOptions};
 
 const D: usize = 8;

@@ -61,9 +61,15 @@ impl Layer {
         let kk = split_heads(&self.k.forward(x)?, h.heads, hd)?;
         let v = split_heads(&self.v.forward(x)?, h.heads, hd)?;
         let y = attention(&q, &kk, &v, 1.0 / (hd as f64).sqrt(), None, None, k)?;
-        let a = self.attn_norm.forward(&(x + self.out.forward(&merge_heads(&y)?)?)?, k)?;
+        let a = self
+            .attn_norm
+            .forward(&(x + self.out.forward(&merge_heads(&y)?)?)?, k)?;
         let u = self.up.forward(&a)?;
-        let u = if h.exact_gelu { u.gelu_erf()? } else { u.gelu()? };
+        let u = if h.exact_gelu {
+            u.gelu_erf()?
+        } else {
+            u.gelu()?
+        };
         Ok(self.out_norm.forward(&(&a + self.down.forward(&u)?)?, k)?)
     }
 }

@@ -121,9 +121,9 @@ impl Ropes {
             .filter(|p| p.get("full_attention").is_some() || p.get("sliding_attention").is_some());
         if let Some(p) = per_type {
             let spec = |kind: &str| -> Result<Rope> {
-                let params = p.get(kind).ok_or_else(|| {
-                    c.reject("rope_parameters", format!("has no {kind:?} entry"))
-                })?;
+                let params = p
+                    .get(kind)
+                    .ok_or_else(|| c.reject("rope_parameters", format!("has no {kind:?} entry")))?;
                 let theta = params
                     .get("rope_theta")
                     .and_then(|t| t.as_f64())
@@ -215,7 +215,15 @@ impl Attention {
         let rep = h.heads / h.kv_heads;
         let (k, v) = (repeat_kv(&k, rep)?, repeat_kv(&v, rep)?);
         let mask = cached_mask(ctx, self.window)?;
-        let y = attention(&q, &k, &v, self.scale, Some(&mask), self.softcap, self.kernels)?;
+        let y = attention(
+            &q,
+            &k,
+            &v,
+            self.scale,
+            Some(&mask),
+            self.softcap,
+            self.kernels,
+        )?;
         Ok(self.o.forward(&merge_heads(&y)?)?)
     }
 }
@@ -253,7 +261,9 @@ impl Block {
         } else {
             &ropes.global
         };
-        let a = self.attn.forward(&self.input_norm.forward(h, k)?, rope, ctx)?;
+        let a = self
+            .attn
+            .forward(&self.input_norm.forward(h, k)?, rope, ctx)?;
         let x = (h + self.post_attn_norm.forward(&a, k)?)?;
         let m = self.mlp.forward(&self.pre_ff_norm.forward(&x, k)?)?;
         Ok((&x + self.post_ff_norm.forward(&m, k)?)?)

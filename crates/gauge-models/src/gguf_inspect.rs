@@ -9,9 +9,9 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use gauge_core::family::{Norm, Role};
 use gauge_core::init::ModelShape;
 use gauge_core::inspect::{constant_gains_reason, gauge_of_gains, Inspection};
-use gauge_core::family::{Norm, Role};
 
 use crate::error::Result;
 use crate::gguf::{self, gguf_err};
@@ -42,7 +42,13 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
         if arch.role(&hf)? == Role::Gain {
             let t = gguf::dequantize(&mut file, &content, path, &shape, g)?;
             let offset = arch.gain_offset();
-            gains.push(t.flatten_all()?.to_vec1::<f32>()?.iter().map(|w| w + offset).collect());
+            gains.push(
+                t.flatten_all()?
+                    .to_vec1::<f32>()?
+                    .iter()
+                    .map(|w| w + offset)
+                    .collect(),
+            );
         }
     }
     let continuous_reason = constant_gains_reason(arch.norm(), &gains);

@@ -257,7 +257,6 @@ impl Gpt2 {
             hyper: h,
         })
     }
-
 }
 
 impl Blocks for Gpt2 {

@@ -70,13 +70,25 @@ impl Layer {
         let k = rope.apply(&part(1)?, &cos, &sin, h.kernels)?;
         let v = part(2)?;
         let mask = cached_mask(ctx, None)?;
-        let y = attention(&q, &k, &v, 1.0 / (hd as f64).sqrt(), Some(&mask), None, h.kernels)?;
+        let y = attention(
+            &q,
+            &k,
+            &v,
+            1.0 / (hd as f64).sqrt(),
+            Some(&mask),
+            None,
+            h.kernels,
+        )?;
         Ok(self.dense.forward(&merge_heads(&y)?)?)
     }
 
     fn mlp(&self, x: &Tensor, h: &Hyper) -> Result<Tensor> {
         let u = self.up.forward(x)?;
-        let u = if h.exact_gelu { u.gelu_erf()? } else { u.gelu()? };
+        let u = if h.exact_gelu {
+            u.gelu_erf()?
+        } else {
+            u.gelu()?
+        };
         Ok(self.down.forward(&u)?)
     }
 

@@ -47,10 +47,10 @@ mod weights;
 use std::fmt;
 use std::path::Path;
 
+use blocks::{Blocks, Context};
 use candle_core::{DType, Device, Tensor};
 use gauge_core::checkpoint::Checkpoint;
 use gauge_core::family::Architecture;
-use blocks::{Blocks, Context};
 use kernels::Kernels;
 
 pub use candle_core;

@@ -87,24 +87,38 @@ impl Heads {
 /// The attention window of each of `layers` layers: from `layer_types` (`sliding_attention` layers use
 /// `sliding_window`) when the config has it; else every layer when `by_default` or `use_sliding_window` is true
 /// (Qwen2/3: the layers from `max_window_layers` on), else none.
-pub(crate) fn layer_windows(c: &Config, layers: usize, by_default: bool) -> Result<Vec<Option<usize>>> {
+pub(crate) fn layer_windows(
+    c: &Config,
+    layers: usize,
+    by_default: bool,
+) -> Result<Vec<Option<usize>>> {
     let window = c.usize_or("sliding_window", None)?;
     if let Some(types) = c.get("layer_types") {
         let types = types
             .as_array()
             .filter(|t| t.len() == layers)
-            .ok_or_else(|| c.reject("layer_types", format!("is not a list of {layers} layer types")))?;
+            .ok_or_else(|| {
+                c.reject(
+                    "layer_types",
+                    format!("is not a list of {layers} layer types"),
+                )
+            })?;
         return types
             .iter()
             .enumerate()
             .map(|(l, t)| match t.as_str() {
                 Some("full_attention") => Ok(None),
                 Some("sliding_attention") => window.map(Some).ok_or_else(|| {
-                    c.reject("sliding_window", format!("is missing, but layer {l} is a sliding_attention layer"))
+                    c.reject(
+                        "sliding_window",
+                        format!("is missing, but layer {l} is a sliding_attention layer"),
+                    )
                 }),
                 _ => Err(c.reject(
                     "layer_types",
-                    format!("entry {l} is {t}, expected \"full_attention\" or \"sliding_attention\""),
+                    format!(
+                        "entry {l} is {t}, expected \"full_attention\" or \"sliding_attention\""
+                    ),
                 )),
             })
             .collect();
@@ -198,8 +212,12 @@ pub(crate) fn output_head(
 /// `(cos, sin)` of `rope` for the sequences of `ctx`, computed once per context.
 pub(crate) fn cached_rope(rope: &Rope, ctx: &Context) -> Result<(Tensor, Tensor)> {
     let key = rope.key();
-    let cos = ctx.cached(&format!("{key}:cos"), || Ok(rope.cos_sin(ctx.seq, &ctx.device)?.0))?;
-    let sin = ctx.cached(&format!("{key}:sin"), || Ok(rope.cos_sin(ctx.seq, &ctx.device)?.1))?;
+    let cos = ctx.cached(&format!("{key}:cos"), || {
+        Ok(rope.cos_sin(ctx.seq, &ctx.device)?.0)
+    })?;
+    let sin = ctx.cached(&format!("{key}:sin"), || {
+        Ok(rope.cos_sin(ctx.seq, &ctx.device)?.1)
+    })?;
     Ok((cos, sin))
 }
 
@@ -336,9 +354,19 @@ pub(crate) struct Llama {
 
 impl Llama {
     /// Builds the model from a checkpoint's tensors (`model.*`, `lm_head.weight`) and its `config.json`.
-    pub(crate) fn new(vb: VarBuilder, c: &Config, kernels: Kernels, options: Options) -> Result<Self> {
+    pub(crate) fn new(
+        vb: VarBuilder,
+        c: &Config,
+        kernels: Kernels,
+        options: Options,
+    ) -> Result<Self> {
         let h = Hyper::from_config(c, options, kernels)?;
-        let rope = Rope::new(c, &RopeSpec::of(c, 10_000.0)?, h.heads.head_dim, h.heads.head_dim)?;
+        let rope = Rope::new(
+            c,
+            &RopeSpec::of(c, 10_000.0)?,
+            h.heads.head_dim,
+            h.heads.head_dim,
+        )?;
         let m = vb.pp("model");
         let d = h.heads.hidden;
         let embed = candle_nn::embedding(h.vocab, d, m.pp("embed_tokens"))?;

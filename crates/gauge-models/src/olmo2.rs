@@ -59,8 +59,16 @@ impl Block {
 
     fn attn(&self, x: &Tensor, h: &Hyper, rope: &Rope, ctx: &Context) -> Result<Tensor> {
         let (hd, k) = (&h.heads, h.kernels);
-        let q = split_heads(&self.q_norm.forward(&self.q.forward(x)?, k)?, hd.heads, hd.head_dim)?;
-        let kk = split_heads(&self.k_norm.forward(&self.k.forward(x)?, k)?, hd.kv_heads, hd.head_dim)?;
+        let q = split_heads(
+            &self.q_norm.forward(&self.q.forward(x)?, k)?,
+            hd.heads,
+            hd.head_dim,
+        )?;
+        let kk = split_heads(
+            &self.k_norm.forward(&self.k.forward(x)?, k)?,
+            hd.kv_heads,
+            hd.head_dim,
+        )?;
         let v = split_heads(&self.v.forward(x)?, hd.kv_heads, hd.head_dim)?;
         let (cos, sin) = cached_rope(rope, ctx)?;
         let q = rope.apply(&q, &cos, &sin, k)?;
@@ -75,7 +83,9 @@ impl Block {
 
     fn forward(&self, x: &Tensor, h: &Hyper, rope: &Rope, ctx: &Context) -> Result<Tensor> {
         let k = h.kernels;
-        let x = (x + self.post_attn_norm.forward(&self.attn(x, h, rope, ctx)?, k)?)?;
+        let x = (x + self
+            .post_attn_norm
+            .forward(&self.attn(x, h, rope, ctx)?, k)?)?;
         Ok((&x + self.post_ff_norm.forward(&self.mlp.forward(&x)?, k)?)?)
     }
 }
@@ -94,7 +104,10 @@ impl Olmo2 {
     pub(crate) fn new(vb: VarBuilder, c: &Config, kernels: Kernels) -> Result<Self> {
         let act = c.str_or("hidden_act", "silu")?;
         if !matches!(act, "silu" | "swish") {
-            return Err(Error::unsupported(format!("hidden_act {act:?}"), "OLMo 2 here runs silu"));
+            return Err(Error::unsupported(
+                format!("hidden_act {act:?}"),
+                "OLMo 2 here runs silu",
+            ));
         }
         let layers = c.usize("num_hidden_layers")?;
         let h = Hyper {

@@ -59,7 +59,11 @@ impl Block {
         let (q_rows, kv_rows) = (hd.heads * hd.head_dim, hd.kv_heads * hd.head_dim);
         let q = split_heads(&qkv.narrow(2, 0, q_rows)?, hd.heads, hd.head_dim)?;
         let k = split_heads(&qkv.narrow(2, q_rows, kv_rows)?, hd.kv_heads, hd.head_dim)?;
-        let v = split_heads(&qkv.narrow(2, q_rows + kv_rows, kv_rows)?, hd.kv_heads, hd.head_dim)?;
+        let v = split_heads(
+            &qkv.narrow(2, q_rows + kv_rows, kv_rows)?,
+            hd.kv_heads,
+            hd.head_dim,
+        )?;
         let (cos, sin) = cached_rope(rope, ctx)?;
         let q = rope.apply(&q, &cos, &sin, h.kernels)?;
         let k = rope.apply(&k, &cos, &sin, h.kernels)?;
@@ -75,7 +79,10 @@ impl Block {
         let k = h.kernels;
         let x = (x + self.attn(&self.input_norm.forward(x, k)?, h, rope, ctx)?)?;
         let gu = self.gate_up.forward(&self.post_norm.forward(&x, k)?)?;
-        let (gate, up) = (gu.narrow(2, 0, h.intermediate)?, gu.narrow(2, h.intermediate, h.intermediate)?);
+        let (gate, up) = (
+            gu.narrow(2, 0, h.intermediate)?,
+            gu.narrow(2, h.intermediate, h.intermediate)?,
+        );
         let y = self.down.forward(&(candle_nn::ops::silu(&gate)? * up)?)?;
         Ok((&x + y)?)
     }
@@ -95,7 +102,10 @@ impl Phi3 {
     pub(crate) fn new(vb: VarBuilder, c: &Config, kernels: Kernels) -> Result<Self> {
         let act = c.str_or("hidden_act", "silu")?;
         if !matches!(act, "silu" | "swish") {
-            return Err(Error::unsupported(format!("hidden_act {act:?}"), "Phi-3 here runs silu"));
+            return Err(Error::unsupported(
+                format!("hidden_act {act:?}"),
+                "Phi-3 here runs silu",
+            ));
         }
         let layers = c.usize("num_hidden_layers")?;
         let h = Hyper {

@@ -55,7 +55,10 @@ impl<'a> RopeSpec<'a> {
 /// The fraction of each head that rotates: `rope_parameters.partial_rotary_factor`, else `partial_rotary_factor`,
 /// else GPT-NeoX's `rotary_pct`, else `default`.
 pub(crate) fn partial_rotary_factor(c: &Config, default: f64) -> Result<f64> {
-    if let Some(v) = c.get("rope_parameters").and_then(|p| p.get("partial_rotary_factor")) {
+    if let Some(v) = c
+        .get("rope_parameters")
+        .and_then(|p| p.get("partial_rotary_factor"))
+    {
         return positive(c, "rope_parameters.partial_rotary_factor", v);
     }
     match c.get("partial_rotary_factor") {
@@ -76,7 +79,9 @@ impl Rope {
         if rot % 2 != 0 || rot == 0 || rot > head_dim {
             return Err(c.reject(
                 "head_dim",
-                format!("rotary embeddings rotate pairs: {rot} of {head_dim} dimensions cannot rotate"),
+                format!(
+                    "rotary embeddings rotate pairs: {rot} of {head_dim} dimensions cannot rotate"
+                ),
             ));
         }
         let mut inv_freq: Vec<f64> = (0..rot / 2)
@@ -151,7 +156,13 @@ impl Rope {
 
     /// Rotates `x` `[batch, heads, seq, head_dim]` (contiguous) by `(cos, sin)` from [`Rope::cos_sin`]; with
     /// partial rotary only the first `rot` dimensions, the rest pass through.
-    pub(crate) fn apply(&self, x: &Tensor, cos: &Tensor, sin: &Tensor, k: Kernels) -> Result<Tensor> {
+    pub(crate) fn apply(
+        &self,
+        x: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        k: Kernels,
+    ) -> Result<Tensor> {
         let head_dim = x.dim(3)?;
         if self.rot == head_dim {
             return Ok(rope(x, cos, sin, k)?);
@@ -163,7 +174,11 @@ impl Rope {
 
     /// A key naming these frequencies in a [`crate::blocks::Context`] cache.
     pub(crate) fn key(&self) -> String {
-        format!("rope:{}:{:?}", self.rot, self.inv_freq.first().zip(self.inv_freq.last()))
+        format!(
+            "rope:{}:{:?}",
+            self.rot,
+            self.inv_freq.first().zip(self.inv_freq.last())
+        )
     }
 }
 
@@ -181,11 +196,28 @@ mod tests {
         let c = Config::new(&json, "config.json".into());
         let spec = RopeSpec::of(&c, 10_000.0).unwrap();
         let scaled = Rope::new(&c, &spec, 24, 24).unwrap();
-        let plain = Rope::new(&c, &RopeSpec { params: None, ..spec }, 24, 24).unwrap();
-        let ratios: Vec<f64> = scaled.inv_freq.iter().zip(&plain.inv_freq).map(|(a, b)| a / b).collect();
+        let plain = Rope::new(
+            &c,
+            &RopeSpec {
+                params: None,
+                ..spec
+            },
+            24,
+            24,
+        )
+        .unwrap();
+        let ratios: Vec<f64> = scaled
+            .inv_freq
+            .iter()
+            .zip(&plain.inv_freq)
+            .map(|(a, b)| a / b)
+            .collect();
         assert!((ratios[0] - 1.0).abs() < 1e-12, "{ratios:?}");
         assert!((ratios.last().unwrap() - 0.125).abs() < 1e-12, "{ratios:?}");
-        assert!(ratios.iter().any(|r| *r < 1.0 - 1e-9 && *r > 0.125 + 1e-9), "{ratios:?}");
+        assert!(
+            ratios.iter().any(|r| *r < 1.0 - 1e-9 && *r > 0.125 + 1e-9),
+            "{ratios:?}"
+        );
     }
 
     #[test]

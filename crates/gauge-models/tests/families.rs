@@ -92,7 +92,11 @@ fn run(m: &Model, ids: &[Vec<u32>], sites: &[Site]) -> (Option<Vec<f32>>, Vec<(S
 fn every_family_is_inspected_recharted_and_aligned_in_its_group() {
     for &(name, family, grp) in FAMILIES {
         let info = gauge_core::inspect::inspect(&fixture(name)).unwrap();
-        assert_eq!((info.architecture.as_str(), info.group), (family, grp), "{name}");
+        assert_eq!(
+            (info.architecture.as_str(), info.group),
+            (family, grp),
+            "{name}"
+        );
 
         let a = Model::load(&fixture(name), &Device::Cpu).unwrap();
         let d = a.hidden_size();
@@ -114,8 +118,14 @@ fn every_family_is_inspected_recharted_and_aligned_in_its_group() {
         let (lb, hb) = run(&b, &ids, &sites);
         if let (Some(la), Some(lb)) = (&la, &lb) {
             let scale = la.iter().fold(0f32, |m, x| m.max(x.abs()));
-            let gap = la.iter().zip(lb).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
-            assert!(gap <= 1e-4 * scale, "{name}: logits moved by {gap} under a {grp} gauge");
+            let gap = la
+                .iter()
+                .zip(lb)
+                .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+            assert!(
+                gap <= 1e-4 * scale,
+                "{name}: logits moved by {gap} under a {grp} gauge"
+            );
         }
         for ((s, x), (_, y)) in ha.iter().zip(&hb) {
             let gap = moved_gap(x, y, &g);
@@ -142,7 +152,10 @@ fn every_family_is_inspected_recharted_and_aligned_in_its_group() {
         }
         let est = match_gauge(&pooled, d, Method::Marginalized, Solver::Jv, None).unwrap();
         let acc = est.gauge.agreement(&g).unwrap();
-        println!("{name}: {grp} gauge recovered, signed accuracy {}", acc.signed_accuracy);
+        println!(
+            "{name}: {grp} gauge recovered, signed accuracy {}",
+            acc.signed_accuracy
+        );
         assert_eq!(acc.signed_accuracy, 1.0, "{name}: {acc:?}");
         std::fs::remove_dir_all(&out).unwrap();
     }
@@ -165,13 +178,7 @@ fn sign_flips_break_layernorm_families() {
         let out = scratch(&format!("{name}-bd"));
         let e = apply(&fixture(name), &g, &out, ApplyOptions::default()).unwrap_err();
         assert!(e.to_string().contains("LayerNorm"), "{name} ({grp}): {e}");
-        apply(
-            &fixture(name),
-            &g,
-            &out,
-            ApplyOptions { force: true },
-        )
-        .unwrap();
+        apply(&fixture(name), &g, &out, ApplyOptions { force: true }).unwrap();
         let b = Model::load(&out, &Device::Cpu).unwrap();
         std::fs::remove_dir_all(&out).unwrap();
         let sites = [Site::Residual(a.num_layers())];

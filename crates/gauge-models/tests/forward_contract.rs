@@ -211,7 +211,13 @@ fn sliding_windows_act_only_beyond_their_length() {
     });
     let m = Model::load(&dir, &Device::Cpu).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
-    let run = |m: &Model, n: usize| values(&m.forward_ids(&[(1..=n as u32).collect()], &[]).unwrap().logits);
+    let run = |m: &Model, n: usize| {
+        values(
+            &m.forward_ids(&[(1..=n as u32).collect()], &[])
+                .unwrap()
+                .logits,
+        )
+    };
     assert_eq!(run(&m, 4), run(&plain, 4));
     let (w, p) = (run(&m, 6), run(&plain, 6));
     let v = m.vocab_size();

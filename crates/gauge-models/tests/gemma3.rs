@@ -59,7 +59,10 @@ fn close(what: &str, got: &[f32], want: &[f32], scale: f64, rel: f64) {
         .map(|(g, w)| (*g as f64 - *w as f64).abs())
         .fold(0.0, f64::max);
     println!("gemma3 {what}: max abs diff {worst:.3e} (scale {scale:.3e})");
-    assert!(worst <= rel * scale, "{what}: {worst:e} > {rel:e} × {scale:e}\n got {got:?}\nwant {want:?}");
+    assert!(
+        worst <= rel * scale,
+        "{what}: {worst:e} > {rel:e} × {scale:e}\n got {got:?}\nwant {want:?}"
+    );
 }
 
 #[test]
@@ -89,9 +92,17 @@ fn gemma3_270m_matches_transformers_reading_the_same_gguf() {
         Site::Residual(18),
         Site::FinalNorm,
     ];
-    let out = model.forward_ids(std::slice::from_ref(&probe), &sites).unwrap();
+    let out = model
+        .forward_ids(std::slice::from_ref(&probe), &sites)
+        .unwrap();
     let scale = p["logits_max"].as_f64().unwrap();
-    close("logits", &last_row(&out.logits, 16), &floats(&p["logits"]), scale, 1e-4);
+    close(
+        "logits",
+        &last_row(&out.logits, 16),
+        &floats(&p["logits"]),
+        scale,
+        1e-4,
+    );
     let argmax = out
         .logits
         .narrow(1, probe.len() - 1, 1)
@@ -103,17 +114,30 @@ fn gemma3_270m_matches_transformers_reading_the_same_gguf() {
         .to_vec1::<u32>()
         .unwrap()[0];
     assert_eq!(argmax as u64, p["logits_argmax"].as_u64().unwrap());
-    for (site, key) in sites.iter().zip(["embeddings", "layer_0", "layer_1", "layer_17", "final_norm"]) {
+    for (site, key) in
+        sites
+            .iter()
+            .zip(["embeddings", "layer_0", "layer_1", "layer_17", "final_norm"])
+    {
         let scale = p["hidden_states_l2"][key].as_f64().unwrap();
         let got = last_row(out.hidden(*site).unwrap(), 16);
-        close(&format!("{site} ({key})"), &got, &floats(&p["hidden_states"][key]), scale, 1e-5);
+        close(
+            &format!("{site} ({key})"),
+            &got,
+            &floats(&p["hidden_states"][key]),
+            scale,
+            1e-5,
+        );
     }
 
     // Perplexity of the paragraph and the greedy continuation of the prompt.
     let want_ppl = f["transformers"]["perplexity"].as_f64().unwrap();
     let ppl = model.perplexity(&ids(&f["text"])).unwrap();
     println!("gemma3 perplexity {ppl:.5} (transformers {want_ppl:.5})");
-    assert!((ppl - want_ppl).abs() <= 1e-4 * want_ppl, "perplexity {ppl} vs {want_ppl}");
+    assert!(
+        (ppl - want_ppl).abs() <= 1e-4 * want_ppl,
+        "perplexity {ppl} vs {want_ppl}"
+    );
     let mut seq = ids(&f["prompt"]);
     let start = seq.len();
     for _ in 0..f["transformers"]["max_tokens"].as_u64().unwrap() {
@@ -128,7 +152,9 @@ fn gemma3_270m_matches_transformers_reading_the_same_gguf() {
     gauge_models::gguf::convert(&path, &dir).expect("convert");
     let info = gauge_core::inspect::inspect(&dir).unwrap();
     let converted = Model::load(&dir, &Device::Cpu).expect("load the converted directory");
-    let again = converted.forward_ids(std::slice::from_ref(&probe), &[]).unwrap();
+    let again = converted
+        .forward_ids(std::slice::from_ref(&probe), &[])
+        .unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(info.architecture, "gemma3");
     assert_eq!(info.group, "Bd");

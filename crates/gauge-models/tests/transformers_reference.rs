@@ -91,7 +91,9 @@ fn compare(dir: &Path, reference: &Reference) -> Vec<(String, f32)> {
         let d = max_abs_diff("logits", &out.logits, reference.get("logits"));
         (out.hidden, vec![("logits".to_string(), d)])
     } else {
-        let hidden = model.hidden_states(&reference.ids(), &sites).expect("forward");
+        let hidden = model
+            .hidden_states(&reference.ids(), &sites)
+            .expect("forward");
         (hidden, vec![])
     };
     let find = |s: Site| &hidden.iter().find(|(x, _)| *x == s).unwrap().1;
@@ -205,7 +207,10 @@ fn a_missing_sliding_window_is_detected() {
 #[test]
 fn a_missing_llama3_rope_scaling_is_detected() {
     let d = logits_diff_with_config("tiny-llama3", "rope_scaling", serde_json::Value::Null);
-    assert!(d > 100.0 * TOL, "no llama3 scaling: logits moved by only {d:e}");
+    assert!(
+        d > 100.0 * TOL,
+        "no llama3 scaling: logits moved by only {d:e}"
+    );
 }
 
 /// Unknown rotary scalings are refused by name, never approximated.

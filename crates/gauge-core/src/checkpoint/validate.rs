@@ -14,7 +14,6 @@ use crate::error::{Error, Result};
 use crate::family::dims::Binding;
 use crate::family::{Dim, Layout};
 
-
 /// Checks `ckpt`'s tensors against its config (called by [`Checkpoint::open`]).
 pub(super) fn check(ckpt: &Checkpoint) -> Result<()> {
     let arch = ckpt.arch;
@@ -135,7 +134,11 @@ pub(super) fn check(ckpt: &Checkpoint) -> Result<()> {
             for (dim, &len) in dims.iter().zip(&t.shape) {
                 bound.entry(*dim).or_insert_with(|| Binding {
                     value: len,
-                    text: format!("{} = {len} (as in tensor {:?})", arch.family().label(*dim), t.name),
+                    text: format!(
+                        "{} = {len} (as in tensor {:?})",
+                        arch.family().label(*dim),
+                        t.name
+                    ),
                 });
             }
             if dims

@@ -64,9 +64,7 @@ impl Family for Bert {
             "embeddings.word_embeddings.weight" => return Some(&[Vocab, Hidden]),
             "embeddings.position_embeddings.weight" => return Some(&[Positions, Hidden]),
             "embeddings.token_type_embeddings.weight" => return Some(&[TypeVocab, Hidden]),
-            "embeddings.LayerNorm.weight" | "embeddings.LayerNorm.bias" => {
-                return Some(&[Hidden])
-            }
+            "embeddings.LayerNorm.weight" | "embeddings.LayerNorm.bias" => return Some(&[Hidden]),
             "pooler.dense.weight" => return Some(&[Hidden, Hidden]),
             "pooler.dense.bias" => return Some(&[Hidden]),
             _ => {}

@@ -90,7 +90,11 @@ impl ConfigDims {
     /// `intermediate_size`, `max_position_embeddings` (learned positions only matter where a family has them),
     /// `type_vocab_size`, and the attention widths from `num_attention_heads`, `num_key_value_heads` and
     /// `head_dim` (default `hidden / heads`).
-    pub fn standard(c: &serde_json::Value, hidden_key: &str, default_head_dim: Option<usize>) -> Self {
+    pub fn standard(
+        c: &serde_json::Value,
+        hidden_key: &str,
+        default_head_dim: Option<usize>,
+    ) -> Self {
         let mut me = Self::default();
         let hidden = positive(c, hidden_key);
         if let Some(h) = hidden {
@@ -109,11 +113,7 @@ impl ConfigDims {
             }
         }
         if let Some(p) = positive(c, "max_position_embeddings") {
-            me.set(
-                Dim::Positions,
-                p,
-                format!("max_position_embeddings = {p}"),
-            );
+            me.set(Dim::Positions, p, format!("max_position_embeddings = {p}"));
         }
         if let Some(t) = positive(c, "type_vocab_size") {
             me.set(Dim::TypeVocab, t, format!("type_vocab_size = {t}"));
@@ -125,7 +125,10 @@ impl ConfigDims {
             (Some(hd), _) => Some((hd, format!("head_dim {hd}"))),
             (None, Some(h)) if h % heads == 0 => Some((
                 h / heads,
-                format!("head_dim {} ({hidden_key} / num_attention_heads)", h / heads),
+                format!(
+                    "head_dim {} ({hidden_key} / num_attention_heads)",
+                    h / heads
+                ),
             )),
             _ => None,
         };

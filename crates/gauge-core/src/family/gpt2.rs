@@ -104,7 +104,8 @@ impl Family for Gpt2 {
         "n_embd"
     }
     fn is_buffer(&self, name: &str) -> bool {
-        (name.ends_with(".attn.bias") && name.contains(".h.")) || name.ends_with(".attn.masked_bias")
+        (name.ends_with(".attn.bias") && name.contains(".h."))
+            || name.ends_with(".attn.masked_bias")
     }
     fn tied_by_default(&self) -> bool {
         true
@@ -129,7 +130,11 @@ impl Family for Gpt2 {
             // Hugging Face's default when n_inner is null or absent.
             (None, Some(h)) if c.get("n_inner").is_none_or(|v| v.is_null()) => {
                 if let Some(i) = h.checked_mul(4) {
-                    me.set(Dim::Inner, i, format!("4 × n_embd = {i}, as n_inner is not set"));
+                    me.set(
+                        Dim::Inner,
+                        i,
+                        format!("4 × n_embd = {i}, as n_inner is not set"),
+                    );
                 }
             }
             _ => {}
@@ -147,8 +152,9 @@ impl Family for Gpt2 {
     }
     fn model_shape(&self, config: &serde_json::Value) -> Result<ModelShape> {
         let get = |k: &str| {
-            positive(config, k)
-                .ok_or_else(|| Error::invalid("config.json", format!("has no positive integer {k:?}")))
+            positive(config, k).ok_or_else(|| {
+                Error::invalid("config.json", format!("has no positive integer {k:?}"))
+            })
         };
         Ok(ModelShape {
             arch: super::Architecture::GPT2,

@@ -101,8 +101,12 @@ impl Family for GptNeoX {
         role(name)
     }
     fn is_buffer(&self, name: &str) -> bool {
-        [".rotary_emb.inv_freq", ".attention.bias", ".attention.masked_bias"]
-            .iter()
-            .any(|b| name.ends_with(b))
+        [
+            ".rotary_emb.inv_freq",
+            ".attention.bias",
+            ".attention.masked_bias",
+        ]
+        .iter()
+        .any(|b| name.ends_with(b))
     }
 }

@@ -78,11 +78,7 @@ pub(super) fn decoder_role(name: &str) -> Option<Role> {
 }
 
 /// The `config.json` `init` writes for a Llama-style decoder named `class` / `model_type`.
-pub(super) fn decoder_config(
-    s: &ModelShape,
-    class: &str,
-    model_type: &str,
-) -> serde_json::Value {
+pub(super) fn decoder_config(s: &ModelShape, class: &str, model_type: &str) -> serde_json::Value {
     let mut c = serde_json::json!({
         "architectures": [class],
         "model_type": model_type,

@@ -225,10 +225,7 @@ impl Architecture {
 
     /// The family by its short name ([`Family::name`]).
     pub fn by_name(name: &str) -> Option<Self> {
-        FAMILIES
-            .iter()
-            .find(|f| f.name() == name)
-            .map(|f| Self(*f))
+        FAMILIES.iter().find(|f| f.name() == name).map(|f| Self(*f))
     }
 
     /// The family behind the handle.
@@ -260,7 +257,13 @@ impl Architecture {
         };
         let supported: Vec<String> = FAMILIES
             .iter()
-            .map(|f| format!("{} ({})", f.classes().join(", "), f.model_types().join(", ")))
+            .map(|f| {
+                format!(
+                    "{} ({})",
+                    f.classes().join(", "),
+                    f.model_types().join(", ")
+                )
+            })
             .collect();
         Err(Error::invalid(
             "config.json",
@@ -459,7 +462,10 @@ mod tests {
             c(r#"{"model_type": "gemma3_text"}"#).unwrap(),
             Architecture::GEMMA3
         );
-        assert_eq!(c(r#"{"architectures": ["BertModel"]}"#).unwrap(), Architecture::BERT);
+        assert_eq!(
+            c(r#"{"architectures": ["BertModel"]}"#).unwrap(),
+            Architecture::BERT
+        );
         assert_eq!(c(r#"{"model_type": "gpt2"}"#).unwrap(), Architecture::GPT2);
         assert_eq!(
             c(r#"{"architectures": ["T5ForConditionalGeneration"]}"#)
@@ -515,36 +521,76 @@ mod tests {
     fn new_families_follow_the_contract() {
         let r = |a: Architecture, s: &str| a.role(s).unwrap();
         for a in [Architecture::GEMMA2, Architecture::GEMMA3] {
-            for n in ["post_attention_layernorm", "pre_feedforward_layernorm", "post_feedforward_layernorm"] {
+            for n in [
+                "post_attention_layernorm",
+                "pre_feedforward_layernorm",
+                "post_feedforward_layernorm",
+            ] {
                 assert_eq!(r(a, &format!("model.layers.1.{n}.weight")), Role::Gain);
             }
             assert_eq!(a.gain_offset(), 1.0);
         }
-        for a in [Architecture::QWEN3, Architecture::GEMMA3, Architecture::OLMO2] {
+        for a in [
+            Architecture::QWEN3,
+            Architecture::GEMMA3,
+            Architecture::OLMO2,
+        ] {
             assert_eq!(r(a, "model.layers.0.self_attn.q_norm.weight"), Role::None);
             assert_eq!(r(a, "model.layers.0.self_attn.k_norm.weight"), Role::None);
         }
-        assert!(Architecture::LLAMA.role("model.layers.0.self_attn.q_norm.weight").is_err());
-        assert_eq!(r(Architecture::OLMO2, "model.layers.0.post_feedforward_layernorm.weight"), Role::Gain);
-        assert!(Architecture::OLMO2.role("model.layers.0.input_layernorm.weight").is_err());
+        assert!(Architecture::LLAMA
+            .role("model.layers.0.self_attn.q_norm.weight")
+            .is_err());
+        assert_eq!(
+            r(
+                Architecture::OLMO2,
+                "model.layers.0.post_feedforward_layernorm.weight"
+            ),
+            Role::Gain
+        );
+        assert!(Architecture::OLMO2
+            .role("model.layers.0.input_layernorm.weight")
+            .is_err());
         let phi = Architecture::PHI3;
-        assert_eq!(r(phi, "model.layers.0.self_attn.qkv_proj.weight"), Role::Read { axis: 1 });
-        assert_eq!(r(phi, "model.layers.0.mlp.gate_up_proj.weight"), Role::Read { axis: 1 });
-        assert_eq!(r(phi, "model.layers.0.mlp.down_proj.weight"), Role::Write { axis: 0 });
+        assert_eq!(
+            r(phi, "model.layers.0.self_attn.qkv_proj.weight"),
+            Role::Read { axis: 1 }
+        );
+        assert_eq!(
+            r(phi, "model.layers.0.mlp.gate_up_proj.weight"),
+            Role::Read { axis: 1 }
+        );
+        assert_eq!(
+            r(phi, "model.layers.0.mlp.down_proj.weight"),
+            Role::Write { axis: 0 }
+        );
         let bert = Architecture::BERT;
         for prefix in ["", "bert."] {
             let r = |s: &str| bert.role(&format!("{prefix}{s}")).unwrap();
             assert_eq!(r("embeddings.token_type_embeddings.weight"), Role::Embed);
             assert_eq!(r("embeddings.LayerNorm.bias"), Role::LnBias);
-            assert_eq!(r("encoder.layer.3.attention.self.key.weight"), Role::Read { axis: 1 });
+            assert_eq!(
+                r("encoder.layer.3.attention.self.key.weight"),
+                Role::Read { axis: 1 }
+            );
             assert_eq!(r("encoder.layer.3.attention.self.key.bias"), Role::None);
-            assert_eq!(r("encoder.layer.3.attention.output.dense.bias"), Role::Write { axis: 0 });
+            assert_eq!(
+                r("encoder.layer.3.attention.output.dense.bias"),
+                Role::Write { axis: 0 }
+            );
             assert_eq!(r("encoder.layer.3.output.LayerNorm.weight"), Role::Gain);
-            assert_eq!(r("encoder.layer.3.intermediate.dense.weight"), Role::Read { axis: 1 });
+            assert_eq!(
+                r("encoder.layer.3.intermediate.dense.weight"),
+                Role::Read { axis: 1 }
+            );
             assert_eq!(r("pooler.dense.weight"), Role::Read { axis: 1 });
         }
         assert!(bert.family().is_buffer("embeddings.position_ids"));
-        assert!(Architecture::GPT2.family().is_buffer("transformer.h.0.attn.bias"));
-        assert!(!Architecture::GPT2.family().is_buffer("transformer.h.0.attn.c_attn.bias"));
+        assert!(Architecture::GPT2
+            .family()
+            .is_buffer("transformer.h.0.attn.bias"));
+        assert!(!Architecture::GPT2
+            .family()
+            .is_buffer("transformer.h.0.attn.c_attn.bias"));
     }
 }

@@ -17,9 +17,9 @@ use std::path::{Path, PathBuf};
 
 use crate::checkpoint::{header_bytes, Checkpoint};
 use crate::error::{Error, Result};
+use crate::family::{Norm, Role};
 use crate::gauge::Gauge;
 use crate::gauge_file::{self, GaugeMeta};
-use crate::family::{Norm, Role};
 
 /// The name of the optimizer-state file saved beside a checkpoint's weights (GAUGE.md §4 layout).
 pub const OPTIMIZER_STATE: &str = "optimizer.safetensors";
