@@ -24,10 +24,13 @@ import { machine } from '../results';
 import type { Table } from '../table';
 import { train } from '../train';
 import { writeCorpus } from './corpus';
-import { SMOLLM2_GGUF } from './groups';
+import { GEMMA3_GGUF, MINILM_DIR, REAL_MODELS, SMOLLM2_GGUF } from './groups';
 
 export interface AlignExperimentOptions {
-  /** Random presets and/or HF directories or GGUF files. @default tiny, tiny-qwen2, tiny-gpt2 and SmolLM2 */
+  /**
+   * Random presets and/or HF directories or GGUF files. @default tiny, tiny-qwen2, tiny-gpt2 and the real models
+   * (SmolLM2, Gemma 3 270M, all-MiniLM-L6-v2)
+   */
   models?: string[];
   /** Probe tokens. @default 16384 */
   tokens?: number;
@@ -89,7 +92,7 @@ export interface AlignExperimentResult {
 }
 
 export function label(model: string): string {
-  return model === SMOLLM2_GGUF ? 'SmolLM2-135M-Instruct' : model;
+  return model === SMOLLM2_GGUF ? 'SmolLM2-135M-Instruct' : (REAL_MODELS[model] ?? model);
 }
 
 /**
@@ -215,7 +218,7 @@ async function runModel(model: string, o: Required<AlignExperimentOptions>): Pro
 
 export async function runAlignExperiment(options: AlignExperimentOptions = {}): Promise<AlignExperimentResult> {
   const o: Required<AlignExperimentOptions> = {
-    models: options.models ?? ['tiny', 'tiny-qwen2', 'tiny-gpt2', SMOLLM2_GGUF],
+    models: options.models ?? ['tiny', 'tiny-qwen2', 'tiny-gpt2', SMOLLM2_GGUF, GEMMA3_GGUF, MINILM_DIR],
     tokens: options.tokens ?? 16384,
     noise: options.noise ?? 0.01,
     positiveFraction: options.positiveFraction ?? 0.5,
@@ -231,7 +234,7 @@ export async function runAlignExperiment(options: AlignExperimentOptions = {}): 
   const rows: AlignRow[] = [];
   const skipped: AlignExperimentResult['skipped'] = [];
   for (const model of o.models) {
-    if (model.endsWith('.gguf') && !fs.existsSync(model)) {
+    if ((model.endsWith('.gguf') || model in REAL_MODELS) && !fs.existsSync(model)) {
       skipped.push({ model: label(model), reason: `${model} not found; run python3 scripts/fetch_models.py` });
       continue;
     }

@@ -5,7 +5,8 @@
  * gauge is outside the model's group, and reports the largest logit change of each on fixed token ids.
  *
  * Expected: `Bd` is exact for RMSNorm models with generic gains, only `Sd` and `±Sd` are exact for LayerNorm
- * models, and rotations break both (a rotation does not commute with a per-channel gain).
+ * models, and rotations break both (a rotation does not commute with a per-channel gain). For an encoder without
+ * an output head (BERT) the last hidden state, moved back by the gauge, stands in for the logits.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -67,7 +68,20 @@ export const SMOLLM2_GGUF = path.join(
   'SmolLM2-135M-Instruct.Q4_1.gguf',
 );
 
-const DEFAULT_MODELS = ['tiny', 'tiny-qwen2', 'tiny-gpt2', SMOLLM2_GGUF];
+/** The second real RMSNorm model (Gemma 3 270M, Q4_K_M GGUF), when fetched. */
+export const GEMMA3_GGUF = path.join(PACKAGE_ROOT, '.cache', 'models', 'gemma3-270m-gguf', 'gemma-3-270m-q4_k_m.gguf');
+
+/** The real LayerNorm model (all-MiniLM-L6-v2, BERT), when fetched. */
+export const MINILM_DIR = path.join(PACKAGE_ROOT, '.cache', 'models', 'all-minilm-l6-v2');
+
+/** The real models, by path, with the names tables show. */
+export const REAL_MODELS: Record<string, string> = {
+  [SMOLLM2_GGUF]: 'SmolLM2-135M-Instruct (Q4_1 GGUF)',
+  [GEMMA3_GGUF]: 'Gemma 3 270M (Q4_K_M GGUF)',
+  [MINILM_DIR]: 'all-MiniLM-L6-v2 (BERT)',
+};
+
+const DEFAULT_MODELS = ['tiny', 'tiny-qwen2', 'tiny-gpt2', SMOLLM2_GGUF, GEMMA3_GGUF, MINILM_DIR];
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   let m = 0;
@@ -88,7 +102,24 @@ function tokenIds(count: number, vocab: number, seed: number): Uint32Array {
 }
 
 function label(model: string): string {
-  return model === SMOLLM2_GGUF ? 'SmolLM2-135M-Instruct (Q4_1 GGUF)' : model;
+  return REAL_MODELS[model] ?? model;
+}
+
+/**
+ * What the experiment compares: the logits, or for an encoder without an output head (BERT) its last hidden
+ * state, which is then in the output chart of the gauge and is compared moved back (`g⁻¹·h'`).
+ */
+async function outputs(
+  m: native.Model,
+  encoder: boolean,
+  ids: Uint32Array,
+  batch: number,
+  g?: Gauge,
+): Promise<Float32Array> {
+  if (!encoder) return (await m.forward(ids, { batch })).logits!;
+  const site = `h_${m.layers}`;
+  const h = (await m.forward(ids, { batch, sites: [site], logits: 'none' })).hidden[0].values;
+  return g ? g.inverse().applyAxis(h, [h.length / m.d, m.d], 1) : h;
 }
 
 /** Materialises `model` as a Hugging Face directory under `work`: a preset is written, a GGUF converted. */
@@ -121,22 +152,24 @@ async function runModel(model: string, o: Required<GroupsOptions>): Promise<Grou
     const info = native.inspectModel(dir);
     const base = await native.Model.load(dir);
     const ids = tokenIds(o.batch * o.seq, base.vocab, o.seed + 1);
-    const before = (await base.forward(ids, { batch: o.batch })).logits!;
+    const encoder = info.architecture === 'bert';
+    const before = await outputs(base, encoder, ids, o.batch);
     const maxLogit = maxAbs(before);
     const rows: GroupsRow[] = [];
     for (const [k, kind] of GAUGE_KINDS.entries()) {
       const seed = o.seed + 1000 * (k + 1);
       const out = path.join(work, kind === '±Sd' ? 'pm-sd' : kind);
       let inGroup: boolean;
+      let g: Gauge | undefined;
       if (kind === 'rotation') {
         await native.rotateCheckpoint(dir, out, { seed, force: true });
         inGroup = false;
       } else {
-        const g = gaugeOf(kind, info.d, seed);
+        g = gaugeOf(kind, info.d, seed);
         inGroup = info.group === 'Bd' || kind !== 'Bd';
         await native.applyGauge(dir, g, out, { force: !inGroup });
       }
-      const after = (await (await native.Model.load(out)).forward(ids, { batch: o.batch })).logits!;
+      const after = await outputs(await native.Model.load(out), encoder, ids, o.batch, g);
       const maxLogitDiff = maxAbsDiff(before, after);
       rows.push({
         model: label(model),
@@ -168,7 +201,7 @@ export async function runGroups(options: GroupsOptions = {}): Promise<GroupsResu
   const rows: GroupsRow[] = [];
   const skipped: GroupsResult['skipped'] = [];
   for (const model of o.models) {
-    if (model.endsWith('.gguf') && !fs.existsSync(model)) {
+    if ((model.endsWith('.gguf') || model in REAL_MODELS) && !fs.existsSync(model)) {
       skipped.push({ model: label(model), reason: `${model} not found; run python3 scripts/fetch_models.py` });
       continue;
     }

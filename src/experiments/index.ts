@@ -6,7 +6,7 @@ import { ceilingTable, runCeiling, type CeilingResult } from './ceiling';
 import { alignTable, alignTrainedTable, runAlignExperiment, type AlignExperimentResult } from './align';
 import { alignPriorTable, runAlignPrior, type AlignPriorResult } from './align-prior';
 import { runTrajectoryExperiment, trajectoryFigure, trajectoryReport, trajectoryTable, type TrajectoryExperimentResult } from './trajectory';
-import { groupsTable, runGroups, type GroupsResult } from './groups';
+import { groupsTable, runGroups, SMOLLM2_GGUF, type GroupsResult } from './groups';
 import { runSmollm2, smollm2Table, type Smollm2Result } from './smollm2';
 import { runTinyBase, tinyBaseTable, type TinyBaseResult } from './tiny-base';
 import { adamw, auditExperiment, merge, neurons, sae, steering } from './transport';
@@ -70,7 +70,7 @@ const rechartingCheck: Experiment<RechartingCheckResult> = {
 
 const groups: Experiment<GroupsResult> = {
   summary: 'which gauges are symmetries: largest logit change under random Sd, ±Sd, Bd and a rotation',
-  flags: '[--models tiny,tiny-qwen2,tiny-gpt2,<SmolLM2 GGUF>] [--seed 0] [--batch 2] [--seq 32]',
+  flags: '[--models tiny,tiny-qwen2,tiny-gpt2,<SmolLM2 GGUF>,<Gemma 3 GGUF>,<MiniLM dir>] [--seed 0] [--batch 2] [--seq 32]',
   options: {
     models: { type: 'string' },
     seed: { type: 'string' },
@@ -101,7 +101,7 @@ const smollm2: Experiment<Smollm2Result> = {
 
 const alignExperiment: Experiment<AlignExperimentResult> = {
   summary: 'align a model with its re-charted, perturbed copy: accuracy of every method per probe kind and from weights',
-  flags: '[--models tiny,tiny-qwen2,tiny-gpt2,<SmolLM2 GGUF>] [--tokens 16384] [--noise 0.01] [--positive-fraction 0.5] [--seed 0]',
+  flags: '[--models tiny,tiny-qwen2,tiny-gpt2,<SmolLM2 GGUF>,<Gemma 3 GGUF>,<MiniLM dir>] [--tokens 16384] [--noise 0.01] [--positive-fraction 0.5] [--seed 0]',
   options: {
     models: { type: 'string' },
     tokens: { type: 'string' },
@@ -136,7 +136,11 @@ const alignTrained: Experiment<AlignExperimentResult> = {
   },
   run: (v) =>
     runAlignExperiment({
-      models: typeof v.models === 'string' ? v.models.split(',').filter(Boolean) : undefined,
+      // The families the trainer runs: the tiny presets and SmolLM2.
+      models:
+        typeof v.models === 'string'
+          ? v.models.split(',').filter(Boolean)
+          : ['tiny', 'tiny-qwen2', 'tiny-gpt2', SMOLLM2_GGUF],
       trainSteps: num(v['train-steps'], '--train-steps', 200, { min: 1, integer: true }),
       trainLr: num(v['train-lr'], '--train-lr', 1e-4, { min: 0 }),
       trainBatch: num(v['train-batch'], '--train-batch', 4, { min: 1, integer: true }),
