@@ -389,8 +389,22 @@ impl Model {
     /// Only the hidden states at `sites` of sequences of equal length (`batch` rows of `seq` ids): the pass stops
     /// after the last block a site needs and never computes the output head. Same checks as [`Model::forward`].
     pub fn hidden_states(&self, ids: &[Vec<u32>], sites: &[Site]) -> Result<Vec<(Site, Tensor)>> {
+        self.hidden_states_steered(ids, sites, None)
+    }
+
+    /// [`Model::hidden_states`] with `steer` added on the way (see [`Steer`]): no output head is computed, so
+    /// this also serves encoders without one.
+    pub fn hidden_states_steered(
+        &self,
+        ids: &[Vec<u32>],
+        sites: &[Site],
+        steer: Option<&Steer>,
+    ) -> Result<Vec<(Site, Tensor)>> {
         let ids = self.checked_ids(ids, sites)?;
-        Ok(self.run(&ids, sites, false, None)?.1)
+        if let Some(s) = steer {
+            self.check_steer(s)?;
+        }
+        Ok(self.run(&ids, sites, false, steer)?.1)
     }
 
     fn check_steer(&self, s: &Steer) -> Result<()> {

@@ -242,19 +242,23 @@ impl Model {
                     })
                 })
                 .transpose()?;
-            let out = model.forward_ids_steered(&rows, &sites, steer.as_ref())?;
-            let logits = match mode.as_str() {
-                "all" => Some(to_f32(&out.logits)?),
-                "last" => Some(to_f32(
-                    &out.logits
-                        .narrow(1, seq - 1, 1)
-                        .map_err(gauge_models::Error::from)?,
-                )?),
-                _ => None,
+            let (logits, out_hidden) = if mode == "none" {
+                (None, model.hidden_states_steered(&rows, &sites, steer.as_ref())?)
+            } else {
+                let out = model.forward_ids_steered(&rows, &sites, steer.as_ref())?;
+                let logits = match mode.as_str() {
+                    "all" => to_f32(&out.logits)?,
+                    _ => to_f32(
+                        &out.logits
+                            .narrow(1, seq - 1, 1)
+                            .map_err(gauge_models::Error::from)?,
+                    )?,
+                };
+                (Some(logits), out.hidden)
             };
             let hidden = names
                 .into_iter()
-                .zip(&out.hidden)
+                .zip(&out_hidden)
                 .map(|(site, (_, t))| {
                     Ok(HiddenState {
                         site,
