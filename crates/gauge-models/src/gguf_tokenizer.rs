@@ -10,11 +10,22 @@
 //!   tokens), over `merges` when the file has them, else merges recovered from `tokens` and `scores` exactly as
 //!   transformers' `generate_merges` does. A space is prepended to the first piece unless
 //!   `tokenizer.ggml.add_space_prefix` is false.
+//! * `tokenizer.ggml.model = "llama"` with `general.architecture` `gemma`, `gemma2` or `gemma3`: transformers'
+//!   `GemmaTokenizer` instead (its GGUF loader picks it by architecture, as nothing else in the file tells Gemma
+//!   apart). Tokens made only of whitespace and holding a space (`"  "`, ids 138..=167 in Gemma 3) are re-spelled
+//!   with one `▁` per character. Without merges in the file, they are recovered as above but ranked by the merged
+//!   token's position in the file, not its score (Gemma's scores do not follow its merge order). A normalizer
+//!   replaces every `' '` with `▁`; the pre-tokenizer splits on `' '` (merged with the previous piece; after the
+//!   normalizer it finds none, but it is transformers' pipeline); no space is ever prepended, whatever
+//!   `add_space_prefix` says; the BPE's unknown token is `unknown_token_id`'s (else `<unk>`); the decoder is
+//!   Llama's without the strip.
 //! * Anything else (`t5`'s unigram, `bert`, `rwkv`, ...) is [`Error::Unsupported`], naming the kind.
 //!
 //! Tokens typed CONTROL (3) become special added tokens and USER_DEFINED (4) plain added tokens, so both are
-//! matched whole. `add_bos_token` (default false for `gpt2`, true for `llama`) and `add_eos_token` (default
-//! false) put `bos_token_id`/`eos_token_id` around a sequence when special tokens are asked for.
+//! matched whole; a USER_DEFINED token the vocabulary no longer holds as written (Gemma's re-spelled space runs)
+//! is left out, as transformers does. `add_bos_token` (default false for `gpt2`, true for `llama`) and
+//! `add_eos_token` (default false) put `bos_token_id`/`eos_token_id` around a sequence when special tokens are
+//! asked for.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -28,6 +39,7 @@ use tokenizers::decoders::strip::Strip;
 use tokenizers::decoders::DecoderWrapper;
 use tokenizers::models::bpe::{Vocab, BPE};
 use tokenizers::normalizers::replace::Replace;
+use tokenizers::normalizers::NormalizerWrapper;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::pre_tokenizers::digits::Digits;
 use tokenizers::pre_tokenizers::metaspace::{Metaspace, PrependScheme};
@@ -184,7 +196,11 @@ pub(crate) fn build(content: &Content, path: &Path) -> Result<tokenizers::Tokeni
     }
     let (mut tok, byte_level) = match kind {
         "gpt2" => (byte_level_bpe(&meta, &tokens)?, true),
-        "llama" => (sentencepiece_bpe(&meta, &tokens)?, false),
+        "llama" => {
+            let arch = meta.string("general.architecture")?;
+            let gemma = matches!(arch, Some("gemma" | "gemma2" | "gemma3"));
+            (sentencepiece_bpe(&meta, &tokens, gemma)?, false)
+        }
         other => return Err(Error::unsupported(
             format!("{}: GGUF tokenizer model {other:?}", path.display()),
             "tokenizer.ggml.model gpt2 (byte-level BPE) and llama (SentencePiece BPE) are built",
@@ -211,6 +227,7 @@ pub(crate) fn build(content: &Content, path: &Path) -> Result<tokenizers::Tokeni
         .collect();
     let user: Vec<AddedToken> = typed(USER_DEFINED)
         .into_iter()
+        .filter(|t| tok.token_to_id(t).is_some())
         .map(|t| AddedToken::from(t, false).normalized(false))
         .collect();
     let fail = |e: tokenizers::Error| gguf_err(path, format!("building its tokenizer: {e}"));
@@ -281,6 +298,7 @@ fn bpe(
     vocab: HashMap<String, u32>,
     merges: Vec<(String, String)>,
     sentencepiece: bool,
+    unk: Option<String>,
 ) -> Result<BPE> {
     let vocab: Vocab = vocab.into_iter().collect();
     let builder = BPE::builder().vocab_and_merges(vocab, merges);
@@ -288,6 +306,10 @@ fn bpe(
         builder.fuse_unk(true).byte_fallback(true)
     } else {
         builder
+    };
+    let builder = match unk {
+        Some(unk) => builder.unk_token(unk),
+        None => builder,
     };
     builder
         .build()
@@ -315,7 +337,7 @@ fn byte_level_bpe(meta: &Meta, tokens: &[&str]) -> Result<tokenizers::Tokenizer>
         )
     })?;
     let merges = parse_merges(meta, &merges)?;
-    let mut tok = tokenizers::Tokenizer::new(bpe(meta, vocab, merges, false)?);
+    let mut tok = tokenizers::Tokenizer::new(bpe(meta, vocab, merges, false, None)?);
     tok.with_pre_tokenizer(Some(byte_level_split(meta)?));
     tok.with_decoder(Some(ByteLevelDecoder::default()));
     Ok(tok)
@@ -354,7 +376,21 @@ fn byte_level_split(meta: &Meta) -> Result<PreTokenizerWrapper> {
     }
 }
 
-fn sentencepiece_bpe(meta: &Meta, tokens: &[&str]) -> Result<tokenizers::Tokenizer> {
+/// A SentencePiece vocabulary (`tokenizer.ggml.model = "llama"`): Llama's pipeline, or with `gemma` transformers'
+/// `GemmaTokenizer` (see the module doc).
+fn sentencepiece_bpe(meta: &Meta, tokens: &[&str], gemma: bool) -> Result<tokenizers::Tokenizer> {
+    let tokens: Vec<String> = tokens
+        .iter()
+        .map(|t| {
+            if gemma && t.contains(' ') && t.chars().all(python_space) {
+                "▁".repeat(t.chars().count())
+            } else {
+                t.to_string()
+            }
+        })
+        .collect();
+    let tokens: Vec<&str> = tokens.iter().map(String::as_str).collect();
+    // A repeated token keeps its last id, as a Python dict built from the list does.
     let vocab: HashMap<String, u32> = tokens
         .iter()
         .enumerate()
@@ -362,6 +398,11 @@ fn sentencepiece_bpe(meta: &Meta, tokens: &[&str]) -> Result<tokenizers::Tokeniz
         .collect();
     let merges = match meta.strings("tokenizer.ggml.merges")? {
         Some(m) => parse_merges(meta, &m)?,
+        // Gemma's scores do not follow its merge order; the order of the tokens in the file does.
+        None if gemma => {
+            let positions: Vec<f64> = (0..tokens.len()).map(|i| -(i as f64)).collect();
+            merges_from_scores(&tokens, &positions, &vocab)
+        }
         None => {
             let scores = meta.numbers("tokenizer.ggml.scores")?.ok_or_else(|| {
                 meta.bad(
@@ -375,19 +416,41 @@ fn sentencepiece_bpe(meta: &Meta, tokens: &[&str]) -> Result<tokenizers::Tokeniz
                     format!("has {} entries for {} tokens", scores.len(), tokens.len()),
                 ));
             }
-            merges_from_scores(tokens, &scores, &vocab)
+            merges_from_scores(&tokens, &scores, &vocab)
         }
     };
-    let mut tok = tokenizers::Tokenizer::new(bpe(meta, vocab, merges, true)?);
-    let prefix = meta.flag("tokenizer.ggml.add_space_prefix", true)?;
-    let scheme = if prefix {
-        PrependScheme::First
+    let unk = if gemma {
+        let id = meta.id("tokenizer.ggml.unknown_token_id", tokens.len())?;
+        Some(id.map_or("<unk>", |id| tokens[id as usize]).to_string())
     } else {
-        PrependScheme::Never
+        None
     };
-    tok.with_pre_tokenizer(Some(Metaspace::new('▁', scheme, false)));
-    let replace = Replace::new("▁", " ")
-        .map_err(|e| gguf_err(meta.path, format!("building its decoder: {e}")))?;
+    let mut tok = tokenizers::Tokenizer::new(bpe(meta, vocab, merges, true, unk)?);
+    let fail = |part: &'static str| {
+        move |e: tokenizers::Error| gguf_err(meta.path, format!("building its {part}: {e}"))
+    };
+    // Llama prepends a space unless the file says not to; Gemma never does.
+    let prefix = !gemma && meta.flag("tokenizer.ggml.add_space_prefix", true)?;
+    if gemma {
+        let spaces = Replace::new(" ", "▁").map_err(fail("normalizer"))?;
+        tok.with_normalizer(Some(NormalizerWrapper::from(spaces)))
+            .map_err(fail("normalizer"))?;
+        let split = Split::new(
+            SplitPattern::String(" ".into()),
+            SplitDelimiterBehavior::MergedWithPrevious,
+            false,
+        )
+        .map_err(fail("pre-tokenizer"))?;
+        tok.with_pre_tokenizer(Some(PreTokenizerWrapper::from(split)));
+    } else {
+        let scheme = if prefix {
+            PrependScheme::First
+        } else {
+            PrependScheme::Never
+        };
+        tok.with_pre_tokenizer(Some(Metaspace::new('▁', scheme, false)));
+    }
+    let replace = Replace::new("▁", " ").map_err(fail("decoder"))?;
     let mut steps: Vec<DecoderWrapper> = vec![
         replace.into(),
         ByteFallback::new().into(),
@@ -398,6 +461,11 @@ fn sentencepiece_bpe(meta: &Meta, tokens: &[&str]) -> Result<tokenizers::Tokeniz
     }
     tok.with_decoder(Some(DecoderSequence::new(steps)));
     Ok(tok)
+}
+
+/// Whether Python's `str.isspace` holds for `c`: Unicode whitespace and the separators U+001C..U+001F.
+fn python_space(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
 }
 
 /// transformers' `generate_merges(vocab, scores)`: every split of every token into two vocabulary pieces, ordered

@@ -3,8 +3,11 @@
 //! SmolLM2's GGUF tokenizer and all-MiniLM-L6-v2's `tokenizer.json`, with and without special tokens, and their
 //! decodes, and the same for a small SentencePiece vocabulary the script writes as a GGUF (its metadata is in
 //! the fixture, so that test needs no model files); every list must be reproduced exactly. The SmolLM2 ids of `fixtures/smollm2_ids.json` must come back
-//! from the texts of `scripts/checks/smollm2_ids.py`. The model files are never committed (`python3
-//! scripts/fetch_models.py` fetches them); without them these tests say so and skip.
+//! from the texts of `scripts/checks/smollm2_ids.py`. Gemma 3 270M's GGUF tokenizer must give the ids and decodes
+//! transformers gives the short strings of `fixtures/gemma3_ids.json` (written by `scripts/checks/gemma3_ids.py`),
+//! and the ids of that script's paragraph and prompt; its space runs must be `▁`-spelled BPE pieces. The model
+//! files are never committed (`python3 scripts/fetch_models.py` fetches them); without them these tests say so and
+//! skip.
 
 use std::path::{Path, PathBuf};
 
@@ -141,6 +144,79 @@ fn smollm2_fixture_ids_come_back_from_the_script_texts() {
             tok.encode(&text, true).unwrap(),
             ids(&fixture[key]),
             "{name}"
+        );
+    }
+}
+
+fn gemma3() -> Option<PathBuf> {
+    let p = models().join("gemma3-270m-gguf/gemma-3-270m-q4_k_m.gguf");
+    p.exists().then_some(p)
+}
+
+#[test]
+fn gemma3_gguf_tokenizer_matches_transformers() {
+    let Some(path) = gemma3() else {
+        eprintln!("SKIPPED gemma3_gguf_tokenizer_matches_transformers: Gemma 3 270M GGUF not found; run `python3 scripts/fetch_models.py`");
+        return;
+    };
+    let fixture: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gemma3_ids.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let reference = &fixture["tokenizer"];
+    let tok = load_tokenizer(&path)
+        .unwrap()
+        .expect("the GGUF carries a tokenizer");
+    assert_eq!(
+        tok.vocab_size() as u64,
+        reference["vocab_size"].as_u64().unwrap()
+    );
+    let cases = reference["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 3);
+    for case in cases {
+        let text = case["text"].as_str().unwrap();
+        let (plain, special) = (ids(&case["ids"]), ids(&case["ids_special"]));
+        assert_eq!(tok.encode(text, false).unwrap(), plain, "gemma3: {text:?}");
+        assert_eq!(
+            tok.encode(text, true).unwrap(),
+            special,
+            "gemma3 (special): {text:?}"
+        );
+        assert_eq!(
+            tok.decode(&plain).unwrap(),
+            case["decoded"].as_str().unwrap(),
+            "gemma3: decode of {text:?}"
+        );
+        assert_eq!(
+            tok.decode(&special).unwrap(),
+            case["decoded_special"].as_str().unwrap(),
+            "gemma3: decode (special) of {text:?}"
+        );
+    }
+    // The space runs (ids 138..=167) are BPE pieces spelled with `▁`, as transformers re-spells them, not added
+    // tokens matched whole in the raw text.
+    for n in 2..=31 {
+        let run = "▁".repeat(n);
+        assert_eq!(tok.inner().token_to_id(&run), Some(136 + n as u32), "{run}");
+        assert_eq!(tok.inner().token_to_id(&" ".repeat(n)), None, "{n} spaces");
+    }
+    // BOS and no EOS, as the fixture records.
+    let bos = reference["bos_id"].as_u64().unwrap() as u32;
+    assert!(reference["adds_bos"].as_bool().unwrap() && !reference["adds_eos"].as_bool().unwrap());
+    let script = std::fs::read_to_string(root().join("scripts/checks/gemma3_ids.py")).unwrap();
+    for (key, name) in [("text", "TEXT"), ("prompt", "PROMPT")] {
+        let text = python_string(&script, name);
+        assert!(text.len() > 10, "{name}: {text:?}");
+        let want = ids(&fixture[key]);
+        assert_eq!(want[0], bos, "{name}");
+        assert_eq!(tok.encode(&text, true).unwrap(), want, "gemma3: {name}");
+        assert_eq!(
+            tok.decode(&want[1..]).unwrap(),
+            text,
+            "gemma3: decode of {name}"
         );
     }
 }
