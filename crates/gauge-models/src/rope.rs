@@ -76,7 +76,7 @@ fn positive(c: &Config, key: &str, v: &serde_json::Value) -> Result<f64> {
 impl Rope {
     /// The frequencies for heads of `head_dim`, rotating the first `rot` dimensions, from `spec`.
     pub(crate) fn new(c: &Config, spec: &RopeSpec, head_dim: usize, rot: usize) -> Result<Self> {
-        if rot % 2 != 0 || rot == 0 || rot > head_dim {
+        if !rot.is_multiple_of(2) || rot == 0 || rot > head_dim {
             return Err(c.reject(
                 "head_dim",
                 format!(

@@ -17,11 +17,11 @@ fn model_dir() -> Option<PathBuf> {
     p.join("model.safetensors").exists().then_some(p)
 }
 
-/// name -> (shape, values) of the reference file.
-fn reference() -> (
-    safetensors::tensor::Metadata,
-    Vec<(String, Vec<usize>, Vec<f64>)>,
-) {
+/// A reference tensor: name, shape, values (ids widened to f64).
+type Named = (String, Vec<usize>, Vec<f64>);
+
+/// The reference file's metadata and tensors.
+fn reference() -> (safetensors::tensor::Metadata, Vec<Named>) {
     let p =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/minilm_reference.safetensors");
     let bytes = std::fs::read(p).unwrap();

@@ -243,7 +243,10 @@ impl Model {
                 })
                 .transpose()?;
             let (logits, out_hidden) = if mode == "none" {
-                (None, model.hidden_states_steered(&rows, &sites, steer.as_ref())?)
+                (
+                    None,
+                    model.hidden_states_steered(&rows, &sites, steer.as_ref())?,
+                )
             } else {
                 let out = model.forward_ids_steered(&rows, &sites, steer.as_ref())?;
                 let logits = match mode.as_str() {
