@@ -10,7 +10,7 @@ use candle_core::{Module, Tensor};
 use candle_nn::{Embedding, Linear, VarBuilder};
 
 use crate::attention::{attention, merge_heads, split_heads};
-use crate::blocks::{Blocks, Context, Dims};
+use crate::blocks::{Blocks, Context, Dims, Layers, RunBlock};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::kernels::{Kernels, Norm};
@@ -80,12 +80,17 @@ pub(crate) struct Bert {
     position: Embedding,
     token_type: Tensor,
     embed_norm: Norm,
-    layers: Vec<Layer>,
+    layers: Layers<Layer>,
     hyper: Hyper,
 }
 
 impl Bert {
-    pub(crate) fn new(vb: VarBuilder, c: &Config, kernels: Kernels) -> Result<Self> {
+    pub(crate) fn new(
+        vb: VarBuilder<'static>,
+        c: &Config,
+        kernels: Kernels,
+        streamed: bool,
+    ) -> Result<Self> {
         let kind = c.str_or("position_embedding_type", "absolute")?;
         if kind != "absolute" {
             return Err(Error::unsupported(
@@ -137,9 +142,9 @@ impl Bert {
             .get((types, hidden), "weight")?
             .narrow(0, 0, 1)?;
         let embed_norm = Norm::layer(hidden, h.eps, e.pp("LayerNorm"))?;
-        let layers = (0..h.layers)
-            .map(|l| Layer::new(vb.pp(format!("encoder.layer.{l}")), &h))
-            .collect::<Result<Vec<_>>>()?;
+        let layers = Layers::new(vb.pp("encoder.layer"), h.layers, streamed, |vb, _| {
+            Layer::new(vb, &h)
+        })?;
         Ok(Self {
             word,
             position,
@@ -184,8 +189,12 @@ impl Blocks for Bert {
         Ok(self.embed_norm.forward(&e, self.hyper.kernels)?)
     }
 
-    fn block(&self, l: usize, h: &Tensor, _: &Context) -> Result<Tensor> {
-        self.layers[l].forward(h, &self.hyper)
+    fn with_block(&self, l: usize, run: RunBlock) -> Result<()> {
+        self.layers.with(
+            l,
+            |vb, _| Layer::new(vb, &self.hyper),
+            |b| run(&|h, _| b.forward(h, &self.hyper)),
+        )
     }
 
     fn final_norm(&self, h: &Tensor) -> Result<Tensor> {

@@ -15,6 +15,11 @@ impl<'a> Config<'a> {
         Self { json, path }
     }
 
+    /// The whole `config.json`.
+    pub(crate) fn json(&self) -> &'a serde_json::Value {
+        self.json
+    }
+
     fn bad(&self, key: &str, reason: impl Into<String>) -> Error {
         Error::Config {
             path: self.path.clone(),

@@ -17,7 +17,7 @@ use candle_core::{Module, Tensor};
 use candle_nn::{Embedding, Linear, VarBuilder};
 
 use crate::attention::{attention, cached_mask, merge_heads, repeat_kv, split_heads};
-use crate::blocks::{Blocks, Context, Dims};
+use crate::blocks::{Blocks, Context, Dims, Layers, RunBlock};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::kernels::{Kernels, Norm};
@@ -273,7 +273,7 @@ impl Block {
 /// A Gemma 2 or Gemma 3 text model.
 pub(crate) struct Gemma {
     embed: Embedding,
-    blocks: Vec<Block>,
+    blocks: Layers<Block>,
     norm: Norm,
     head: Linear,
     ropes: Ropes,
@@ -281,15 +281,21 @@ pub(crate) struct Gemma {
 }
 
 impl Gemma {
-    pub(crate) fn new(vb: VarBuilder, c: &Config, k: Kernels, version: Version) -> Result<Self> {
+    pub(crate) fn new(
+        vb: VarBuilder<'static>,
+        c: &Config,
+        k: Kernels,
+        streamed: bool,
+        version: Version,
+    ) -> Result<Self> {
         let h = Hyper::from_config(c, version, k)?;
         let ropes = Ropes::new(c, &h)?;
         let m = vb.pp("model");
         let d = h.heads.hidden;
         let embed = candle_nn::embedding(h.vocab, d, m.pp("embed_tokens"))?;
-        let blocks = (0..h.layers)
-            .map(|l| Block::new(m.pp(format!("layers.{l}")), &h, l))
-            .collect::<Result<Vec<_>>>()?;
+        let blocks = Layers::new(m.pp("layers"), h.layers, streamed, |vb, l| {
+            Block::new(vb, &h, l)
+        })?;
         let norm = h.norm(d, m.pp("norm"))?;
         let head = output_head(&vb, c, &embed, h.tied, d, h.vocab)?;
         Ok(Self {
@@ -318,8 +324,12 @@ impl Blocks for Gemma {
         Ok((self.embed.forward(ids)? * normalizer)?)
     }
 
-    fn block(&self, l: usize, h: &Tensor, ctx: &Context) -> Result<Tensor> {
-        self.blocks[l].forward(h, &self.ropes, ctx)
+    fn with_block(&self, l: usize, run: RunBlock) -> Result<()> {
+        self.blocks.with(
+            l,
+            |vb, l| Block::new(vb, &self.hyper, l),
+            |b| run(&|h, ctx| b.forward(h, &self.ropes, ctx)),
+        )
     }
 
     fn final_norm(&self, h: &Tensor) -> Result<Tensor> {

@@ -13,7 +13,7 @@ use candle_nn::{Embedding, Linear, VarBuilder};
 use crate::kernels::{Kernels, Norm};
 
 use crate::attention::{cached_mask, causal_attention};
-use crate::blocks::{Blocks, Context, Dims};
+use crate::blocks::{Blocks, Context, Dims, Layers, RunBlock};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::llama::output_head;
@@ -224,7 +224,7 @@ impl Block {
 pub(crate) struct Gpt2 {
     wte: Embedding,
     wpe: Embedding,
-    blocks: Vec<Block>,
+    blocks: Layers<Block>,
     ln_f: Norm,
     head: Linear,
     hyper: Hyper,
@@ -233,7 +233,12 @@ pub(crate) struct Gpt2 {
 impl Gpt2 {
     /// Builds the model from a checkpoint's tensors (`transformer.*`, or the same names without the prefix) and
     /// its `config.json`.
-    pub(crate) fn new(vb: VarBuilder, c: &Config, kernels: Kernels) -> Result<Self> {
+    pub(crate) fn new(
+        vb: VarBuilder<'static>,
+        c: &Config,
+        kernels: Kernels,
+        streamed: bool,
+    ) -> Result<Self> {
         let mut h = Hyper::from_config(c)?;
         h.kernels = kernels;
         let t = if vb.contains_tensor("transformer.wte.weight") {
@@ -243,9 +248,7 @@ impl Gpt2 {
         };
         let wte = candle_nn::embedding(h.vocab, h.hidden, t.pp("wte"))?;
         let wpe = candle_nn::embedding(h.positions, h.hidden, t.pp("wpe"))?;
-        let blocks = (0..h.layers)
-            .map(|l| Block::new(t.pp(format!("h.{l}")), &h, l))
-            .collect::<Result<Vec<_>>>()?;
+        let blocks = Layers::new(t.pp("h"), h.layers, streamed, |vb, l| Block::new(vb, &h, l))?;
         let ln_f = Norm::layer(h.hidden, h.eps, t.pp("ln_f"))?;
         let head = output_head(&vb, c, &wte, h.tied, h.hidden, h.vocab)?;
         Ok(Self {
@@ -291,8 +294,12 @@ impl Blocks for Gpt2 {
             .broadcast_add(&self.wpe.forward(&positions)?)?)
     }
 
-    fn block(&self, l: usize, h: &Tensor, ctx: &Context) -> Result<Tensor> {
-        self.blocks[l].forward(h, &cached_mask(ctx, None)?)
+    fn with_block(&self, l: usize, run: RunBlock) -> Result<()> {
+        self.blocks.with(
+            l,
+            |vb, l| Block::new(vb, &self.hyper, l),
+            |b| run(&|h, ctx| b.forward(h, &cached_mask(ctx, None)?)),
+        )
     }
 
     fn final_norm(&self, h: &Tensor) -> Result<Tensor> {

@@ -10,7 +10,7 @@ use candle_core::{Module, Tensor};
 use candle_nn::{Embedding, Linear, VarBuilder};
 
 use crate::attention::{attention, cached_mask, merge_heads};
-use crate::blocks::{Blocks, Context, Dims};
+use crate::blocks::{Blocks, Context, Dims, Layers, RunBlock};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::kernels::{Kernels, Norm};
@@ -107,7 +107,7 @@ impl Layer {
 /// A GPT-NeoX causal language model.
 pub(crate) struct GptNeoX {
     embed: Embedding,
-    layers: Vec<Layer>,
+    layers: Layers<Layer>,
     norm: Norm,
     head: Linear,
     rope: Rope,
@@ -115,7 +115,12 @@ pub(crate) struct GptNeoX {
 }
 
 impl GptNeoX {
-    pub(crate) fn new(vb: VarBuilder, c: &Config, kernels: Kernels) -> Result<Self> {
+    pub(crate) fn new(
+        vb: VarBuilder<'static>,
+        c: &Config,
+        kernels: Kernels,
+        streamed: bool,
+    ) -> Result<Self> {
         let act = c.str_or("hidden_act", "gelu")?;
         let exact_gelu = match act {
             "gelu" => true,
@@ -156,9 +161,9 @@ impl GptNeoX {
         let rope = Rope::new(c, &spec, hd, rot)?;
         let m = vb.pp("gpt_neox");
         let embed = candle_nn::embedding(h.vocab, hidden, m.pp("embed_in"))?;
-        let layers = (0..h.layers)
-            .map(|l| Layer::new(m.pp(format!("layers.{l}")), &h))
-            .collect::<Result<Vec<_>>>()?;
+        let layers = Layers::new(m.pp("layers"), h.layers, streamed, |vb, _| {
+            Layer::new(vb, &h)
+        })?;
         let norm = Norm::layer(hidden, h.eps, m.pp("final_layer_norm"))?;
         let head = if h.tied {
             Linear::new(embed.embeddings().clone(), None)
@@ -190,8 +195,12 @@ impl Blocks for GptNeoX {
         Ok(self.embed.forward(ids)?)
     }
 
-    fn block(&self, l: usize, h: &Tensor, ctx: &Context) -> Result<Tensor> {
-        self.layers[l].forward(h, &self.hyper, &self.rope, ctx)
+    fn with_block(&self, l: usize, run: RunBlock) -> Result<()> {
+        self.layers.with(
+            l,
+            |vb, _| Layer::new(vb, &self.hyper),
+            |b| run(&|h, ctx| b.forward(h, &self.hyper, &self.rope, ctx)),
+        )
     }
 
     fn final_norm(&self, h: &Tensor) -> Result<Tensor> {

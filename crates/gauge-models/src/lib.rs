@@ -40,6 +40,7 @@ mod qwen2;
 mod qwen3;
 mod rope;
 pub mod sae;
+pub mod streamed_stats;
 pub mod tokenizer;
 pub mod train;
 mod weights;
@@ -183,25 +184,65 @@ impl Recorder {
     }
 }
 
-/// Builds the forward pass of `arch`'s family: one line per family.
+/// A model's weights in memory (`f32`), from its config's shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Footprint {
+    /// Bytes of the largest block.
+    pub block_bytes: u64,
+    /// Bytes of everything outside the blocks (embeddings, final norm, head): what a streamed model keeps.
+    pub resident_bytes: u64,
+    /// Bytes of the whole model.
+    pub total_bytes: u64,
+}
+
+impl Footprint {
+    fn of(config: &serde_json::Value) -> Option<Self> {
+        let shape = gauge_core::init::ModelShape::from_config(config).ok()?;
+        let layout = shape.arch.layout();
+        let mut per_block = vec![0u64; shape.layers];
+        let mut total = 0u64;
+        for (name, dims, _) in shape.tensors() {
+            let bytes = 4 * dims.iter().product::<usize>() as u64;
+            total += bytes;
+            let rest = name.strip_prefix(layout.prefix).unwrap_or(&name);
+            if let Some(l) = rest
+                .strip_prefix(layout.layer_prefix)
+                .and_then(|r| r.split('.').next())
+                .and_then(|i| i.parse::<usize>().ok())
+            {
+                per_block[l] += bytes;
+            }
+        }
+        let blocks: u64 = per_block.iter().sum();
+        Some(Self {
+            block_bytes: per_block.into_iter().max().unwrap_or(0),
+            resident_bytes: total - blocks,
+            total_bytes: total,
+        })
+    }
+}
+
+/// Builds the forward pass of `arch`'s family, its blocks resident or (`s`, streamed) built when needed: one line
+/// per family.
 fn load_family(
     arch: Architecture,
     vb: candle_nn::VarBuilder<'static>,
     c: &config::Config,
     k: Kernels,
+    s: bool,
 ) -> Result<Box<dyn Blocks>> {
     Ok(match arch.name() {
-        "llama" => Box::new(llama::Llama::new(vb, c, k, Default::default())?),
-        "mistral" => mistral::load(vb, c, k)?,
-        "qwen2" => qwen2::load(vb, c, k)?,
-        "qwen3" => qwen3::load(vb, c, k)?,
-        "gemma2" => Box::new(gemma::Gemma::new(vb, c, k, gemma::Version::Two)?),
-        "gemma3" => Box::new(gemma::Gemma::new(vb, c, k, gemma::Version::Three)?),
-        "phi3" => Box::new(phi3::Phi3::new(vb, c, k)?),
-        "olmo2" => Box::new(olmo2::Olmo2::new(vb, c, k)?),
-        "bert" => Box::new(bert::Bert::new(vb, c, k)?),
-        "gpt2" => Box::new(gpt2::Gpt2::new(vb, c, k)?),
-        "gpt_neox" => Box::new(gpt_neox::GptNeoX::new(vb, c, k)?),
+        "llama" => Box::new(llama::Llama::new(vb, c, k, s, Default::default())?),
+        "mistral" => mistral::load(vb, c, k, s)?,
+        "qwen2" => qwen2::load(vb, c, k, s)?,
+        "qwen3" => qwen3::load(vb, c, k, s)?,
+        "gemma2" => Box::new(gemma::Gemma::new(vb, c, k, s, gemma::Version::Two)?),
+        "gemma3" => Box::new(gemma::Gemma::new(vb, c, k, s, gemma::Version::Three)?),
+        "phi3" => Box::new(phi3::Phi3::new(vb, c, k, s)?),
+        "olmo2" => Box::new(olmo2::Olmo2::new(vb, c, k, s)?),
+        "bert" => Box::new(bert::Bert::new(vb, c, k, s)?),
+        "gpt2" => Box::new(gpt2::Gpt2::new(vb, c, k, s)?),
+        "gpt_neox" => Box::new(gpt_neox::GptNeoX::new(vb, c, k, s)?),
         other => {
             return Err(Error::unsupported(
                 format!("the {other} family"),
@@ -227,6 +268,8 @@ fn load_family(
 pub struct Model {
     inner: Box<dyn Blocks>,
     arch: Architecture,
+    streamed: bool,
+    footprint: Option<Footprint>,
     device: Device,
     layers: usize,
     hidden: usize,
@@ -235,32 +278,47 @@ pub struct Model {
 
 impl Model {
     /// Opens a model source and loads it onto `device`: a checkpoint directory (`config.json` with
-    /// `model.safetensors` or shards), or a Llama GGUF file (recognised by its magic bytes, whatever its name),
-    /// which is read directly, each tensor dequantized as [`gguf::convert`] would, with no conversion on disk.
+    /// `model.safetensors` or shards), or a Llama or Gemma 3 GGUF file (recognised by its magic bytes, whatever its
+    /// name), which is read directly, each tensor dequantized as [`gguf::convert`] would, with no conversion on
+    /// disk. Every block is built now and kept.
     pub fn load(path: &Path, device: &Device) -> Result<Self> {
-        if gguf::is_gguf(path)? {
-            return Self::from_gguf(path, device);
-        }
-        Self::from_checkpoint(&Checkpoint::open(path)?, device)
+        Self::load_with(path, device, false)
     }
 
-    /// Loads the Llama GGUF at `path` onto `device`, with the `config.json` that [`gguf::convert`] would write
+    /// [`Model::load`] with the blocks streamed: only the embeddings, the final norm and the head are kept; each
+    /// block is read from the checkpoint (as `f32`, tensor by tensor) when a pass reaches it and dropped after, so
+    /// memory holds one block whatever the depth. Same function as [`Model::load`].
+    pub fn load_streamed(path: &Path, device: &Device) -> Result<Self> {
+        Self::load_with(path, device, true)
+    }
+
+    fn load_with(path: &Path, device: &Device, streamed: bool) -> Result<Self> {
+        if gguf::is_gguf(path)? {
+            let (file, content) = gguf::open(path)?;
+            let shape = gguf::read_shape(&content, path)?;
+            let json = gguf::config_json(&shape);
+            let config = config::Config::new(&json, path.to_path_buf());
+            let arch = shape.arch.family();
+            let vb = gguf_weights::var_builder(path, file, content, shape, device)?;
+            return Self::build(arch, &config, vb, device, Kernels::Fused, streamed);
+        }
+        let ckpt = Checkpoint::open(path)?;
+        let config = config::Config::new(&ckpt.config, ckpt.dir.join("config.json"));
+        let vb = weights::var_builder(&ckpt, device);
+        Self::build(ckpt.arch, &config, vb, device, Kernels::Fused, streamed)
+    }
+
+    /// Loads the GGUF at `path` onto `device`, with the `config.json` that [`gguf::convert`] would write
     /// ([`gguf::config_json`]); weights are identical to those of the converted directory.
     pub fn from_gguf(path: &Path, device: &Device) -> Result<Self> {
-        let (file, content) = gguf::open(path)?;
-        let shape = gguf::read_shape(&content, path)?;
-        let json = gguf::config_json(&shape);
-        let config = config::Config::new(&json, path.to_path_buf());
-        let arch = shape.arch.family();
-        let vb = gguf_weights::var_builder(path, file, content, shape, device)?;
-        Self::build(arch, &config, vb, device, Kernels::Fused)
+        Self::load_with(path, device, false)
     }
 
     /// Loads an opened checkpoint onto `device`; every weight is read once, as `f32`.
     pub fn from_checkpoint(ckpt: &Checkpoint, device: &Device) -> Result<Self> {
         let config = config::Config::new(&ckpt.config, ckpt.dir.join("config.json"));
         let vb = weights::var_builder(ckpt, device);
-        Self::build(ckpt.arch, &config, vb, device, Kernels::Fused)
+        Self::build(ckpt.arch, &config, vb, device, Kernels::Fused, false)
     }
 
     pub(crate) fn build(
@@ -269,17 +327,30 @@ impl Model {
         vb: candle_nn::VarBuilder<'static>,
         device: &Device,
         kernels: Kernels,
+        streamed: bool,
     ) -> Result<Self> {
-        let inner = load_family(arch, vb, config, kernels)?;
+        let inner = load_family(arch, vb, config, kernels, streamed)?;
         let dims = inner.dims();
         Ok(Self {
             inner,
             arch,
+            streamed,
+            footprint: Footprint::of(config.json()),
             device: device.clone(),
             layers: dims.layers,
             hidden: dims.hidden,
             vocab: dims.vocab,
         })
+    }
+
+    /// Whether the blocks are streamed ([`Model::load_streamed`]).
+    pub fn is_streamed(&self) -> bool {
+        self.streamed
+    }
+
+    /// The weights' size in memory, as `f32`, when its config describes its shape.
+    pub fn footprint(&self) -> Option<Footprint> {
+        self.footprint
     }
 
     /// The family's short name (`llama`, `mistral`, `qwen2`, `gemma3`, `gpt2`, …).
@@ -493,7 +564,7 @@ impl Model {
     }
 
     /// Rows of equal length as a checked `[batch, seq]` tensor.
-    fn checked_ids(&self, ids: &[Vec<u32>], sites: &[Site]) -> Result<Tensor> {
+    pub(crate) fn checked_ids(&self, ids: &[Vec<u32>], sites: &[Site]) -> Result<Tensor> {
         let seq = ids.first().map_or(0, Vec::len);
         if let Some((row, r)) = ids.iter().enumerate().find(|(_, r)| r.len() != seq) {
             return Err(Error::input(

@@ -16,7 +16,7 @@ use candle_core::{Module, Tensor};
 use candle_nn::{Embedding, Linear, VarBuilder};
 
 use crate::attention::{attention, cached_mask, merge_heads, repeat_kv, split_heads};
-use crate::blocks::{Blocks, Context, Dims};
+use crate::blocks::{Blocks, Context, Dims, Layers, RunBlock};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::kernels::{Kernels, Norm};
@@ -345,7 +345,7 @@ impl Block {
 /// A Llama-family causal language model.
 pub(crate) struct Llama {
     embed: Embedding,
-    blocks: Vec<Block>,
+    blocks: Layers<Block>,
     norm: Norm,
     head: Linear,
     rope: Rope,
@@ -355,9 +355,10 @@ pub(crate) struct Llama {
 impl Llama {
     /// Builds the model from a checkpoint's tensors (`model.*`, `lm_head.weight`) and its `config.json`.
     pub(crate) fn new(
-        vb: VarBuilder,
+        vb: VarBuilder<'static>,
         c: &Config,
         kernels: Kernels,
+        streamed: bool,
         options: Options,
     ) -> Result<Self> {
         let h = Hyper::from_config(c, options, kernels)?;
@@ -370,9 +371,9 @@ impl Llama {
         let m = vb.pp("model");
         let d = h.heads.hidden;
         let embed = candle_nn::embedding(h.vocab, d, m.pp("embed_tokens"))?;
-        let blocks = (0..h.layers)
-            .map(|l| Block::new(m.pp(format!("layers.{l}")), &h, l))
-            .collect::<Result<Vec<_>>>()?;
+        let blocks = Layers::new(m.pp("layers"), h.layers, streamed, |vb, l| {
+            Block::new(vb, &h, l)
+        })?;
         let norm = Norm::rms(d, h.rms_norm_eps, m.pp("norm"))?;
         let head = output_head(&vb, c, &embed, h.tied, d, h.vocab)?;
         Ok(Self {
@@ -400,8 +401,12 @@ impl Blocks for Llama {
         Ok(self.embed.forward(ids)?)
     }
 
-    fn block(&self, l: usize, h: &Tensor, ctx: &Context) -> Result<Tensor> {
-        self.blocks[l].forward(h, &self.rope, ctx)
+    fn with_block(&self, l: usize, run: RunBlock) -> Result<()> {
+        self.blocks.with(
+            l,
+            |vb, l| Block::new(vb, &self.hyper, l),
+            |b| run(&|h, ctx| b.forward(h, &self.rope, ctx)),
+        )
     }
 
     fn final_norm(&self, h: &Tensor) -> Result<Tensor> {

@@ -10,10 +10,15 @@ use crate::kernels::Kernels;
 use crate::llama::{Llama, Options};
 
 /// Builds a Mistral model.
-pub(crate) fn load(vb: VarBuilder, c: &Config, k: Kernels) -> Result<Box<dyn Blocks>> {
+pub(crate) fn load(
+    vb: VarBuilder<'static>,
+    c: &Config,
+    k: Kernels,
+    streamed: bool,
+) -> Result<Box<dyn Blocks>> {
     let options = Options {
         window_by_default: true,
         ..Options::default()
     };
-    Ok(Box::new(Llama::new(vb, c, k, options)?))
+    Ok(Box::new(Llama::new(vb, c, k, streamed, options)?))
 }

@@ -6,7 +6,7 @@ use candle_core::{Module, Tensor};
 use candle_nn::{Embedding, Linear, VarBuilder};
 
 use crate::attention::{attention, cached_mask, merge_heads, repeat_kv, split_heads};
-use crate::blocks::{Blocks, Context, Dims};
+use crate::blocks::{Blocks, Context, Dims, Layers, RunBlock};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::kernels::{Kernels, Norm};
@@ -93,7 +93,7 @@ impl Block {
 /// An OLMo 2 causal language model.
 pub(crate) struct Olmo2 {
     embed: Embedding,
-    blocks: Vec<Block>,
+    blocks: Layers<Block>,
     norm: Norm,
     head: Linear,
     rope: Rope,
@@ -101,7 +101,12 @@ pub(crate) struct Olmo2 {
 }
 
 impl Olmo2 {
-    pub(crate) fn new(vb: VarBuilder, c: &Config, kernels: Kernels) -> Result<Self> {
+    pub(crate) fn new(
+        vb: VarBuilder<'static>,
+        c: &Config,
+        kernels: Kernels,
+        streamed: bool,
+    ) -> Result<Self> {
         let act = c.str_or("hidden_act", "silu")?;
         if !matches!(act, "silu" | "swish") {
             return Err(Error::unsupported(
@@ -125,9 +130,9 @@ impl Olmo2 {
         let m = vb.pp("model");
         let d = h.heads.hidden;
         let embed = candle_nn::embedding(h.vocab, d, m.pp("embed_tokens"))?;
-        let blocks = (0..layers)
-            .map(|l| Block::new(m.pp(format!("layers.{l}")), &h, l))
-            .collect::<Result<Vec<_>>>()?;
+        let blocks = Layers::new(m.pp("layers"), layers, streamed, |vb, l| {
+            Block::new(vb, &h, l)
+        })?;
         let norm = Norm::rms(d, h.eps, m.pp("norm"))?;
         let head = output_head(&vb, c, &embed, h.tied, d, h.vocab)?;
         Ok(Self {
@@ -155,8 +160,12 @@ impl Blocks for Olmo2 {
         Ok(self.embed.forward(ids)?)
     }
 
-    fn block(&self, l: usize, h: &Tensor, ctx: &Context) -> Result<Tensor> {
-        self.blocks[l].forward(h, &self.hyper, &self.rope, ctx)
+    fn with_block(&self, l: usize, run: RunBlock) -> Result<()> {
+        self.blocks.with(
+            l,
+            |vb, l| Block::new(vb, &self.hyper, l),
+            |b| run(&|h, ctx| b.forward(h, &self.hyper, &self.rope, ctx)),
+        )
     }
 
     fn final_norm(&self, h: &Tensor) -> Result<Tensor> {

@@ -230,17 +230,17 @@ pub fn accumulate_on(
 }
 
 /// Sums of one block of at most [`FOLD_ROWS`] rows about the shifts, brought to the host.
-struct BlockSums {
-    rows: usize,
-    u: Vec<f64>,
-    v: Vec<f64>,
-    uu: Vec<f64>,
-    vv: Vec<f64>,
-    uv: Vec<f32>,
+pub(crate) struct BlockSums {
+    pub(crate) rows: usize,
+    pub(crate) u: Vec<f64>,
+    pub(crate) v: Vec<f64>,
+    pub(crate) uu: Vec<f64>,
+    pub(crate) vv: Vec<f64>,
+    pub(crate) uv: Vec<f32>,
 }
 
 impl BlockSums {
-    fn is_finite(&self) -> bool {
+    pub(crate) fn is_finite(&self) -> bool {
         [&self.u, &self.v, &self.uu, &self.vv]
             .iter()
             .all(|s| s.iter().all(|v| v.is_finite()))
@@ -251,7 +251,7 @@ impl BlockSums {
 /// The sums of `x`, `y` (`[.., .., d]` on any device, `rows` rows in all) about `shifts`, computed on their device
 /// in blocks of at most [`FOLD_ROWS`] rows: `Σu`, `Σu²`, `Σv`, `Σv²` (`f32` on the device, `f64` here) and
 /// `Σuvᵀ` (`[d, d]`).
-fn shifted_sums(
+pub(crate) fn shifted_sums(
     x: &Tensor,
     y: &Tensor,
     shifts: (&[f32], &[f32]),
@@ -292,11 +292,11 @@ fn shifted_sums(
     Ok(out)
 }
 
-fn flat(t: &candle_core::Tensor) -> Result<Vec<f32>> {
+pub(crate) fn flat(t: &candle_core::Tensor) -> Result<Vec<f32>> {
     Ok(t.flatten_all()?.to_vec1::<f32>()?)
 }
 
-fn finite(x: &[f32], model: &str, site: Site, d: usize, offset: usize) -> Result<()> {
+pub(crate) fn finite(x: &[f32], model: &str, site: Site, d: usize, offset: usize) -> Result<()> {
     match x.iter().position(|v| !v.is_finite()) {
         None => Ok(()),
         Some(k) => Err(Error::input(

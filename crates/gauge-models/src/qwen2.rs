@@ -10,6 +10,17 @@ use crate::kernels::Kernels;
 use crate::llama::{Llama, Options};
 
 /// Builds a Qwen2 model.
-pub(crate) fn load(vb: VarBuilder, c: &Config, k: Kernels) -> Result<Box<dyn Blocks>> {
-    Ok(Box::new(Llama::new(vb, c, k, Options::default())?))
+pub(crate) fn load(
+    vb: VarBuilder<'static>,
+    c: &Config,
+    k: Kernels,
+    streamed: bool,
+) -> Result<Box<dyn Blocks>> {
+    Ok(Box::new(Llama::new(
+        vb,
+        c,
+        k,
+        streamed,
+        Options::default(),
+    )?))
 }

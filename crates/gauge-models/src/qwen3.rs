@@ -10,11 +10,16 @@ use crate::kernels::Kernels;
 use crate::llama::{Llama, Options};
 
 /// Builds a Qwen3 model.
-pub(crate) fn load(vb: VarBuilder, c: &Config, k: Kernels) -> Result<Box<dyn Blocks>> {
+pub(crate) fn load(
+    vb: VarBuilder<'static>,
+    c: &Config,
+    k: Kernels,
+    streamed: bool,
+) -> Result<Box<dyn Blocks>> {
     let options = Options {
         qk_norm: true,
         head_dim: Some(128),
         ..Options::default()
     };
-    Ok(Box::new(Llama::new(vb, c, k, options)?))
+    Ok(Box::new(Llama::new(vb, c, k, streamed, options)?))
 }

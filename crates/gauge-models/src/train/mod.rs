@@ -112,7 +112,14 @@ impl Trainer {
         };
         let vb = VarBuilder::from_backend(Box::new(backend), DType::F32, device.clone());
         let config = Config::new(&ckpt.config, ckpt.dir.join("config.json"));
-        let model = Model::build(ckpt.arch, &config, vb, device, Kernels::Differentiable)?;
+        let model = Model::build(
+            ckpt.arch,
+            &config,
+            vb,
+            device,
+            Kernels::Differentiable,
+            false,
+        )?;
         let mut params = std::mem::take(&mut *vars.lock().expect("lock"));
         params.sort_by(|a, b| a.0.cmp(&b.0));
         let optimizer = if resume {
