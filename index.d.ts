@@ -66,6 +66,15 @@ export declare class Model {
    * `options.device` names. Off the event loop.
    */
   static load(path: string, options?: LoadOptions | undefined | null): Promise<Model>
+  /** Whether its blocks are streamed from the checkpoint (`LoadOptions.streamed`). */
+  get streamed(): boolean
+  /** The family (`llama`, `qwen2`, `gemma3`, `bert`, …). */
+  get architecture(): string
+  /**
+   * Bytes of its weights as `f32` (`total`, the largest `block`, and what a streamed model keeps: `resident`),
+   * when its config describes its shape.
+   */
+  get footprint(): Footprint | null
   /** The device it runs on: `cpu`, `cuda:N` or `metal:N`. */
   get device(): string
   /** The path it was loaded from. */
@@ -244,6 +253,12 @@ export interface CollectOptions {
   sites: Array<string>
   /** Free-text metadata stored with the statistics (e.g. `model_a.path`). */
   metadata?: Record<string, string>
+  /**
+   * Stream the probe through both models block by block in chunks that fit this many bytes (weights held,
+   * activations and scratch); with streamed models (`LoadOptions.streamed`) memory holds one block of each.
+   * Unset: batch by batch through the whole models. Progress then counts blocks of chunks.
+   */
+  memoryBudget?: number
 }
 
 /**
@@ -269,6 +284,16 @@ export declare function correlation(x: Float32Array, y: Float32Array, rows: numb
 
 /** The reconstruction metrics of the SAELens SAE `dir` on `activations` (row-major `[n, d_in]`). */
 export declare function evaluateSae(dir: string, activations: Float32Array): Promise<SaeMetrics>
+
+/** A model's weights in memory, in bytes of `f32`. */
+export interface Footprint {
+  /** The whole model. */
+  total: number
+  /** The largest block. */
+  block: number
+  /** Everything outside the blocks. */
+  resident: number
+}
 
 /** Options of `Model.forward`. */
 export interface ForwardOptions {
@@ -383,6 +408,12 @@ export interface LoadOptions {
    * @default 'cpu'
    */
   device?: string
+  /**
+   * Keep only the embeddings, final norm and head in memory and read each block from the checkpoint when a pass
+   * reaches it (for models larger than memory; same function).
+   * @default false
+   */
+  streamed?: boolean
 }
 
 /** `matchGaugeSync` on the libuv thread pool; `signal` aborts it, also mid-solve (code `ABORTED`). */

@@ -8,6 +8,7 @@ import native = require('../native');
 import { GaugeTransportError, invalidArgument, throwIfAborted } from '../errors';
 import { Gauge } from '../gauge';
 import { matchGauge, METHODS, type Method } from '../matching';
+import { defaultMemoryBudget, fitsWhole } from '../memory';
 import { allSites, type Model, type Site } from '../model';
 import { loadProbe, packProbe, type ProbeTokenizer } from '../probe';
 import { consensus, POOLS, summarizeConfidence, meanMatrix, type ConfidenceSummary, type Pool } from './pool';
@@ -47,6 +48,15 @@ export interface StatsOptions {
   device?: string;
   /** Use only this shard of the probe's sequences: `{index, count}` (for splitting one alignment over workers). */
   shard?: { index: number; count: number };
+  /**
+   * Bytes the statistics pass may hold. Models that fit whole in three quarters of it run whole, batch by batch;
+   * larger ones are loaded streamed (one block in memory at a time) and the probe runs through them block by block
+   * in chunks that fit the budget. A budget too small for one block of each model is an error naming the bytes.
+   * @default half the machine's memory
+   */
+  memoryBudget?: number;
+  /** Stream the models (`true`) or load them whole (`false`) whatever their size. @default by `memoryBudget` */
+  streamed?: boolean;
   signal?: AbortSignal;
   onProgress?: (p: AlignProgress) => void;
 }
@@ -100,6 +110,8 @@ export interface AlignResult {
   /** With `keepMatrix`: the pooled correlation matrix, row-major `d x d` (rows: A's coordinates, columns: B's). */
   matrix?: Float32Array;
   probe: { source: string; tokens: number; sequences: number; warning?: string };
+  /** Whether the models ran streamed, block by block under `memoryBudget`. */
+  streamed: boolean;
   /** The prior added before matching, if any: its source and weight. */
   prior?: { source: string; weight: number };
   /**
@@ -145,12 +157,24 @@ export async function collectStats(
   a: string | Model,
   b: string | Model,
   options: StatsOptions = {},
-): Promise<{ stats: PairStats; probe: AlignResult['probe']; forwardSeconds: number; statsSeconds: number }> {
+): Promise<{
+  stats: PairStats;
+  probe: AlignResult['probe'];
+  forwardSeconds: number;
+  statsSeconds: number;
+  /** Whether the models were streamed block by block under the budget. */
+  streamed: boolean;
+}> {
   throwIfAborted(options.signal, 'align');
+  const budget = options.memoryBudget ?? defaultMemoryBudget();
+  if (!(Number.isSafeInteger(budget) && budget >= 1)) throw invalidArgument('memoryBudget', `${budget} is not a positive whole number of bytes`);
+  const streamed =
+    options.streamed ?? (typeof a === 'string' && typeof b === 'string' ? !fitsWhole(a, b, budget) : false);
   const [ma, mb] = await Promise.all([
-    typeof a === 'string' ? native.Model.load(a, { device: options.device }) : a,
-    typeof b === 'string' ? native.Model.load(b, { device: options.device }) : b,
+    typeof a === 'string' ? native.Model.load(a, { device: options.device, streamed }) : a,
+    typeof b === 'string' ? native.Model.load(b, { device: options.device, streamed }) : b,
   ]);
+  const blockwise = ma.streamed || mb.streamed;
   const limit = Math.min(ma.maxPositions ?? Infinity, mb.maxPositions ?? Infinity);
   const contextLength = options.contextLength ?? Math.min(DEFAULTS.contextLength, limit);
   if (contextLength > limit) {
@@ -195,6 +219,7 @@ export async function collectStats(
         'probe.context_length': String(contextLength),
         ...(options.shard ? { 'probe.shard': `${options.shard.index}/${options.shard.count}` } : {}),
       },
+      ...(blockwise ? { memoryBudget: budget } : {}),
     },
     (p) => {
       last = p;
@@ -205,6 +230,7 @@ export async function collectStats(
   const warning = 'warning' in probe ? (probe as { warning?: string }).warning : undefined;
   return {
     stats,
+    streamed: blockwise,
     forwardSeconds: last?.forwardSeconds ?? 0,
     statsSeconds: last?.statsSeconds ?? 0,
     probe: { source: probe.source, tokens: ids.length, sequences: ids.length / contextLength, ...(warning ? { warning } : {}) },
@@ -246,13 +272,14 @@ export async function align(a: string | Model, b: string | Model, options: Align
   let stats = options.stats;
   let forwardSeconds = 0;
   let statsSeconds = 0;
+  let streamed = false;
   let probe: AlignResult['probe'] = { source: 'precomputed statistics', tokens: 0, sequences: 0 };
   if (!stats && options.from === 'weights') {
     if (typeof a !== 'string' || typeof b !== 'string') throw invalidArgument('from', 'weights needs the two checkpoint paths');
     stats = await native.weightPairStats(a, b);
     probe = { source: 'weights (data-free)', tokens: 0, sequences: 0 };
   } else if (!stats) {
-    ({ stats, probe, forwardSeconds, statsSeconds } = await collectStats(a, b, options));
+    ({ stats, probe, forwardSeconds, statsSeconds, streamed } = await collectStats(a, b, options));
   } else if (options.stats) {
     probe = { source: stats!.metadata['probe.source'] ?? 'precomputed statistics', tokens: stats!.count, sequences: 0 };
   }
@@ -305,6 +332,7 @@ export async function align(a: string | Model, b: string | Model, options: Align
     truth,
     ...(options.keepMatrix ? { matrix: pooled } : {}),
     probe,
+    streamed,
     ...(options.prior !== undefined
       ? { prior: { source: options.prior === 'weights' ? 'weights' : options.prior.metadata['probe.source'] ?? 'statistics', weight: options.priorWeight ?? 1 } }
       : {}),

@@ -8,7 +8,7 @@ import { writeAlignReport } from '../report';
 import { METHODS, type Method } from '../matching';
 import { ProgressBar } from '../progress';
 import { num, oneOf, parse, str } from './args';
-import { PROBE_FLAGS, probeOptions } from './probe-flags';
+import { MEMORY_HELP, PROBE_FLAGS, probeOptions } from './probe-flags';
 
 export const usage = `gauge-transport align <A> <B> --out g.safetensors [options]
 
@@ -33,6 +33,7 @@ layers and matched exactly.
   --seed S              seed of the built-in probe's random ids (default 0)
   --device D            cpu (default), cuda, cuda:N, metal, metal:N: where the models run and the cross-moment
                         products are formed (accelerators need a build with the cuda or metal feature)
+${MEMORY_HELP}
   --out FILE            gauge file to write (refuses to replace an existing file unless --overwrite)
   --overwrite           replace --out
   --report FILE         also write a self-contained HTML report (|C| heatmap, confidence, signs, layers)

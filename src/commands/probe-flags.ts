@@ -1,5 +1,6 @@
 /** The probe and batching flags shared by `align` and `stats`. */
 import type { StatsOptions } from '../align';
+import { parseBytes } from '../memory';
 import { num, str, type Value } from './args';
 
 /** Parser entries of the shared flags. */
@@ -11,7 +12,12 @@ export const PROBE_FLAGS = {
   layers: { type: 'string' },
   seed: { type: 'string' },
   device: { type: 'string' },
+  'memory-budget': { type: 'string' },
 } as const;
+
+/** Help lines of the memory flag. */
+export const MEMORY_HELP = `  --memory-budget B     bytes the statistics may hold (4G, 512M, …; default half the machine's memory): models
+                        that fit in three quarters of it run whole, larger ones are streamed block by block`;
 
 /** `StatsOptions` from the shared flags, with their defaults and bounds. */
 export function probeOptions(values: Record<string, Value>): StatsOptions {
@@ -28,5 +34,6 @@ export function probeOptions(values: Record<string, Value>): StatsOptions {
         : layers.split(',').map((x) => (/^\d+$/.test(x) ? Number(x) : (x as 'final_norm'))),
     seed: num(values.seed, '--seed', 0, { min: 0, max: Number.MAX_SAFE_INTEGER, integer: true }),
     device: str(values.device, '--device'),
+    memoryBudget: values['memory-budget'] === undefined ? undefined : parseBytes(str(values['memory-budget'], '--memory-budget')!, '--memory-budget'),
   };
 }

@@ -6,8 +6,9 @@ import native = require('../native');
 import { collectStats } from '../align';
 import { invalidArgument } from '../errors';
 import { ProgressBar } from '../progress';
-import { parse, str } from './args';
-import { PROBE_FLAGS, probeOptions } from './probe-flags';
+import { num, parse, str } from './args';
+import { MEMORY_HELP, PROBE_FLAGS, probeOptions } from './probe-flags';
+import { resolveShard } from '../shard';
 
 export const usage = `gauge-transport stats <A> <B> --out stats.safetensors [options]
 
@@ -20,9 +21,13 @@ residual site, F64 safetensors). Shards of one probe, computed anywhere, merge w
   --context N      tokens per sequence (default 256, or the model's n_positions if fewer)
   --batch N        sequences per forward pass (default 8)
   --layers LIST    all (default) or e.g. 0,4,8,final_norm
-  --shard I/N      only the I-th of N equal parts of the probe's sequences (0-based)
+  --shard I/N      only the I-th of N equal parts of the probe's sequences (0-based); auto: from a Kubernetes
+                   Indexed Job (JOB_COMPLETION_INDEX, with --shards N) or a Slurm array (SLURM_ARRAY_TASK_ID of
+                   SLURM_ARRAY_TASK_COUNT)
+  --shards N       the number of shards, with --shard auto
   --seed S         seed of the built-in probe's random ids (default 0)
   --device D       cpu (default), cuda, cuda:N, metal, metal:N (accelerators need a build with their feature)
+${MEMORY_HELP}
   --overwrite      replace --out
   --json           print the result as JSON (with the wall time and the process's peak RSS)`;
 
@@ -32,6 +37,7 @@ export async function run(argv: string[]): Promise<void> {
     {
       ...PROBE_FLAGS,
       shard: { type: 'string' },
+      shards: { type: 'string' },
       out: { type: 'string' },
       overwrite: { type: 'boolean' },
       json: { type: 'boolean' },
@@ -42,12 +48,9 @@ export async function run(argv: string[]): Promise<void> {
   const out = str(values.out, '--out');
   if (!out) throw invalidArgument('--out', 'is required (the statistics file to write)');
   const shardRaw = str(values.shard, '--shard');
-  let shard: { index: number; count: number } | undefined;
-  if (shardRaw !== undefined) {
-    const m = /^(\d+)\/(\d+)$/.exec(shardRaw);
-    if (!m) throw invalidArgument('--shard', `${JSON.stringify(shardRaw)} is not I/N (for example 0/4)`);
-    shard = { index: Number(m[1]), count: Number(m[2]) };
-  }
+  const shards = values.shards === undefined ? undefined : num(values.shards, '--shards', undefined, { min: 1, max: 1 << 20, integer: true });
+  if (shards !== undefined && shardRaw !== 'auto') throw invalidArgument('--shards', 'goes with --shard auto');
+  const shard = shardRaw === undefined ? undefined : resolveShard(shardRaw, shards);
   const t0 = process.hrtime.bigint();
   const bar = new ProgressBar('stats');
   const { stats, probe, forwardSeconds, statsSeconds } = await collectStats(positionals[0], positionals[1], {

@@ -27,6 +27,21 @@ pub struct LoadOptions {
     /// feature.
     /// @default 'cpu'
     pub device: Option<String>,
+    /// Keep only the embeddings, final norm and head in memory and read each block from the checkpoint when a pass
+    /// reaches it (for models larger than memory; same function).
+    /// @default false
+    pub streamed: Option<bool>,
+}
+
+/// A model's weights in memory, in bytes of `f32`.
+#[napi(object)]
+pub struct Footprint {
+    /// The whole model.
+    pub total: f64,
+    /// The largest block.
+    pub block: f64,
+    /// Everything outside the blocks.
+    pub resident: f64,
 }
 
 /// Options of `Model.forward`.
@@ -141,16 +156,47 @@ impl Model {
     #[napi(ts_return_type = "Promise<Model>")]
     pub fn load(path: String, options: Option<LoadOptions>) -> AsyncTask<Job<Model>> {
         AsyncTask::new(Job::new(move || {
-            let device = match options.and_then(|o| o.device) {
+            let (device, streamed) = match options {
+                Some(o) => (o.device, o.streamed.unwrap_or(false)),
+                None => (None, false),
+            };
+            let device = match device {
                 Some(name) => gauge_models::device::device(&name, "device")?,
                 None => Device::Cpu,
             };
-            let inner = gauge_models::Model::load(Path::new(&path), &device)?;
+            let inner = if streamed {
+                gauge_models::Model::load_streamed(Path::new(&path), &device)?
+            } else {
+                gauge_models::Model::load(Path::new(&path), &device)?
+            };
             Ok(Model {
                 inner: Arc::new(inner),
                 path,
             })
         }))
+    }
+
+    /// Whether its blocks are streamed from the checkpoint (`LoadOptions.streamed`).
+    #[napi(getter)]
+    pub fn streamed(&self) -> bool {
+        self.inner.is_streamed()
+    }
+
+    /// The family (`llama`, `qwen2`, `gemma3`, `bert`, …).
+    #[napi(getter)]
+    pub fn architecture(&self) -> String {
+        self.inner.architecture().into()
+    }
+
+    /// Bytes of its weights as `f32` (`total`, the largest `block`, and what a streamed model keeps: `resident`),
+    /// when its config describes its shape.
+    #[napi(getter)]
+    pub fn footprint(&self) -> Option<Footprint> {
+        self.inner.footprint().map(|f| Footprint {
+            total: f.total_bytes as f64,
+            block: f.block_bytes as f64,
+            resident: f.resident_bytes as f64,
+        })
     }
 
     /// The device it runs on: `cpu`, `cuda:N` or `metal:N`.

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use gauge_core::stats::CrossMoments;
 use gauge_models::pair_stats::{accumulate, Batching, Progress};
+use gauge_models::streamed_stats::accumulate_streamed;
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi_derive::napi;
@@ -48,6 +49,10 @@ pub struct CollectOptions {
     pub sites: Vec<String>,
     /// Free-text metadata stored with the statistics (e.g. `model_a.path`).
     pub metadata: Option<BTreeMap<String, String>>,
+    /// Stream the probe through both models block by block in chunks that fit this many bytes (weights held,
+    /// activations and scratch); with streamed models (`LoadOptions.streamed`) memory holds one block of each.
+    /// Unset: batch by batch through the whole models. Progress then counts blocks of chunks.
+    pub memory_budget: Option<f64>,
 }
 
 /// Progress of `collectPairStats`, after each forward pass of both models.
@@ -110,33 +115,35 @@ pub fn collect_pair_stats(
         let mut moments: Vec<CrossMoments> =
             sites.iter().map(|_| CrossMoments::new(d, d)).collect();
         let start = Instant::now();
-        accumulate(
-            (&ma, &mb),
-            (&names.0, &names.1),
-            &ids,
-            &sites,
-            Batching {
-                seq: options.seq as usize,
-                batch: options.batch.unwrap_or(8) as usize,
-            },
-            &mut moments,
-            |p: Progress| {
-                if let Some(f) = &tsfn {
-                    f.call(
-                        StatsProgress {
-                            done: p.done as u32,
-                            total: p.total as u32,
-                            tokens: p.tokens as f64,
-                            seconds: start.elapsed().as_secs_f64(),
-                            forward_seconds: p.forward_seconds,
-                            stats_seconds: p.stats_seconds,
-                        },
-                        ThreadsafeFunctionCallMode::NonBlocking,
-                    );
-                }
-                !flag.load(Ordering::Relaxed)
-            },
-        )?;
+        let batching = Batching {
+            seq: options.seq as usize,
+            batch: options.batch.unwrap_or(8) as usize,
+        };
+        let report = |p: Progress| {
+            if let Some(f) = &tsfn {
+                f.call(
+                    StatsProgress {
+                        done: p.done as u32,
+                        total: p.total as u32,
+                        tokens: p.tokens as f64,
+                        seconds: start.elapsed().as_secs_f64(),
+                        forward_seconds: p.forward_seconds,
+                        stats_seconds: p.stats_seconds,
+                    },
+                    ThreadsafeFunctionCallMode::NonBlocking,
+                );
+            }
+            !flag.load(Ordering::Relaxed)
+        };
+        let models = (&*ma, &*mb);
+        let names = (names.0.as_str(), names.1.as_str());
+        match options.memory_budget {
+            None => accumulate(models, names, &ids, &sites, batching, &mut moments, report)?,
+            Some(b) => {
+                let budget = crate::args::integer(b, "memoryBudget", 1, 1 << 53)?;
+                accumulate_streamed(models, names, &ids, &sites, batching, &mut moments, budget, report)?;
+            }
+        }
         PairStats::wrap(gauge_core::stats_file::PairStats {
             sites: options.sites.into_iter().zip(moments).collect(),
             metadata: options.metadata.unwrap_or_default(),
