@@ -7,13 +7,14 @@
 //! asking for logits is an [`Error::Unsupported`]. Only `absolute` position embeddings are run.
 
 use candle_core::{Module, Tensor};
-use candle_nn::{Embedding, Linear, VarBuilder};
+use candle_nn::{Linear, VarBuilder};
 
 use crate::attention::{attention, merge_heads, split_heads};
 use crate::blocks::{Blocks, Context, Dims, Layers, RunBlock};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::kernels::{Kernels, Norm};
+use crate::lazy::Table;
 
 struct Hyper {
     hidden: usize,
@@ -76,8 +77,8 @@ impl Layer {
 
 /// A BERT encoder.
 pub(crate) struct Bert {
-    word: Embedding,
-    position: Embedding,
+    word: Table,
+    position: Table,
     token_type: Tensor,
     embed_norm: Norm,
     layers: Layers<Layer>,
@@ -135,8 +136,8 @@ impl Bert {
             vb
         };
         let e = vb.pp("embeddings");
-        let word = candle_nn::embedding(h.vocab, hidden, e.pp("word_embeddings"))?;
-        let position = candle_nn::embedding(h.positions, hidden, e.pp("position_embeddings"))?;
+        let word = Table::new(e.pp("word_embeddings"), h.vocab, hidden, streamed)?;
+        let position = Table::new(e.pp("position_embeddings"), h.positions, hidden, streamed)?;
         let token_type = e
             .pp("token_type_embeddings")
             .get((types, hidden), "weight")?

@@ -14,13 +14,14 @@
 //!   `tie_word_embeddings` is false; Gemma 2 soft-caps the logits with `final_logit_softcapping`.
 
 use candle_core::{Module, Tensor};
-use candle_nn::{Embedding, Linear, VarBuilder};
+use candle_nn::{Linear, VarBuilder};
 
 use crate::attention::{attention, cached_mask, merge_heads, repeat_kv, split_heads};
 use crate::blocks::{Blocks, Context, Dims, Layers, RunBlock};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::kernels::{Kernels, Norm};
+use crate::lazy::{Lazy, Table};
 use crate::llama::{cached_rope, linear, output_head, Heads, Mlp};
 use crate::rope::{Rope, RopeSpec};
 
@@ -272,10 +273,10 @@ impl Block {
 
 /// A Gemma 2 or Gemma 3 text model.
 pub(crate) struct Gemma {
-    embed: Embedding,
+    embed: Table,
     blocks: Layers<Block>,
     norm: Norm,
-    head: Linear,
+    head: Lazy<Linear>,
     ropes: Ropes,
     hyper: Hyper,
 }
@@ -292,12 +293,12 @@ impl Gemma {
         let ropes = Ropes::new(c, &h)?;
         let m = vb.pp("model");
         let d = h.heads.hidden;
-        let embed = candle_nn::embedding(h.vocab, d, m.pp("embed_tokens"))?;
+        let embed = Table::new(m.pp("embed_tokens"), h.vocab, d, streamed)?;
         let blocks = Layers::new(m.pp("layers"), h.layers, streamed, |vb, l| {
             Block::new(vb, &h, l)
         })?;
         let norm = h.norm(d, m.pp("norm"))?;
-        let head = output_head(&vb, c, &embed, h.tied, d, h.vocab)?;
+        let head = output_head(&vb, c, &embed, h.tied, (d, h.vocab), streamed)?;
         Ok(Self {
             embed,
             blocks,

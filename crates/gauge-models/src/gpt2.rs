@@ -8,7 +8,7 @@
 //! an output head tied to `wte` (or `lm_head.weight` when `tie_word_embeddings` is false).
 
 use candle_core::{Module, Tensor};
-use candle_nn::{Embedding, Linear, VarBuilder};
+use candle_nn::{Linear, VarBuilder};
 
 use crate::kernels::{Kernels, Norm};
 
@@ -16,6 +16,7 @@ use crate::attention::{cached_mask, causal_attention};
 use crate::blocks::{Blocks, Context, Dims, Layers, RunBlock};
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::lazy::{Lazy, Table};
 use crate::llama::output_head;
 
 /// The MLP's activation (`activation_function`).
@@ -222,11 +223,11 @@ impl Block {
 
 /// A GPT-2 causal language model.
 pub(crate) struct Gpt2 {
-    wte: Embedding,
-    wpe: Embedding,
+    wte: Table,
+    wpe: Table,
     blocks: Layers<Block>,
     ln_f: Norm,
-    head: Linear,
+    head: Lazy<Linear>,
     hyper: Hyper,
 }
 
@@ -246,11 +247,11 @@ impl Gpt2 {
         } else {
             vb.clone()
         };
-        let wte = candle_nn::embedding(h.vocab, h.hidden, t.pp("wte"))?;
-        let wpe = candle_nn::embedding(h.positions, h.hidden, t.pp("wpe"))?;
+        let wte = Table::new(t.pp("wte"), h.vocab, h.hidden, streamed)?;
+        let wpe = Table::new(t.pp("wpe"), h.positions, h.hidden, streamed)?;
         let blocks = Layers::new(t.pp("h"), h.layers, streamed, |vb, l| Block::new(vb, &h, l))?;
         let ln_f = Norm::layer(h.hidden, h.eps, t.pp("ln_f"))?;
-        let head = output_head(&vb, c, &wte, h.tied, h.hidden, h.vocab)?;
+        let head = output_head(&vb, c, &wte, h.tied, (h.hidden, h.vocab), streamed)?;
         Ok(Self {
             wte,
             wpe,
@@ -307,6 +308,6 @@ impl Blocks for Gpt2 {
     }
 
     fn head(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(self.head.forward(x)?)
+        self.head.forward(x)
     }
 }

@@ -7,13 +7,14 @@
 //! `rotary_emb_base`); the MLP is `dense_4h_to_h(act(dense_h_to_4h(x)))`; `final_layer_norm`; head `embed_out`.
 
 use candle_core::{Module, Tensor};
-use candle_nn::{Embedding, Linear, VarBuilder};
+use candle_nn::{Linear, VarBuilder};
 
 use crate::attention::{attention, cached_mask, merge_heads};
 use crate::blocks::{Blocks, Context, Dims, Layers, RunBlock};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::kernels::{Kernels, Norm};
+use crate::lazy::{head, Lazy, Table};
 use crate::llama::cached_rope;
 use crate::rope::{partial_rotary_factor, Rope, RopeSpec};
 
@@ -106,10 +107,10 @@ impl Layer {
 
 /// A GPT-NeoX causal language model.
 pub(crate) struct GptNeoX {
-    embed: Embedding,
+    embed: Table,
     layers: Layers<Layer>,
     norm: Norm,
-    head: Linear,
+    head: Lazy<Linear>,
     rope: Rope,
     hyper: Hyper,
 }
@@ -160,15 +161,15 @@ impl GptNeoX {
         }
         let rope = Rope::new(c, &spec, hd, rot)?;
         let m = vb.pp("gpt_neox");
-        let embed = candle_nn::embedding(h.vocab, hidden, m.pp("embed_in"))?;
+        let embed = Table::new(m.pp("embed_in"), h.vocab, hidden, streamed)?;
         let layers = Layers::new(m.pp("layers"), h.layers, streamed, |vb, _| {
             Layer::new(vb, &h)
         })?;
         let norm = Norm::layer(hidden, h.eps, m.pp("final_layer_norm"))?;
         let head = if h.tied {
-            Linear::new(embed.embeddings().clone(), None)
+            embed.tied_head()?
         } else {
-            candle_nn::linear_no_bias(hidden, h.vocab, vb.pp("embed_out"))?
+            head(vb.pp("embed_out"), hidden, h.vocab, streamed)?
         };
         Ok(Self {
             embed,
@@ -192,7 +193,7 @@ impl Blocks for GptNeoX {
     }
 
     fn embed(&self, ids: &Tensor, _: &Context) -> Result<Tensor> {
-        Ok(self.embed.forward(ids)?)
+        self.embed.forward(ids)
     }
 
     fn with_block(&self, l: usize, run: RunBlock) -> Result<()> {
@@ -208,6 +209,6 @@ impl Blocks for GptNeoX {
     }
 
     fn head(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(self.head.forward(x)?)
+        self.head.forward(x)
     }
 }

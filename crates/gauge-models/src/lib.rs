@@ -31,6 +31,7 @@ mod gguf_weights;
 mod gpt2;
 mod gpt_neox;
 pub mod kernels;
+mod lazy;
 mod llama;
 mod mistral;
 mod olmo2;
@@ -189,8 +190,10 @@ impl Recorder {
 pub struct Footprint {
     /// Bytes of the largest block.
     pub block_bytes: u64,
-    /// Bytes of everything outside the blocks (embeddings, final norm, head): what a streamed model keeps.
-    pub resident_bytes: u64,
+    /// Bytes of the embedding tables and the untied head (read on each use when streamed); the largest of them.
+    pub table_bytes: u64,
+    /// Bytes of what a streamed model keeps at all times (norms and other small tensors outside the blocks).
+    pub kept_bytes: u64,
     /// Bytes of the whole model.
     pub total_bytes: u64,
 }
@@ -198,27 +201,44 @@ pub struct Footprint {
 impl Footprint {
     fn of(config: &serde_json::Value) -> Option<Self> {
         let shape = gauge_core::init::ModelShape::from_config(config).ok()?;
-        let layout = shape.arch.layout();
+        let arch = shape.arch;
+        let layout = arch.layout();
         let mut per_block = vec![0u64; shape.layers];
-        let mut total = 0u64;
+        let (mut total, mut table, mut kept) = (0u64, 0u64, 0u64);
         for (name, dims, _) in shape.tensors() {
             let bytes = 4 * dims.iter().product::<usize>() as u64;
             total += bytes;
             let rest = name.strip_prefix(layout.prefix).unwrap_or(&name);
-            if let Some(l) = rest
+            let block = rest
                 .strip_prefix(layout.layer_prefix)
                 .and_then(|r| r.split('.').next())
-                .and_then(|i| i.parse::<usize>().ok())
-            {
-                per_block[l] += bytes;
+                .and_then(|i| i.parse::<usize>().ok());
+            match block {
+                Some(l) => per_block[l] += bytes,
+                None if name == layout.head
+                    || arch.role(&name).ok() == Some(gauge_core::family::Role::Embed) =>
+                {
+                    table = table.max(bytes)
+                }
+                None => kept += bytes,
             }
         }
-        let blocks: u64 = per_block.iter().sum();
         Some(Self {
             block_bytes: per_block.into_iter().max().unwrap_or(0),
-            resident_bytes: total - blocks,
+            table_bytes: table,
+            kept_bytes: kept,
             total_bytes: total,
         })
+    }
+
+    /// The most a pass holds of this model's weights at once: everything when resident; when streamed, what it
+    /// keeps plus the larger of one block and one table.
+    pub fn held_bytes(&self, streamed: bool) -> u64 {
+        if streamed {
+            self.kept_bytes + self.block_bytes.max(self.table_bytes)
+        } else {
+            self.total_bytes
+        }
     }
 }
 

@@ -13,13 +13,14 @@
 //! activations other than SiLU.
 
 use candle_core::{Module, Tensor};
-use candle_nn::{Embedding, Linear, VarBuilder};
+use candle_nn::{Linear, VarBuilder};
 
 use crate::attention::{attention, cached_mask, merge_heads, repeat_kv, split_heads};
 use crate::blocks::{Blocks, Context, Dims, Layers, RunBlock};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::kernels::{Kernels, Norm};
+use crate::lazy::{head, Lazy, Table};
 use crate::rope::{Rope, RopeSpec};
 
 /// What the families built on Llama's blocks change.
@@ -181,17 +182,17 @@ pub(crate) fn linear(vb: &VarBuilder, in_dim: usize, out_dim: usize, name: &str)
 }
 
 /// The output head: `lm_head.weight`, or the token embedding when `tied`; a config error naming
-/// `tie_word_embeddings` when an untied checkpoint has no head.
+/// `tie_word_embeddings` when an untied checkpoint has no head. Read on each use when `streamed`.
 pub(crate) fn output_head(
-    vb: &VarBuilder,
+    vb: &VarBuilder<'static>,
     c: &Config,
-    embed: &Embedding,
+    embed: &Table,
     tied: bool,
-    hidden: usize,
-    vocab: usize,
-) -> Result<Linear> {
+    dims: (usize, usize),
+    streamed: bool,
+) -> Result<Lazy<Linear>> {
     if tied {
-        return Ok(Linear::new(embed.embeddings().clone(), None));
+        return embed.tied_head();
     }
     if !vb.contains_tensor("lm_head.weight") {
         let why = match c.get("tie_word_embeddings") {
@@ -206,7 +207,7 @@ pub(crate) fn output_head(
             ),
         ));
     }
-    Ok(candle_nn::linear_no_bias(hidden, vocab, vb.pp("lm_head"))?)
+    head(vb.pp("lm_head"), dims.0, dims.1, streamed)
 }
 
 /// `(cos, sin)` of `rope` for the sequences of `ctx`, computed once per context.
@@ -344,10 +345,10 @@ impl Block {
 
 /// A Llama-family causal language model.
 pub(crate) struct Llama {
-    embed: Embedding,
+    embed: Table,
     blocks: Layers<Block>,
     norm: Norm,
-    head: Linear,
+    head: Lazy<Linear>,
     rope: Rope,
     hyper: Hyper,
 }
@@ -370,12 +371,12 @@ impl Llama {
         )?;
         let m = vb.pp("model");
         let d = h.heads.hidden;
-        let embed = candle_nn::embedding(h.vocab, d, m.pp("embed_tokens"))?;
+        let embed = Table::new(m.pp("embed_tokens"), h.vocab, d, streamed)?;
         let blocks = Layers::new(m.pp("layers"), h.layers, streamed, |vb, l| {
             Block::new(vb, &h, l)
         })?;
         let norm = Norm::rms(d, h.rms_norm_eps, m.pp("norm"))?;
-        let head = output_head(&vb, c, &embed, h.tied, d, h.vocab)?;
+        let head = output_head(&vb, c, &embed, h.tied, (d, h.vocab), streamed)?;
         Ok(Self {
             embed,
             blocks,
@@ -398,7 +399,7 @@ impl Blocks for Llama {
     }
 
     fn embed(&self, ids: &Tensor, _: &Context) -> Result<Tensor> {
-        Ok(self.embed.forward(ids)?)
+        self.embed.forward(ids)
     }
 
     fn with_block(&self, l: usize, run: RunBlock) -> Result<()> {
@@ -414,6 +415,6 @@ impl Blocks for Llama {
     }
 
     fn head(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(self.head.forward(x)?)
+        self.head.forward(x)
     }
 }

@@ -3,13 +3,14 @@
 //! (`q_norm` `[heads · head_dim]`, `k_norm` `[kv_heads · head_dim]`), applied before the heads split and RoPE.
 
 use candle_core::{Module, Tensor};
-use candle_nn::{Embedding, Linear, VarBuilder};
+use candle_nn::{Linear, VarBuilder};
 
 use crate::attention::{attention, cached_mask, merge_heads, repeat_kv, split_heads};
 use crate::blocks::{Blocks, Context, Dims, Layers, RunBlock};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::kernels::{Kernels, Norm};
+use crate::lazy::{Lazy, Table};
 use crate::llama::{cached_rope, layer_windows, linear, output_head, Heads, Mlp};
 use crate::rope::{Rope, RopeSpec};
 
@@ -92,10 +93,10 @@ impl Block {
 
 /// An OLMo 2 causal language model.
 pub(crate) struct Olmo2 {
-    embed: Embedding,
+    embed: Table,
     blocks: Layers<Block>,
     norm: Norm,
-    head: Linear,
+    head: Lazy<Linear>,
     rope: Rope,
     hyper: Hyper,
 }
@@ -129,12 +130,12 @@ impl Olmo2 {
         let rope = Rope::new(c, &RopeSpec::of(c, 10_000.0)?, hd, hd)?;
         let m = vb.pp("model");
         let d = h.heads.hidden;
-        let embed = candle_nn::embedding(h.vocab, d, m.pp("embed_tokens"))?;
+        let embed = Table::new(m.pp("embed_tokens"), h.vocab, d, streamed)?;
         let blocks = Layers::new(m.pp("layers"), layers, streamed, |vb, l| {
             Block::new(vb, &h, l)
         })?;
         let norm = Norm::rms(d, h.eps, m.pp("norm"))?;
-        let head = output_head(&vb, c, &embed, h.tied, d, h.vocab)?;
+        let head = output_head(&vb, c, &embed, h.tied, (d, h.vocab), streamed)?;
         Ok(Self {
             embed,
             blocks,
@@ -157,7 +158,7 @@ impl Blocks for Olmo2 {
     }
 
     fn embed(&self, ids: &Tensor, _: &Context) -> Result<Tensor> {
-        Ok(self.embed.forward(ids)?)
+        self.embed.forward(ids)
     }
 
     fn with_block(&self, l: usize, run: RunBlock) -> Result<()> {
@@ -173,6 +174,6 @@ impl Blocks for Olmo2 {
     }
 
     fn head(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(self.head.forward(x)?)
+        self.head.forward(x)
     }
 }

@@ -4,13 +4,14 @@
 //! layer when `sliding_window` is set. `longrope` (and every other scaled RoPE but `linear`/`llama3`) is refused.
 
 use candle_core::{Module, Tensor};
-use candle_nn::{Embedding, Linear, VarBuilder};
+use candle_nn::{Linear, VarBuilder};
 
 use crate::attention::{attention, cached_mask, merge_heads, repeat_kv, split_heads};
 use crate::blocks::{Blocks, Context, Dims, Layers, RunBlock};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::kernels::{Kernels, Norm};
+use crate::lazy::{Lazy, Table};
 use crate::llama::{cached_rope, layer_windows, linear, output_head, Heads};
 use crate::rope::{partial_rotary_factor, Rope, RopeSpec};
 
@@ -90,10 +91,10 @@ impl Block {
 
 /// A Phi-3 causal language model.
 pub(crate) struct Phi3 {
-    embed: Embedding,
+    embed: Table,
     blocks: Layers<Block>,
     norm: Norm,
-    head: Linear,
+    head: Lazy<Linear>,
     rope: Rope,
     hyper: Hyper,
 }
@@ -128,12 +129,12 @@ impl Phi3 {
         let rope = Rope::new(c, &RopeSpec::of(c, 10_000.0)?, hd, rot)?;
         let m = vb.pp("model");
         let d = h.heads.hidden;
-        let embed = candle_nn::embedding(h.vocab, d, m.pp("embed_tokens"))?;
+        let embed = Table::new(m.pp("embed_tokens"), h.vocab, d, streamed)?;
         let blocks = Layers::new(m.pp("layers"), layers, streamed, |vb, l| {
             Block::new(vb, &h, l)
         })?;
         let norm = Norm::rms(d, h.eps, m.pp("norm"))?;
-        let head = output_head(&vb, c, &embed, h.tied, d, h.vocab)?;
+        let head = output_head(&vb, c, &embed, h.tied, (d, h.vocab), streamed)?;
         Ok(Self {
             embed,
             blocks,
@@ -156,7 +157,7 @@ impl Blocks for Phi3 {
     }
 
     fn embed(&self, ids: &Tensor, _: &Context) -> Result<Tensor> {
-        Ok(self.embed.forward(ids)?)
+        self.embed.forward(ids)
     }
 
     fn with_block(&self, l: usize, run: RunBlock) -> Result<()> {
@@ -172,6 +173,6 @@ impl Blocks for Phi3 {
     }
 
     fn head(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(self.head.forward(x)?)
+        self.head.forward(x)
     }
 }

@@ -4,9 +4,10 @@
 //! a chunk of the probe (as many sequences as the memory budget allows) is embedded by both models, then each block
 //! `l` of `A` is loaded (from the checkpoint, [`crate::Model::load_streamed`]), run over the whole chunk and dropped,
 //! then the same for `B`, and the moments of the sites block `l` produces are accumulated before block `l + 1` is
-//! loaded. Peak memory is one block of each model, the parts outside the blocks (embeddings, final norm), the chunk's
-//! activations `[chunk tokens, d]` per model, and one sub-batch's attention and MLP scratch — whatever the depth or
-//! the probe's length. A budget too small for one block of each model and one sequence is an error naming the bytes
+//! loaded. With streamed models peak memory is the larger of one block and one embedding table (the models take
+//! turns, and a streamed model reads its embedding table only to embed a chunk), the small tensors outside the
+//! blocks (norms), the chunk's activations `[chunk tokens, d]` per model, and one sub-batch's attention and MLP
+//! scratch — whatever the depth or the probe's length. A budget too small for one block of each model and one sequence is an error naming the bytes
 //! needed. With resident models the same loop runs without the loads.
 //!
 //! The statistics equal [`crate::pair_stats::accumulate`]'s within float rounding (the same rows are added, in
@@ -47,14 +48,19 @@ pub fn plan(
     let d = a.hidden_size() as u64;
     let seq = batching.seq as u64;
     let batch = batching.batch.min(sequences.max(1)) as u64;
-    let held = |m: &Model| -> u64 {
-        match m.footprint() {
-            Some(f) if m.is_streamed() => f.resident_bytes + f.block_bytes,
-            Some(f) => f.total_bytes,
-            None => 0,
+    // The models run one after the other: a streamed one holds its largest block or table only while it runs.
+    let (fa, fb) = (a.footprint(), b.footprint());
+    let weights = match (fa, fb, a.is_streamed() && b.is_streamed()) {
+        (Some(x), Some(y), true) => {
+            x.kept_bytes
+                + y.kept_bytes
+                + (x.held_bytes(true) - x.kept_bytes).max(y.held_bytes(true) - y.kept_bytes)
+        }
+        (x, y, _) => {
+            x.map_or(0, |f| f.held_bytes(a.is_streamed()))
+                + y.map_or(0, |f| f.held_bytes(b.is_streamed()))
         }
     };
-    let weights = held(a) + held(b);
     // Per token of the chunk: h_l and h_{l+1} of both models, and the host copies of one site's x and y.
     let per_token = 4 * d * (2 + 2 + 2);
     // One sub-batch's scratch: the attention scores and probabilities of every head (at most 64 heads of d / 64)

@@ -40,8 +40,10 @@ pub struct Footprint {
     pub total: f64,
     /// The largest block.
     pub block: f64,
-    /// Everything outside the blocks.
-    pub resident: f64,
+    /// The largest embedding table or untied head (read on each use when streamed).
+    pub table: f64,
+    /// What a streamed model keeps at all times (norms and other small tensors).
+    pub kept: f64,
 }
 
 /// Options of `Model.forward`.
@@ -188,14 +190,15 @@ impl Model {
         self.inner.architecture().into()
     }
 
-    /// Bytes of its weights as `f32` (`total`, the largest `block`, and what a streamed model keeps: `resident`),
-    /// when its config describes its shape.
+    /// Bytes of its weights as `f32` (`total`, the largest `block` and embedding `table`, what a streamed model
+    /// keeps at all times), when its config describes its shape.
     #[napi(getter)]
     pub fn footprint(&self) -> Option<Footprint> {
         self.inner.footprint().map(|f| Footprint {
             total: f.total_bytes as f64,
             block: f.block_bytes as f64,
-            resident: f.resident_bytes as f64,
+            table: f.table_bytes as f64,
+            kept: f.kept_bytes as f64,
         })
     }
 

@@ -141,7 +141,16 @@ pub fn collect_pair_stats(
             None => accumulate(models, names, &ids, &sites, batching, &mut moments, report)?,
             Some(b) => {
                 let budget = crate::args::integer(b, "memoryBudget", 1, 1 << 53)?;
-                accumulate_streamed(models, names, &ids, &sites, batching, &mut moments, budget, report)?;
+                accumulate_streamed(
+                    models,
+                    names,
+                    &ids,
+                    &sites,
+                    batching,
+                    &mut moments,
+                    budget,
+                    report,
+                )?;
             }
         }
         PairStats::wrap(gauge_core::stats_file::PairStats {
