@@ -71,8 +71,8 @@ export declare class Model {
   /** The family (`llama`, `qwen2`, `gemma3`, `bert`, …). */
   get architecture(): string
   /**
-   * Bytes of its weights as `f32` (`total`, the largest `block`, and what a streamed model keeps: `resident`),
-   * when its config describes its shape.
+   * Bytes of its weights as `f32` (`total`, the largest `block` and embedding `table`, what a streamed model
+   * keeps at all times), when its config describes its shape.
    */
   get footprint(): Footprint | null
   /** The device it runs on: `cpu`, `cuda:N` or `metal:N`. */
@@ -291,8 +291,10 @@ export interface Footprint {
   total: number
   /** The largest block. */
   block: number
-  /** Everything outside the blocks. */
-  resident: number
+  /** The largest embedding table or untied head (read on each use when streamed). */
+  table: number
+  /** What a streamed model keeps at all times (norms and other small tensors). */
+  kept: number
 }
 
 /** Options of `Model.forward`. */

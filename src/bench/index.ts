@@ -6,6 +6,7 @@ import { applyTable, runApplyBench, type ApplyBenchResult } from './apply';
 import { forwardTable, runForwardBench, type ForwardBenchResult } from './forward';
 import { assignmentTable, runAssignmentBench, type AssignmentBenchResult } from './assignment';
 import { moments } from './moments';
+import { runScaleBench, scaleTable, type ScaleResult } from './scale';
 import { runStatsMemory, statsMemoryTable, type StatsMemoryResult } from './stats-memory';
 
 const assignment: Experiment<AssignmentBenchResult> = {
@@ -75,4 +76,24 @@ const statsMemory: Experiment<StatsMemoryResult> = {
   table: statsMemoryTable,
 };
 
-export const BENCHES: Record<string, Experiment<any>> = { assignment, apply, forward, moments, 'stats-memory': statsMemory };
+const scale: Experiment<ScaleResult> = {
+  summary: 'align large bf16 pairs (TinyLlama-1.1B, Llama-2-7B, the Llama-3-70B block shape) whole and streamed: peak RSS, tokens/s',
+  flags: '[--pairs tinyllama,llama2-7b,llama3-70b-4] [--context 256] [--work-dir DIR]',
+  options: { pairs: { type: 'string' }, context: { type: 'string' }, 'work-dir': { type: 'string' } },
+  run: (v) =>
+    runScaleBench({
+      pairs: typeof v.pairs === 'string' ? v.pairs.split(',').filter(Boolean) : undefined,
+      contextLength: num(v.context, '--context', 256, { min: 1, max: 8192, integer: true }),
+      workDir: str(v['work-dir'], '--work-dir'),
+    }),
+  table: scaleTable,
+};
+
+export const BENCHES: Record<string, Experiment<any>> = {
+  assignment,
+  apply,
+  forward,
+  moments,
+  scale,
+  'stats-memory': statsMemory,
+};

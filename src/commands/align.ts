@@ -37,7 +37,7 @@ ${MEMORY_HELP}
   --out FILE            gauge file to write (refuses to replace an existing file unless --overwrite)
   --overwrite           replace --out
   --report FILE         also write a self-contained HTML report (|C| heatmap, confidence, signs, layers)
-  --json                print the result as JSON`;
+  --json                print the result as JSON (with whether the models were streamed and the peak RSS)`;
 
 function pct(x: number): string {
   return `${(100 * x).toFixed(2)}%`;
@@ -57,7 +57,10 @@ export function alignJson(r: AlignResult, out: string): Record<string, unknown> 
     truth: r.truth,
     probe: r.probe,
     prior: r.prior,
+    streamed: r.streamed,
     seconds: r.seconds,
+    // This process's peak resident memory (maxRSS is reported in KiB).
+    maxRssBytes: process.resourceUsage().maxRSS * 1024,
   };
 }
 
