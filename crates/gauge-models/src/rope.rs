@@ -32,16 +32,23 @@ pub(crate) struct RopeSpec<'a> {
 }
 
 impl<'a> RopeSpec<'a> {
-    /// The model-wide rotary embedding of `c`: `rope_parameters.rope_theta`, else `rope_theta` (default
-    /// `default_theta`), scaled by `rope_parameters` or `rope_scaling`.
+    /// The model-wide rotary embedding of `c`, scaled by `rope_scaling` (which wins, as in Transformers) or
+    /// `rope_parameters`; the base is theirs (`rope_theta` inside them), else the top-level `rope_theta` (default
+    /// `default_theta`).
     pub(crate) fn of(c: &Config<'a>, default_theta: f64) -> Result<Self> {
-        let (key, params) = match (c.get("rope_parameters"), c.get("rope_scaling")) {
-            (Some(p), _) => ("rope_parameters", Some(p)),
-            (None, Some(s)) => ("rope_scaling", Some(s)),
+        // Transformers 5 folds an explicit `rope_scaling` into `rope_parameters`, and it wins over them.
+        let (key, params) = match (c.get("rope_scaling"), c.get("rope_parameters")) {
+            (Some(s), _) => ("rope_scaling", Some(s)),
+            (None, Some(p)) => ("rope_parameters", Some(p)),
             (None, None) => ("rope_theta", None),
         };
-        let theta = match params.and_then(|p| p.get("rope_theta")) {
-            Some(t) => positive(c, &format!("{key}.rope_theta"), t)?,
+        let theta_in = |holder: Option<&'a serde_json::Value>, name: &'static str| {
+            holder.and_then(|p| p.get("rope_theta")).map(|t| (t, name))
+        };
+        let theta = match theta_in(params, key)
+            .or_else(|| theta_in(c.get("rope_parameters"), "rope_parameters"))
+        {
+            Some((t, holder)) => positive(c, &format!("{holder}.rope_theta"), t)?,
             None => c.f64_or("rope_theta", default_theta)?,
         };
         Ok(Self {

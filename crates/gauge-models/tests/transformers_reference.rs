@@ -278,3 +278,34 @@ fn exact_gelu_instead_of_gelu_new_is_detected() {
         "exact gelu instead of gelu_new: logits moved by only {d:e}"
     );
 }
+
+/// A key a family needs, missing from its config, is an error naming the file and the key.
+#[test]
+fn a_missing_config_key_is_named() {
+    for (name, key) in [
+        ("tiny-gemma3", "intermediate_size"),
+        ("tiny-phi3", "num_attention_heads"),
+        ("tiny-bert", "max_position_embeddings"),
+    ] {
+        let dir = with_config(name, key, serde_json::Value::Null);
+        let e = Model::load(&dir, &Device::Cpu).err().expect("refused");
+        std::fs::remove_dir_all(&dir).unwrap();
+        let text = e.to_string();
+        assert!(
+            text.contains("config.json") && text.contains(key),
+            "{name}: {text}"
+        );
+    }
+}
+
+/// Phi-3's `longrope` is not implemented: refused by name rather than run as the default rotary embedding.
+#[test]
+fn phi3_longrope_is_refused_by_name() {
+    let scaling =
+        serde_json::json!({"type": "longrope", "short_factor": [1.0], "long_factor": [1.0]});
+    let dir = with_config("tiny-phi3", "rope_scaling", scaling);
+    let e = Model::load(&dir, &Device::Cpu).err().expect("refused");
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(e.code(), "MODEL_UNSUPPORTED");
+    assert!(e.to_string().contains("\"longrope\""), "{e}");
+}
