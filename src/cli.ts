@@ -48,7 +48,7 @@ function help(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((k) => k.length));
   return `gauge-transport: move coordinate-indexed objects between transformer checkpoints in the right gauge
 
-Usage: gauge-transport <command> [options]   (gauge-transport <command> --help for details)
+Usage: gauge-transport <command> [options]   (gauge-transport help <command> for details; --version)
 
 ${Object.entries(COMMANDS)
   .map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`)
@@ -58,6 +58,11 @@ ${Object.entries(COMMANDS)
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === '--version' || name === '-V') {
+    process.stdout.write(`gauge-transport ${require('../package.json').version}\n`);
+    return 0;
+  }
+  if (name === 'help' && rest.length) return main([rest[0], '--help']);
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(help());
     return name ? 0 : 2;

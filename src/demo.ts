@@ -3,7 +3,7 @@
  * d = 64), in seconds.
  *
  * 1. `B` = the model re-charted by a hidden random signed permutation (half the signs negative), then nudged by a
- *    short fine-tuning on a text it has not seen (this package's README), as a later checkpoint would be.
+ *    short fine-tuning on a text it has not seen (the package's `docs/GAUGE.md`), as a later checkpoint would be.
  * 2. The gauge `A -> B` is estimated from activations on the built-in probe text (as bytes), and every method is
  *    scored against the hidden gauge: `marginalized` (the Bd estimate) recovers it; `permutation` (what
  *    permutation-only tools find, the Sd estimate) gets the permutation right and the negative signs wrong;
@@ -12,7 +12,7 @@
  * 3. Two tools made for A are moved to B with the Bd and the Sd estimate: a steering vector (code against prose, the
  *    difference of mean residuals at `h_1`), scored by how much of its effect on a logit difference survives in B,
  *    and a sparse autoencoder fitted to A's `h_1` on the probe text, scored by its reconstruction NMSE in B on text
- *    it never saw (this package's README).
+ *    it never saw (the package's `docs/GAUGE.md`).
  *
  * Everything is written to `outDir`: the hidden gauge, the estimates, the tools as made for A and as moved to B,
  * `report.json`, and `report.html` (the alignment's charts and the tools side by side).
@@ -26,13 +26,18 @@ import { defaultProbeText } from './probe';
 import { Gauge } from './gauge';
 import { METHODS, type Method } from './matching';
 import { loadModel } from './model';
+import { errorCode } from './errors';
 import { alignSections, groupedBars, page, writeHtml, type Section } from './report';
+import { REPORT_UNAVAILABLE } from './report/vega';
 import { PACKAGE_ROOT } from './results';
 import { tinyBase } from './tiny-base';
 import { evaluateSae, logitContrast, siteActivations, steeringEffect, steeringVector, trainSae } from './tools';
 import { BYTE_TOKENIZER, train } from './train';
 import { transportSae } from './transport';
 import { behaviour, encodeBehaviour } from './experiments/transport/prompts';
+
+/** The text the demo nudges the model on and evaluates with: a shipped file the model never saw. */
+const DEMO_TEXT = path.join(PACKAGE_ROOT, 'docs', 'GAUGE.md');
 
 export interface DemoOptions {
   /** Where the demo's files go; created, and emptied of the demo's own earlier files. */
@@ -73,6 +78,10 @@ export interface DemoResult {
   };
   seconds: { nudge: number; align: number; tools: number; total: number };
   report: string;
+  /** `report.html`, when the optional chart libraries are installed. */
+  html?: string;
+  /** Why `report.html` was not written. */
+  htmlSkipped?: string;
 }
 
 const NUDGE = { lr: 1e-3, batch: 8, seq: 64 };
@@ -94,8 +103,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     const recharted = path.join(work, 'recharted');
     await native.applyGauge(a, hidden, recharted);
 
-    const corpus = path.join(PACKAGE_ROOT, 'README.md');
-    stage(`nudging it: ${nudgeSteps} AdamW steps on README.md (bytes)`);
+    const corpus = DEMO_TEXT;
+    stage(`nudging it: ${nudgeSteps} AdamW steps on docs/GAUGE.md (bytes)`);
     const t1 = performance.now();
     const run = await train(recharted, corpus, path.join(work, 'nudge'), { ...NUDGE, steps: nudgeSteps, seed });
     const nudgeSeconds = (performance.now() - t1) / 1000;
@@ -143,7 +152,14 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       seconds: { nudge: nudgeSeconds, align: alignSeconds, tools: toolSeconds, total: (performance.now() - t0) / 1000 },
       report,
     };
-    await writeDemoHtml(path.join(out, 'report.html'), r, marginalized!);
+    try {
+      await writeDemoHtml(path.join(out, 'report.html'), r, marginalized!);
+      r.html = path.join(out, 'report.html');
+    } catch (e) {
+      // Charts need vega and vega-lite, optional dependencies: without them the demo still runs, and says so.
+      if (errorCode(e) !== REPORT_UNAVAILABLE) throw e;
+      r.htmlSkipped = (e as Error).message;
+    }
     writeAtomic(report, JSON.stringify(r, null, 2) + '\n', true);
     return r;
   } finally {
@@ -207,7 +223,7 @@ async function moveTools(a: string, b: string, estimates: Record<'Bd' | 'Sd', Ga
 
   stage(`fitting an SAE to A's ${SITE} on the probe text and transporting it with each estimate`);
   const fitIds = Uint32Array.from(Buffer.from(defaultProbeText(), 'utf8'));
-  const evalIds = Uint32Array.from(fs.readFileSync(path.join(PACKAGE_ROOT, 'README.md')).subarray(0, 4096));
+  const evalIds = Uint32Array.from(fs.readFileSync(DEMO_TEXT).subarray(0, 4096));
   const d = ma.d;
   const saeDir = path.join(out, 'sae-A');
   fs.rmSync(saeDir, { recursive: true, force: true });

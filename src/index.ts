@@ -10,8 +10,6 @@ export type { AssignmentResult, SolveOptions, Solver } from './assignment';
 export { matchGauge, matchGaugeSync, METHODS } from './matching';
 export type { MatchOptions, MatchResult, Method } from './matching';
 export { GaugeTransportError, errorCode } from './errors';
-export { runCeiling } from './experiments/ceiling';
-export type { CeilingOptions, CeilingResult } from './experiments/ceiling';
 import native = require('./native');
 
 /** Reads a 2-D float32/float64 `.npy` matrix as row-major float32. */
@@ -40,5 +38,18 @@ export { audit, parseClaims, readClaims, moveClaim, holds } from './audit';
 export type { AuditOptions, AuditReport, ClaimResult, Verdict, Claim, ClaimsFile, CoordinatesClaim, TopKClaim, Behaviour } from './audit';
 export { writeAlignReport, writeTrajectoryReport, writeAuditReport, writeExperimentReport } from './report';
 export type { Section } from './report';
+/** Describes a checkpoint directory or GGUF file: family, shape, dtypes, parameters, gain statistics, gauge group. */
+export const inspectModel = native.inspectModel;
+/** Re-charts a checkpoint by a gauge into a new directory (hidden states become `g·h`, outputs unchanged). */
+export const applyGauge = native.applyGauge;
+/** Writes a random checkpoint (generic gains) for a preset or a `config.json`. */
+export const initCheckpoint = native.initCheckpoint;
+/** Writes a seeded Gaussian perturbation of a checkpoint (for experiments). */
+export const perturbCheckpoint = native.perturbCheckpoint;
+/** A model's own tokenizer (`tokenizer.json` or a GGUF's metadata). */
+export const Tokenizer = native.Tokenizer;
+export { defaultMemoryBudget, parseBytes } from './memory';
+export { resolveShard } from './shard';
+export type { Shard } from './shard';
 /** The canonical chart of a checkpoint: gauge fixing from the checkpoint alone (coordinates by norm gain, signs by the token embedding), with its ties. */
 export const canonicalGauge = native.canonicalGauge;

@@ -4,13 +4,28 @@
  * is loaded once, with a dynamic `import()` that the CommonJS build keeps as is.
  */
 
+import { GaugeTransportError } from '../errors';
+
 // `import()` written through Function so that TypeScript's CommonJS output does not turn it into `require()`.
 const importEsm = new Function('specifier', 'return import(specifier)') as (s: string) => Promise<any>;
 
 let loaded: Promise<{ vega: any; vl: any }> | undefined;
 
+/** The code of the error when vega or vega-lite, optional peer dependencies, are not installed. */
+export const REPORT_UNAVAILABLE = 'REPORT_UNAVAILABLE';
+
 function libraries(): Promise<{ vega: any; vl: any }> {
-  loaded ??= Promise.all([importEsm('vega'), importEsm('vega-lite')]).then(([vega, vl]) => ({ vega, vl }));
+  loaded ??= Promise.all([importEsm('vega'), importEsm('vega-lite')]).then(
+    ([vega, vl]) => ({ vega, vl }),
+    (e) => {
+      loaded = undefined;
+      throw new GaugeTransportError(
+        REPORT_UNAVAILABLE,
+        `HTML reports draw their charts with vega and vega-lite, optional dependencies that are not installed ` +
+          `(${(e as Error).message}); install them with \`npm install vega vega-lite\``,
+      );
+    },
+  );
   return loaded;
 }
 

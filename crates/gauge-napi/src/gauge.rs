@@ -205,7 +205,7 @@ impl Gauge {
     }
 
     /// The smallest group holding this gauge: `Sd`, `±Sd` or `Bd`.
-    #[napi]
+    #[napi(ts_return_type = "'Sd' | '±Sd' | 'Bd'")]
     pub fn group(&self) -> &'static str {
         self.inner.group().as_str()
     }
