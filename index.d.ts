@@ -45,7 +45,7 @@ export declare class Gauge {
   /** `|g|`: the same permutation with every sign +1. */
   abs(): Gauge
   /** The smallest group holding this gauge: `Sd`, `±Sd` or `Bd`. */
-  group(): string
+  group(): 'Sd' | '±Sd' | 'Bd'
   /** Whether both gauges have the same `perm` and `sign`. */
   equals(other: Gauge): boolean
   /** Perm and signed accuracy of this gauge against `truth` (GAUGE.md §2). */
@@ -282,6 +282,49 @@ export declare function convertGguf(gguf: string, out: string): Promise<string>
  */
 export declare function correlation(x: Float32Array, y: Float32Array, rows: number, dx: number, dy: number): Promise<Float32Array>
 
+/**
+ * Estimates the gauge A -> B from paired statistics: per-site correlations pooled (`signed-sum` or `per-layer`
+ * consensus), an optional prior added, matched exactly; with per-site estimates and, on request, every method's
+ * estimate and the pooled matrix. Off the event loop; `signal` aborts it, also mid-solve (`ABORTED`).
+ */
+export declare function estimateGauge(stats: PairStats, options?: EstimateGaugeOptions | undefined | null, signal?: AbortSignal | undefined | null): Promise<GaugeEstimate>
+
+/** Options of `estimateGauge`. */
+export interface EstimateGaugeOptions {
+  /**
+   * `marginalized`, `signed` or `permutation`.
+   * @default 'marginalized'
+   */
+  method?: string
+  /**
+   * `signed-sum` or `per-layer`.
+   * @default 'signed-sum'
+   */
+  pool?: string
+  /** Statistics whose mean correlation is added to the pooled matrix before matching (e.g. `weightPairStats`). */
+  prior?: PairStats
+  /**
+   * Scale of the prior.
+   * @default 1
+   */
+  priorWeight?: number
+  /**
+   * Also estimate with every method (`byMethod`).
+   * @default false
+   */
+  allMethods?: boolean
+  /**
+   * Return the pooled matrix, row-major `d x d`.
+   * @default false
+   */
+  keepMatrix?: boolean
+  /**
+   * `jv`, `jv-dense` or `pathfinding`.
+   * @default 'jv'
+   */
+  solver?: string
+}
+
 /** The reconstruction metrics of the SAELens SAE `dir` on `activations` (row-major `[n, d_in]`). */
 export declare function evaluateSae(dir: string, activations: Float32Array): Promise<SaeMetrics>
 
@@ -358,6 +401,22 @@ export interface GaugeAgreement {
   permAccuracy: number
   /** Fraction sent to the same target coordinate with the same sign. */
   signedAccuracy: number
+}
+
+/** The result of `estimateGauge`. */
+export interface GaugeEstimate {
+  /** The estimate A -> B. */
+  gauge: Gauge
+  /** Per source coordinate: the pooled matching's margin over the best alternative in its row and column. */
+  confidence: Float32Array
+  /** Per site: its own marginalized estimate. */
+  perSite: Array<SiteEstimate>
+  /** With `allMethods`: every method's estimate. */
+  byMethod: Array<MethodEstimate>
+  /** With `keepMatrix`: the pooled correlation matrix. */
+  matrix?: Float32Array
+  /** Residual width. */
+  d: number
 }
 
 /** Provenance stored in a gauge file. */
@@ -480,6 +539,14 @@ export interface MergeResult {
   tensors: number
   /** Of which B's were moved by the gauge. */
   moved: number
+}
+
+/** One method's estimate. */
+export interface MethodEstimate {
+  /** `marginalized`, `signed` or `permutation`. */
+  method: string
+  /** Its estimate. */
+  gauge: Gauge
 }
 
 /** A checkpoint's description. */
@@ -623,6 +690,14 @@ export interface SiteChartInfo {
   chart: string
   /** For `"other"`: which chart, and why the residual gauge does not act on it. */
   reason?: string
+}
+
+/** One site's own estimate. */
+export interface SiteEstimate {
+  /** The site (`h_l`, `final_norm`). */
+  site: string
+  /** Its estimate. */
+  gauge: Gauge
 }
 
 /** `solveAssignmentSync` on the libuv thread pool; `signal` aborts it, also mid-solve (code `ABORTED`). */

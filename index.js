@@ -846,6 +846,7 @@ module.exports.canonicalGauge = nativeBinding.canonicalGauge
 module.exports.collectPairStats = nativeBinding.collectPairStats
 module.exports.convertGguf = nativeBinding.convertGguf
 module.exports.correlation = nativeBinding.correlation
+module.exports.estimateGauge = nativeBinding.estimateGauge
 module.exports.evaluateSae = nativeBinding.evaluateSae
 module.exports.initCheckpoint = nativeBinding.initCheckpoint
 module.exports.inspectModel = nativeBinding.inspectModel

@@ -38,6 +38,8 @@ export { audit, parseClaims, readClaims, moveClaim, holds } from './audit';
 export type { AuditOptions, AuditReport, ClaimResult, Verdict, Claim, ClaimsFile, CoordinatesClaim, TopKClaim, Behaviour } from './audit';
 export { writeAlignReport, writeTrajectoryReport, writeAuditReport, writeExperimentReport } from './report';
 export type { Section } from './report';
+/** Paired statistics to a gauge with its diagnostics, in one call off the event loop (pooling, prior, matching). */
+export const estimateGauge = native.estimateGauge;
 /** Describes a checkpoint directory or GGUF file: family, shape, dtypes, parameters, gain statistics, gauge group. */
 export const inspectModel = native.inspectModel;
 /** Re-charts a checkpoint by a gauge into a new directory (hidden states become `g·h`, outputs unchanged). */

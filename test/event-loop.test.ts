@@ -93,3 +93,51 @@ test('the native solveAssignment with an already-aborted signal rejects with ABO
   const s = native.randomUniform(256 * 256, 3);
   expect((await rejection(native.solveAssignment(s, 256, 256, {}, controller.signal))).code).toBe('ABORTED');
 });
+
+/** The longest gap between 1 ms ticks while `p` is pending, in ms. */
+async function longestGap<T>(p: Promise<T>): Promise<{ gap: number; value: T }> {
+  let last = performance.now();
+  let gap = 0;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    gap = Math.max(gap, now - last);
+    last = now;
+  }, 1);
+  try {
+    const value = await p;
+    return { gap: Math.max(gap, performance.now() - last), value };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+test('align at d = 4096 keeps the event loop free: the whole estimate runs in one native call', async () => {
+  const { tempDir } = await import('./helpers');
+  const { dir, cleanup } = tempDir('event-loop-align');
+  try {
+    const fs = await import('node:fs');
+    const path = await import('node:path');
+    const config = {
+      architectures: ['LlamaForCausalLM'],
+      model_type: 'llama',
+      hidden_size: N,
+      intermediate_size: 64,
+      num_hidden_layers: 1,
+      num_attention_heads: 32,
+      num_key_value_heads: 8,
+      vocab_size: 128,
+      tie_word_embeddings: true,
+    };
+    fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config));
+    await native.initCheckpoint(path.join(dir, 'config.json'), path.join(dir, 'A'), { seed: 3 });
+    const stats = await native.weightPairStats(path.join(dir, 'A'), path.join(dir, 'A'));
+    const { align } = await import('../src');
+    const { gap, value } = await longestGap(align(path.join(dir, 'A'), path.join(dir, 'A'), { stats }));
+    expect(value.d).toBe(N);
+    expect(value.gauge.agreement(native.Gauge.identity(N)).signedAccuracy).toBe(1);
+    // The target is 20 ms; a loaded test machine can delay a timer on its own, hence the margin.
+    expect(gap).toBeLessThan(100);
+  } finally {
+    cleanup();
+  }
+}, 120_000);

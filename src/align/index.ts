@@ -7,11 +7,11 @@
 import native = require('../native');
 import { GaugeTransportError, invalidArgument, throwIfAborted } from '../errors';
 import { Gauge } from '../gauge';
-import { matchGauge, METHODS, type Method } from '../matching';
+import { METHODS, type Method } from '../matching';
 import { defaultMemoryBudget, fitsWhole } from '../memory';
 import { allSites, type Model, type Site } from '../model';
 import { loadProbe, packProbe, type ProbeTokenizer } from '../probe';
-import { consensus, POOLS, summarizeConfidence, meanMatrix, type ConfidenceSummary, type Pool } from './pool';
+import { POOLS, summarizeConfidence, type ConfidenceSummary, type Pool } from './pool';
 
 export { POOLS, type Pool, type ConfidenceSummary } from './pool';
 
@@ -237,16 +237,8 @@ export async function collectStats(
   };
 }
 
-/** `pooled += weight · (mean correlation of the prior's sites)`; see {@link AlignOptions.prior}. */
-async function addPrior(
-  pooled: Float32Array,
-  d: number,
-  a: string | Model,
-  b: string | Model,
-  prior: 'weights' | PairStats,
-  weight: number,
-): Promise<void> {
-  if (!(Number.isFinite(weight) && weight >= 0)) throw invalidArgument('priorWeight', `${weight} is not a finite number >= 0`);
+/** The prior's statistics: the weights' correlations, or statistics given; see {@link AlignOptions.prior}. */
+async function priorStats(a: string | Model, b: string | Model, prior: 'weights' | PairStats, d: number): Promise<PairStats> {
   let stats: PairStats;
   if (prior === 'weights') {
     const pa = typeof a === 'string' ? a : a.path;
@@ -258,8 +250,7 @@ async function addPrior(
     throw invalidArgument('prior', `${JSON.stringify(prior)} is neither 'weights' nor statistics (PairStats)`);
   }
   if (stats.d !== d) throw new GaugeTransportError('SHAPE_MISMATCH', `prior: its statistics have d = ${stats.d} but the models have d = ${d}`);
-  const p = meanMatrix(stats.sites.map((s) => stats.correlation(s)));
-  for (let k = 0; k < pooled.length; k++) pooled[k] += weight * p[k];
+  return stats;
 }
 
 /** Estimates the gauge `A -> B` from activations; see the module docs. */
@@ -292,30 +283,29 @@ export async function align(a: string | Model, b: string | Model, options: Align
   if (options.truth && options.truth.d !== d) {
     throw new GaugeTransportError('SHAPE_MISMATCH', `truth: the gauge has d = ${options.truth.d} but the models have d = ${d}`);
   }
-  const sites = stats.sites;
-  const perSite = sites.map((s) => stats!.correlation(s));
-  const pooled = meanMatrix(perSite);
-  if (options.prior !== undefined) await addPrior(pooled, d, a, b, options.prior, options.priorWeight ?? 1);
-  const siteGauges = await Promise.all(perSite.map((c) => matchGauge(c, d, { method: 'marginalized', signal: options.signal })));
-  const main = await matchGauge(pooled, d, { method, signal: options.signal });
-  const gauge = pool === 'signed-sum' ? main.gauge : await consensus(siteGauges.map((m) => m.gauge), pooled, d, method);
+  const priorWeight = options.priorWeight ?? 1;
+  if (!(Number.isFinite(priorWeight) && priorWeight >= 0)) throw invalidArgument('priorWeight', `${priorWeight} is not a finite number >= 0`);
+  const prior = options.prior === undefined ? undefined : await priorStats(a, b, options.prior, d);
+  // One call, off the event loop: the per-site correlations, pooling, prior and every matching stay in the core.
+  const est = await native.estimateGauge(
+    stats,
+    { method, pool, prior, priorWeight, allMethods: options.truth !== undefined, keepMatrix: options.keepMatrix === true },
+    options.signal,
+  );
+  const gauge = est.gauge;
   const agreement = (g: Gauge, t: Gauge): Agreement => {
     const x = g.agreement(t);
     return { permAccuracy: x.permAccuracy, signedAccuracy: x.signedAccuracy };
   };
-  const perLayer = sites.map((site, k) => ({
+  const perLayer = est.perSite.map(({ site, gauge: g }) => ({
     site,
-    agreement: agreement(siteGauges[k].gauge, gauge),
-    ...(options.truth ? { truth: agreement(siteGauges[k].gauge, options.truth) } : {}),
+    agreement: agreement(g, gauge),
+    ...(options.truth ? { truth: agreement(g, options.truth) } : {}),
   }));
   let truth: AlignResult['truth'];
   if (options.truth) {
     truth = {} as Record<Method, Agreement>;
-    for (const m of METHODS) {
-      const est = m === method ? gauge : pool === 'signed-sum' ? (await matchGauge(pooled, d, { method: m })).gauge
-        : await consensus(siteGauges.map((x) => x.gauge), pooled, d, m);
-      truth[m] = agreement(est, options.truth);
-    }
+    for (const m of est.byMethod) truth[m.method as Method] = agreement(m.gauge, options.truth);
   }
   options.onProgress?.({ phase: 'solve', done: 1, total: 1, tokens: stats.count });
   const sign = gauge.sign;
@@ -325,12 +315,12 @@ export async function align(a: string | Model, b: string | Model, options: Align
     method,
     pool,
     d,
-    confidence: main.confidence,
-    confidenceSummary: summarizeConfidence(main.confidence),
+    confidence: est.confidence,
+    confidenceSummary: summarizeConfidence(est.confidence),
     negativeFraction,
     perLayer,
     truth,
-    ...(options.keepMatrix ? { matrix: pooled } : {}),
+    ...(est.matrix ? { matrix: est.matrix } : {}),
     probe,
     streamed,
     ...(options.prior !== undefined

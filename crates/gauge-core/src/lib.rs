@@ -12,6 +12,7 @@ pub mod atomic;
 pub mod canonical;
 pub mod checkpoint;
 pub mod error;
+pub mod estimate;
 pub mod family;
 pub mod gauge;
 pub mod gauge_file;

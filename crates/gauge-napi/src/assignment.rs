@@ -64,7 +64,7 @@ pub struct MatchResult {
     pub fast_path: bool,
 }
 
-fn solver(s: Option<&str>) -> CResult<Solver> {
+pub(crate) fn solver(s: Option<&str>) -> CResult<Solver> {
     let s = s.unwrap_or("jv");
     Solver::parse(s).ok_or_else(|| {
         CodedError::invalid(
@@ -74,7 +74,7 @@ fn solver(s: Option<&str>) -> CResult<Solver> {
     })
 }
 
-fn method(s: Option<&str>) -> CResult<Method> {
+pub(crate) fn method(s: Option<&str>) -> CResult<Method> {
     let s = s.unwrap_or("marginalized");
     Method::parse(s).ok_or_else(|| {
         CodedError::invalid(

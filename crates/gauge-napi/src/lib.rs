@@ -13,6 +13,7 @@ mod assignment;
 mod canonical;
 mod checkpoint;
 mod error;
+mod estimate;
 mod gauge;
 mod job;
 mod model;

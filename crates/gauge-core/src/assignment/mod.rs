@@ -85,7 +85,7 @@ pub struct Assignment {
 pub type Cancel<'a> = Option<&'a AtomicBool>;
 
 /// `ABORTED` once the caller has raised `cancel`.
-pub(crate) fn check_cancel(cancel: Cancel<'_>) -> Result<()> {
+pub fn check_cancel(cancel: Cancel<'_>) -> Result<()> {
     if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
         return Err(Error::Aborted {
             what: "assignment".into(),
