@@ -278,7 +278,10 @@ export declare function convertGguf(gguf: string, out: string): Promise<string>
 
 /**
  * Pearson correlations `C[i, j] = corr(x[:, i], y[:, j])` of row-major `x` (`[rows, dx]`) and `y`
- * (`[rows, dy]`), returned row-major `[dx, dy]`; blocks of f32 GEMM accumulated in f64. Off the event loop.
+ * (`[rows, dy]`), returned row-major `[dx, dy]`; blocks of f32 GEMM accumulated in f64. Off the event loop; `x`
+ * and `y` are copied before the call returns. Rejects with `INVALID_ARGUMENT` for a size that is not a whole
+ * number in range or a `dx x dy` matrix that cannot be allocated, and `SHAPE_MISMATCH` when the lengths are not
+ * `rows · dx` and `rows · dy`, before allocating anything.
  */
 export declare function correlation(x: Float32Array, y: Float32Array, rows: number, dx: number, dy: number): Promise<Float32Array>
 
@@ -558,10 +561,10 @@ export interface RandomGaugeOptions {
   group?: string
 }
 
-/** `count` standard normal samples from the seeded SplitMix64 stream (Box-Muller), as float32. */
+/** `count` (at most 2^30) standard normal samples from the seeded SplitMix64 stream (Box-Muller), as float32. */
 export declare function randomNormal(count: number, seedValue?: number | undefined | null): Float32Array
 
-/** `count` uniform samples on [0, 1) from the seeded SplitMix64 stream, as float32. */
+/** `count` (at most 2^30) uniform samples on [0, 1) from the seeded SplitMix64 stream, as float32. */
 export declare function randomUniform(count: number, seedValue?: number | undefined | null): Float32Array
 
 /**

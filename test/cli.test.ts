@@ -63,6 +63,9 @@ describe('random-gauge', () => {
     [['--d', 'eight', '--out', 'g.safetensors']],
     [['--d', '8']],
     [['--d', '8', '--out', 'g.safetensors', '--group', 'Od']],
+    // Beyond the widest gauge (2^24): refused before anything is allocated, not gigabytes later.
+    [['--d', '16777217', '--out', 'g.safetensors']],
+    [['--d', '4294967295', '--out', 'g.safetensors']],
   ])('bad arguments %j exit 2 with INVALID_ARGUMENT and write nothing', (args) => {
     const r = cli('random-gauge', ...args);
     expect(r.status).toBe(2);
