@@ -248,6 +248,23 @@ describe('align, perturb', () => {
   });
 });
 
+describe('untrusted inputs and outputs', () => {
+  const TINY = path.join(__dirname, '..', 'crates', 'gauge-models', 'tests', 'fixtures', 'tiny');
+
+  test('--gauge /dev/zero and a .npy of /dev/zero fail at once, naming the file', () => {
+    const t0 = Date.now();
+    let r = cli('apply', TINY, '--gauge', '/dev/zero', '--out', 'b');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^error \[SAFETENSORS_HEADER\]: \/dev\/zero/);
+    r = cli('match', '/dev/zero', '--out', 'g.safetensors');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^error \[NPY_FORMAT\]: \/dev\/zero/);
+    // Reading either whole would never end; the bound is the header, so both are refused in milliseconds.
+    expect(Date.now() - t0).toBeLessThan(20_000);
+    expect(fs.readdirSync(dir)).toEqual([]);
+  });
+});
+
 describe('stats, stats-merge, align --stats', () => {
   const TINY = path.join(__dirname, '..', 'crates', 'gauge-models', 'tests', 'fixtures', 'tiny');
 
