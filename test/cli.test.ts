@@ -263,6 +263,18 @@ describe('untrusted inputs and outputs', () => {
     expect(Date.now() - t0).toBeLessThan(20_000);
     expect(fs.readdirSync(dir)).toEqual([]);
   });
+
+  test('apply refuses an --out inside the input checkpoint and leaves the input as it was', () => {
+    fs.cpSync(TINY, path.join(dir, 'in'), { recursive: true });
+    const before = fs.readdirSync(path.join(dir, 'in')).sort();
+    expect(cli('random-gauge', '--d', '64', '--seed', '5', '--out', 'g.safetensors').status).toBe(0);
+    for (const out of ['in/moved', './in/x/../moved2']) {
+      const r = cli('apply', 'in', '--gauge', 'g.safetensors', '--out', out);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(/^error \[INVALID_ARGUMENT\]: .*inside the input checkpoint/);
+    }
+    expect(fs.readdirSync(path.join(dir, 'in')).sort()).toEqual(before);
+  });
 });
 
 describe('stats, stats-merge, align --stats', () => {
