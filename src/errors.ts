@@ -34,3 +34,28 @@ export function throwIfAborted(signal: AbortSignal | undefined, what: string): v
     throw new GaugeTransportError('ABORTED', `${what} was aborted`);
   }
 }
+
+/**
+ * A user callback prepared for the addon, which calls it from its worker thread. The addon keeps an exception the
+ * callback throws from reaching `uncaughtException` (which would end the process): the native call stops and
+ * rejects with `CALLBACK_THREW`. `settle` makes the callback's own exception, unchanged, the rejection instead.
+ */
+export function relayThrows<A extends unknown[]>(
+  callback: (...args: A) => void,
+): { callback: (...args: A) => void; settle: <T>(p: Promise<T>) => Promise<T> } {
+  let thrown: { error: unknown } | undefined;
+  return {
+    callback: (...args: A) => {
+      try {
+        callback(...args);
+      } catch (error) {
+        thrown ??= { error };
+        throw error;
+      }
+    },
+    settle: (p) =>
+      p.catch((e: unknown) => {
+        throw thrown ? thrown.error : e;
+      }),
+  };
+}

@@ -10,7 +10,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import native = require('./native');
-import { invalidArgument, throwIfAborted } from './errors';
+import { invalidArgument, relayThrows, throwIfAborted } from './errors';
 import { readProbe, type ProbeTokenizer } from './probe';
 
 export type { TrainProgress, TrainSummary } from '../index';
@@ -94,14 +94,16 @@ export async function train(init: string, data: string | Uint32Array, out: strin
   // every event has been delivered when the Promise resolves.
   let last = 0;
   let wake: (() => void) | undefined;
+  // A throwing onProgress stops the run and rejects with its own exception.
   const forward = onProgress
-    ? (p: native.TrainProgress) => {
+    ? relayThrows((p: native.TrainProgress) => {
         last = p.step;
-        onProgress(p);
         if (p.step >= p.steps) wake?.();
-      }
+        onProgress(p);
+      })
     : undefined;
-  const summary = await native.train(init, ids, out, rest, forward, signal);
+  const run = native.train(init, ids, out, rest, forward?.callback, signal);
+  const summary = await (forward ? forward.settle(run) : run);
   if (forward && last < summary.losses.length) {
     await new Promise<void>((resolve) => {
       wake = resolve;

@@ -63,6 +63,9 @@ describe('random-gauge', () => {
     [['--d', 'eight', '--out', 'g.safetensors']],
     [['--d', '8']],
     [['--d', '8', '--out', 'g.safetensors', '--group', 'Od']],
+    // Beyond the widest gauge (2^24): refused before anything is allocated, not gigabytes later.
+    [['--d', '16777217', '--out', 'g.safetensors']],
+    [['--d', '4294967295', '--out', 'g.safetensors']],
   ])('bad arguments %j exit 2 with INVALID_ARGUMENT and write nothing', (args) => {
     const r = cli('random-gauge', ...args);
     expect(r.status).toBe(2);
@@ -242,6 +245,35 @@ describe('align, perturb', () => {
     r = cli('perturb', TINY, '--out', 'p', '--scale', '-1');
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/--scale/);
+  });
+});
+
+describe('untrusted inputs and outputs', () => {
+  const TINY = path.join(__dirname, '..', 'crates', 'gauge-models', 'tests', 'fixtures', 'tiny');
+
+  test('--gauge /dev/zero and a .npy of /dev/zero fail at once, naming the file', () => {
+    const t0 = Date.now();
+    let r = cli('apply', TINY, '--gauge', '/dev/zero', '--out', 'b');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^error \[SAFETENSORS_HEADER\]: \/dev\/zero/);
+    r = cli('match', '/dev/zero', '--out', 'g.safetensors');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^error \[NPY_FORMAT\]: \/dev\/zero/);
+    // Reading either whole would never end; the bound is the header, so both are refused in milliseconds.
+    expect(Date.now() - t0).toBeLessThan(20_000);
+    expect(fs.readdirSync(dir)).toEqual([]);
+  });
+
+  test('apply refuses an --out inside the input checkpoint and leaves the input as it was', () => {
+    fs.cpSync(TINY, path.join(dir, 'in'), { recursive: true });
+    const before = fs.readdirSync(path.join(dir, 'in')).sort();
+    expect(cli('random-gauge', '--d', '64', '--seed', '5', '--out', 'g.safetensors').status).toBe(0);
+    for (const out of ['in/moved', './in/x/../moved2']) {
+      const r = cli('apply', 'in', '--gauge', 'g.safetensors', '--out', out);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(/^error \[INVALID_ARGUMENT\]: .*inside the input checkpoint/);
+    }
+    expect(fs.readdirSync(path.join(dir, 'in')).sort()).toEqual(before);
   });
 });
 

@@ -1,7 +1,8 @@
 /**
  * The Promise forms run off the event loop and honour an AbortSignal. The large solve is a 4096 x 4096 uniform
  * matrix with the jv solver (about a second on one core of a 2-core machine; row argmaxes collide, so no fast
- * path); the assertions count timer ticks and check outcomes, never durations.
+ * path); the assertions count timer ticks and check outcomes, never durations, except the latency of an abort
+ * (every solver polls its flag, so a 200 ms bound holds on a loaded machine).
  */
 import { matchGauge, solveAssignment } from '../src';
 import native = require('../src/native');
@@ -9,9 +10,11 @@ import { rejection } from './helpers';
 
 const N = 4096;
 let big: Float32Array;
+let small: Float32Array;
 
 beforeAll(() => {
   big = native.randomUniform(N * N, 17);
+  small = native.randomUniform(256 * 256, 18);
 });
 
 /** Counts 10 ms interval ticks while `p` is pending. */
@@ -61,6 +64,53 @@ test('aborting 30 ms into a long matchGauge rejects with ABORTED', async () => {
   } finally {
     clearTimeout(timer);
   }
+});
+
+test.each(['pathfinding', 'jv', 'jv-dense'] as const)(
+  'aborting a 4096 x 4096 %s solve 20 ms in rejects with ABORTED within 200 ms',
+  async (solver) => {
+    const controller = new AbortController();
+    let abortedAt = 0;
+    const timer = setTimeout(() => {
+      abortedAt = performance.now();
+      controller.abort();
+    }, 20);
+    try {
+      const err = await rejection(solveAssignment(big, N, N, { solver, signal: controller.signal }));
+      // kuhn_munkres alone needs seconds here: the solver must have stopped, not finished.
+      expect(performance.now() - abortedAt).toBeLessThan(200);
+      expect(err.code).toBe('ABORTED');
+    } finally {
+      clearTimeout(timer);
+    }
+  },
+);
+
+/** Blocks the event loop for `ms` (the thread pool keeps working). */
+function blockFor(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end);
+}
+
+test.each([
+  ['solveAssignment', (signal: AbortSignal) => native.solveAssignment(small, 256, 256, {}, signal)],
+  ['matchGauge', (signal: AbortSignal) => native.matchGauge(small, 256, {}, signal)],
+])('%s aborted after its work finished but before it settled rejects with ABORTED', async (_, call) => {
+  const controller = new AbortController();
+  const p = call(controller.signal);
+  // The 256 x 256 solve ends on the thread pool while the event loop is blocked; its result waits to be
+  // delivered when the abort comes.
+  blockFor(300);
+  controller.abort();
+  expect((await rejection(p)).code).toBe('ABORTED');
+});
+
+test('one signal reused across calls aborts the later ones too', async () => {
+  const controller = new AbortController();
+  await native.solveAssignment(small, 256, 256, {}, controller.signal);
+  const p = native.solveAssignment(big, N, N, { solver: 'jv-dense' }, controller.signal);
+  setTimeout(() => controller.abort(), 20);
+  expect((await rejection(p)).code).toBe('ABORTED');
 });
 
 test('the addon still solves after an aborted call', async () => {

@@ -5,7 +5,7 @@
  * the event loop; progress is reported per forward pass and an `AbortSignal` stops it between passes.
  */
 import native = require('../native');
-import { GaugeTransportError, invalidArgument, throwIfAborted } from '../errors';
+import { GaugeTransportError, invalidArgument, relayThrows, throwIfAborted } from '../errors';
 import { Gauge } from '../gauge';
 import { METHODS, type Method } from '../matching';
 import { defaultMemoryBudget, fitsWhole } from '../memory';
@@ -203,7 +203,12 @@ export async function collectStats(
   }
   const sites = resolveSites(options.layers, ma.layers);
   let last: native.StatsProgress | undefined;
-  const stats = await native.collectPairStats(
+  // A throwing onProgress stops the pass and rejects with its own exception.
+  const progress = relayThrows((p: native.StatsProgress) => {
+    last = p;
+    options.onProgress?.({ phase: 'statistics', done: p.done, total: p.total, tokens: p.tokens });
+  });
+  const stats = await progress.settle(native.collectPairStats(
     ma,
     mb,
     ids,
@@ -221,12 +226,9 @@ export async function collectStats(
       },
       ...(blockwise ? { memoryBudget: budget } : {}),
     },
-    (p) => {
-      last = p;
-      options.onProgress?.({ phase: 'statistics', done: p.done, total: p.total, tokens: p.tokens });
-    },
+    progress.callback,
     options.signal,
-  );
+  ));
   const warning = 'warning' in probe ? (probe as { warning?: string }).warning : undefined;
   return {
     stats,

@@ -36,8 +36,8 @@ export const applyUsage = `gauge-transport apply <model-dir|model.gguf> --gauge 
 Writes the model re-charted by the gauge: hidden states become g·h, outputs are unchanged. Streams tensor by
 tensor, keeps sharding and dtypes, copies config and tokenizer files, and stores the gauge beside the weights.
 A GGUF input is dequantized and written as a Hugging Face directory (F32 safetensors, config, tokenizer).
-Refuses to write over its input or an existing non-empty directory, and refuses a gauge outside the model's
-group (per-coordinate signs on a LayerNorm model) unless --force.`;
+Refuses to write over its input, into a directory inside it, or into an existing non-empty directory, and
+refuses a gauge outside the model's group (per-coordinate signs on a LayerNorm model) unless --force.`;
 
 export async function apply(argv: string[]): Promise<void> {
   const { values, positionals } = parse(

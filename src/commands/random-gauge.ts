@@ -3,11 +3,14 @@ import native = require('../native');
 import { invalidArgument } from '../errors';
 import { num, oneOf, parse, str } from './args';
 
+/** The widest gauge the addon makes (`gauge_core::gauge::MAX_DIM`). */
+const MAX_DIM = 2 ** 24;
+
 export const usage = `gauge-transport random-gauge --d N --out g.safetensors [options]
 
 Writes a random gauge of d coordinates.
 
-  --d N                       number of coordinates
+  --d N                       number of coordinates, 1 to 16777216 (2^24, the widest gauge)
   --seed S                    seed (default 0)
   --group Bd|Sd|±Sd           group to draw from (default Bd)
   --positive-fraction p       fraction of +1 signs for Bd (default 0.5)
@@ -32,7 +35,7 @@ export async function run(argv: string[]): Promise<void> {
   if (positionals.length) throw invalidArgument('random-gauge', `unexpected argument ${JSON.stringify(positionals[0])}`);
   const out = str(values.out, '--out');
   if (!out) throw invalidArgument('--out', 'is required (the gauge file to write)');
-  const d = num(values.d, '--d', undefined, { min: 1, max: 2 ** 32 - 1, integer: true });
+  const d = num(values.d, '--d', undefined, { min: 1, max: MAX_DIM, integer: true });
   const seed = num(values.seed, '--seed', 0, { min: 0, max: Number.MAX_SAFE_INTEGER, integer: true });
   const group = oneOf(values.group, '--group', ['Bd', 'Sd', '±Sd', '+-Sd'], 'Bd');
   const positiveFraction =

@@ -99,7 +99,7 @@ pub struct Gauge {
 }
 
 impl Gauge {
-    /// The identity on `d` coordinates. `d` must be positive.
+    /// The identity on `d` coordinates. `d` must be in `1..=`[`MAX_DIM`].
     pub fn identity(d: usize) -> Result<Self> {
         check_dim(d)?;
         Ok(Self {
@@ -129,7 +129,7 @@ impl Gauge {
         Ok(Self { perm, sign })
     }
 
-    /// A random gauge of `d` coordinates drawn from `opts.group`.
+    /// A random gauge of `d` coordinates (`1..=`[`MAX_DIM`]) drawn from `opts.group`.
     pub fn random(d: usize, opts: &RandomOptions) -> Result<Self> {
         check_dim(d)?;
         let p = opts.positive_fraction;
@@ -255,6 +255,7 @@ impl Gauge {
         axis: usize,
         signed: bool,
     ) -> Result<Vec<f32>> {
+        self.check_tensor(x.len(), shape, axis)?;
         let mut out = vec![0f32; x.len()];
         self.apply_axis_into(x, &mut out, shape, axis, signed)?;
         Ok(out)
@@ -308,12 +309,14 @@ impl Gauge {
                 ),
             ));
         }
-        let elements: usize = shape.iter().product();
-        if elements != len {
+        // A product that overflows describes more elements than any slice holds: a mismatch, never a wrap.
+        let elements = shape.iter().try_fold(1usize, |a, &s| a.checked_mul(s));
+        if elements != Some(len) {
+            let count = elements.map_or("more than 2^64".into(), |n| n.to_string());
             return Err(Error::shape(
                 "shape",
                 format!("a product equal to the data length {len}"),
-                format!("{shape:?} ({elements} elements)"),
+                format!("{shape:?} ({count} elements)"),
             ));
         }
         if shape[axis] != self.dim() {
@@ -340,14 +343,22 @@ impl Gauge {
     }
 }
 
+/// The largest `d` of a gauge: 2^24 = 16,777,216 coordinates, a thousand times the widest residual stream of
+/// today's models (16,384). A larger `d` is a mistake, and the arrays of a random gauge of `d = 2^32 - 1`
+/// (36 GB) would be refused by the allocator, which ends the process.
+pub const MAX_DIM: usize = 1 << 24;
+
 fn check_dim(d: usize) -> Result<()> {
     if d == 0 {
         return Err(Error::Empty {
             what: "gauge (d = 0)".into(),
         });
     }
-    if d > u32::MAX as usize {
-        return Err(Error::invalid("d", format!("{d} exceeds 2^32 - 1")));
+    if d > MAX_DIM {
+        return Err(Error::invalid(
+            "d",
+            format!("{d} exceeds the largest gauge, 2^24 = {MAX_DIM} coordinates"),
+        ));
     }
     Ok(())
 }
@@ -492,6 +503,31 @@ mod tests {
             "SHAPE_MISMATCH"
         );
         assert!(g.apply_axis(&x, &[3, 4], 1, true).is_ok());
+    }
+
+    #[test]
+    fn a_gauge_wider_than_max_dim_is_refused_before_allocating() {
+        for d in [MAX_DIM + 1, u32::MAX as usize] {
+            let e = Gauge::random(d, &RandomOptions::default()).unwrap_err();
+            assert_eq!(e.code(), "INVALID_ARGUMENT");
+            assert!(e.to_string().contains("2^24"), "{e}");
+            assert_eq!(Gauge::identity(d).unwrap_err().code(), "INVALID_ARGUMENT");
+        }
+    }
+
+    #[test]
+    fn a_shape_whose_product_overflows_is_a_mismatch() {
+        let g = gauge(4, 0);
+        let x = vec![0f32; 4];
+        // 2147418113 · 2147549185 = 2^62 + 1, so the product 4 · (2^62 + 1) wraps to 4 = x.len(): a wrapping
+        // check would accept it and slice far beyond the data.
+        let e = g
+            .apply_axis(&x, &[2147418113, 4, 2147549185], 1, true)
+            .unwrap_err();
+        assert_eq!(e.code(), "SHAPE_MISMATCH");
+        assert!(e.to_string().contains("more than 2^64"), "{e}");
+        let e = g.apply_axis(&x, &[usize::MAX, 2, 4], 2, true).unwrap_err();
+        assert_eq!(e.code(), "SHAPE_MISMATCH");
     }
 
     fn arb_gauge(d: usize) -> impl Strategy<Value = Gauge> {

@@ -2,6 +2,7 @@
 //! `format = "gauge-transport/gauge"`, `version = "1"`, `group`, and optional `source`, `target`, `method`.
 
 use std::collections::HashMap;
+use std::io::Read;
 use std::path::Path;
 
 use safetensors::tensor::{Dtype, TensorView};
@@ -150,9 +151,32 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<(Gauge, GaugeMeta)> {
     Ok((gauge, meta))
 }
 
-/// Reads a gauge file, validating it fully.
+/// The largest safetensors header a gauge file may have (the format's own limit).
+const MAX_HEADER: u64 = 100_000_000;
+
+/// Reads a gauge file, validating it fully. Its size is bounded before the data is read: by the header length
+/// in its first 8 bytes (at most 100 MB) plus the 9 bytes per coordinate of the widest gauge
+/// ([`crate::gauge::MAX_DIM`]), so that a device or an oversized file is refused at once.
 pub fn read(path: &Path) -> Result<(Gauge, GaugeMeta)> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let bad = |reason: String| Error::Safetensors {
+        path: path.into(),
+        reason,
+    };
+    let mut len8 = [0u8; 8];
+    file.read_exact(&mut len8).map_err(|e| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => bad("shorter than the 8-byte header length".into()),
+        _ => Error::io(path, e),
+    })?;
+    let n = u64::from_le_bytes(len8);
+    // The smallest header is `{}`.
+    if !(2..=MAX_HEADER).contains(&n) {
+        return Err(bad(format!(
+            "the first 8 bytes give a header length of {n}, not one of 2 to {MAX_HEADER} bytes"
+        )));
+    }
+    let limit = 8 + n + 9 * crate::gauge::MAX_DIM as u64;
+    let bytes = crate::bounded::read_from(file, path, limit, len8.to_vec())?;
     from_bytes(&bytes, path)
 }
 
@@ -233,5 +257,38 @@ mod tests {
         assert_eq!(code(vec![0xff; 4]), "SAFETENSORS_HEADER");
         let e = from_bytes(&raw(&[1, 1], &[1, -1], &OK), p()).unwrap_err();
         assert!(e.to_string().contains("g.safetensors"), "{e}");
+    }
+
+    #[test]
+    fn read_bounds_the_file_before_reading_it() {
+        let dir = std::env::temp_dir().join(format!("gt-gauge-file-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("g.safetensors");
+        std::fs::write(&good, raw(&[1, 0], &[1, -1], &OK)).unwrap();
+        assert_eq!(read(&good).unwrap().0.perm(), &[1, 0]);
+        // A header length beyond the format's limit, or a file longer than its header allows for the widest
+        // gauge, is refused without reading the rest.
+        let huge_header = dir.join("huge-header.safetensors");
+        std::fs::write(&huge_header, u64::MAX.to_le_bytes()).unwrap();
+        let e = read(&huge_header).unwrap_err();
+        assert_eq!(e.code(), "SAFETENSORS_HEADER");
+        assert!(e.to_string().contains("huge-header.safetensors"), "{e}");
+        let long = dir.join("long.safetensors");
+        let f = std::fs::File::create(&long).unwrap();
+        let mut bytes = raw(&[1, 0], &[1, -1], &OK);
+        bytes.truncate(8);
+        std::io::Write::write_all(&mut &f, &bytes).unwrap();
+        f.set_len(1 << 34).unwrap();
+        let e = read(&long).unwrap_err();
+        assert_eq!(e.code(), "INVALID_ARGUMENT");
+        assert!(e.to_string().contains("17179869184 bytes"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+        #[cfg(unix)]
+        {
+            let t = std::time::Instant::now();
+            let e = read(Path::new("/dev/zero")).unwrap_err();
+            assert_eq!(e.code(), "SAFETENSORS_HEADER", "{e}");
+            assert!(t.elapsed() < std::time::Duration::from_secs(1));
+        }
     }
 }

@@ -9,6 +9,7 @@
 
 pub mod assignment;
 pub mod atomic;
+pub mod bounded;
 pub mod canonical;
 pub mod checkpoint;
 pub mod error;

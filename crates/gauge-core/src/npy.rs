@@ -1,6 +1,8 @@
 //! NumPy `.npy` files (format versions 1-3): reading numeric arrays of the dtypes the project consumes and writing
 //! `f32` arrays. Untrusted bytes: every length is checked before use.
 
+use std::fs::File;
+use std::io::Read;
 use std::path::Path;
 
 use crate::atomic;
@@ -50,14 +52,58 @@ fn dtype_error(path: &Path, dtype: &str, expected: &str) -> Error {
     }
 }
 
-/// Reads a `.npy` file.
+/// The longest `.npy` header read (numpy itself refuses headers over 10,000 bytes unless told otherwise).
+const MAX_HEADER: usize = 1 << 20;
+
+/// Reads a `.npy` file. Its header is read first, and the file's length checked against the data its shape and
+/// dtype need before the data is read (a device, or a file longer than its header says, is refused at once).
 pub fn read(path: &Path) -> Result<NpyArray> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut bytes = Vec::new();
+    let mut fill = |bytes: &mut Vec<u8>, upto: usize| -> Result<()> {
+        let more = upto.saturating_sub(bytes.len()) as u64;
+        (&mut file)
+            .take(more)
+            .read_to_end(bytes)
+            .map_err(|e| Error::io(path, e))
+            .map(drop)
+    };
+    fill(&mut bytes, 12)?;
+    let (header_len, start) = preamble(&bytes, path)?;
+    if header_len > MAX_HEADER {
+        return Err(Error::Npy {
+            path: path.into(),
+            reason: format!("header length {header_len} exceeds the {MAX_HEADER} bytes read"),
+        });
+    }
+    fill(&mut bytes, start + header_len)?;
+    let layout = layout(&bytes, path)?;
+    let total = layout
+        .end
+        .checked_add(layout.needed)
+        .ok_or_else(|| Error::Npy {
+            path: path.into(),
+            reason: format!("shape {:?} overflows", layout.shape),
+        })?;
+    let len = file.metadata().map_err(|e| Error::io(path, e))?;
+    if len.is_file() && len.len() != total as u64 {
+        return Err(Error::Npy {
+            path: path.into(),
+            reason: format!(
+                "shape {:?} of {} needs {} data bytes, the file has {}",
+                layout.shape,
+                layout.descr,
+                layout.needed,
+                len.len().saturating_sub(layout.end as u64)
+            ),
+        });
+    }
+    let bytes = crate::bounded::read_from(file, path, total as u64, bytes)?;
     parse(&bytes, path)
 }
 
-/// Parses `.npy` bytes; `path` names the source in errors.
-pub fn parse(bytes: &[u8], path: &Path) -> Result<NpyArray> {
+/// The header length and where the header starts, from the first 10 (version 1) or 12 bytes.
+fn preamble(bytes: &[u8], path: &Path) -> Result<(usize, usize)> {
     let bad = |reason: String| Error::Npy {
         path: path.into(),
         reason,
@@ -65,14 +111,37 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<NpyArray> {
     if bytes.len() < 10 || &bytes[..6] != MAGIC {
         return Err(bad("missing the \\x93NUMPY magic string".into()));
     }
-    let (header_len, start) = match bytes[6] {
-        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10usize),
-        2 | 3 if bytes.len() >= 12 => (
+    match bytes[6] {
+        1 => Ok((u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10usize)),
+        2 | 3 if bytes.len() >= 12 => Ok((
             u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
             12,
-        ),
-        v => return Err(bad(format!("unsupported format version {v}"))),
+        )),
+        v => Err(bad(format!("unsupported format version {v}"))),
+    }
+}
+
+/// What a `.npy` header says about the data that follows it.
+struct Layout {
+    shape: Vec<usize>,
+    descr: String,
+    kind: u8,
+    size: usize,
+    little: bool,
+    fortran: bool,
+    /// Offset of the first data byte.
+    end: usize,
+    /// Data bytes the shape and dtype need.
+    needed: usize,
+}
+
+/// Parses the preamble and header of `.npy` bytes (the data need not be there).
+fn layout(bytes: &[u8], path: &Path) -> Result<Layout> {
+    let bad = |reason: String| Error::Npy {
+        path: path.into(),
+        reason,
     };
+    let (header_len, start) = preamble(bytes, path)?;
     let end = start
         .checked_add(header_len)
         .filter(|&e| e <= bytes.len())
@@ -112,15 +181,42 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<NpyArray> {
     if !supported {
         return Err(dtype_error(path, descr, "float32, float64, int32 or int64"));
     }
-    let body = &bytes[end..];
     let needed = count
         .checked_mul(size)
         .ok_or_else(|| bad(format!("shape {shape:?} overflows")))?;
+    Ok(Layout {
+        shape,
+        descr: descr.to_string(),
+        kind,
+        size,
+        little,
+        fortran,
+        end,
+        needed,
+    })
+}
+
+/// Parses `.npy` bytes; `path` names the source in errors.
+pub fn parse(bytes: &[u8], path: &Path) -> Result<NpyArray> {
+    let Layout {
+        shape,
+        descr,
+        kind,
+        size,
+        little,
+        fortran,
+        end,
+        needed,
+    } = layout(bytes, path)?;
+    let body = &bytes[end..];
     if body.len() != needed {
-        return Err(bad(format!(
-            "shape {shape:?} of {descr} needs {needed} data bytes, the file has {}",
-            body.len()
-        )));
+        return Err(Error::Npy {
+            path: path.into(),
+            reason: format!(
+                "shape {shape:?} of {descr} needs {needed} data bytes, the file has {}",
+                body.len()
+            ),
+        });
     }
     macro_rules! decode {
         ($t:ty, $n:literal) => {{
@@ -324,5 +420,41 @@ mod tests {
         );
         let ints = parse(&with_header("<i4", false, "(1,)", &[1, 0, 0, 0]), p()).unwrap();
         assert_eq!(ints.into_f32(p()).unwrap_err().code(), "NPY_DTYPE");
+    }
+
+    #[test]
+    fn read_checks_the_length_against_the_header_before_the_data() {
+        let dir = std::env::temp_dir().join(format!("gt-npy-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("good.npy");
+        std::fs::write(&good, to_bytes_f32(&[1.0, 2.0], &[1, 2]).unwrap()).unwrap();
+        assert_eq!(read_matrix_f32(&good).unwrap(), (vec![1.0, 2.0], 1, 2));
+        // A header for 4 floats on a 16 GiB (sparse) file: refused by its length, not read.
+        let long = dir.join("long.npy");
+        let f = std::fs::File::create(&long).unwrap();
+        std::io::Write::write_all(&mut &f, &with_header("<f4", false, "(2, 2)", &[])).unwrap();
+        f.set_len(1 << 34).unwrap();
+        let e = read(&long).unwrap_err();
+        assert_eq!(e.code(), "NPY_FORMAT");
+        assert!(
+            e.to_string().contains("long.npy") && e.to_string().contains("needs 16 data bytes"),
+            "{e}"
+        );
+        // A version-2 header length of 4 GiB is refused before it is read.
+        let mut huge = with_header("<f4", false, "(1,)", &[0; 4]);
+        huge[6] = 2;
+        huge.splice(8..10, [0xff, 0xff, 0xff, 0xff]);
+        let big_header = dir.join("big-header.npy");
+        std::fs::write(&big_header, &huge).unwrap();
+        assert!(read(&big_header)
+            .unwrap_err()
+            .to_string()
+            .contains("exceeds"));
+        std::fs::remove_dir_all(&dir).unwrap();
+        #[cfg(unix)]
+        assert_eq!(
+            read(Path::new("/dev/zero")).unwrap_err().code(),
+            "NPY_FORMAT"
+        );
     }
 }

@@ -88,6 +88,31 @@ impl CrossMoments {
     /// Empty moments for `d1`-dimensional `x` and `d2`-dimensional `y`.
     pub fn new(d1: usize, d2: usize) -> Self {
         Self {
+            sum_xy: vec![0.0; d1 * d2],
+            ..Self::new_vectors(d1, d2)
+        }
+    }
+
+    /// [`CrossMoments::new`] for dimensions that come from a caller: `INVALID_ARGUMENT` when `d1 · d2` overflows
+    /// or the `d1 x d2` sums (`f64`) and their `f32` accumulator cannot be allocated, where `new` would abort the
+    /// process. The accumulator is allocated here rather than on the first update.
+    pub fn try_new(d1: usize, d2: usize) -> Result<Self> {
+        let cells = d1.checked_mul(d2).ok_or_else(|| {
+            Error::invalid(
+                "moments",
+                format!("{d1} x {d2} does not fit in memory arithmetic"),
+            )
+        })?;
+        Ok(Self {
+            sum_xy: zeros(cells, "moments")?,
+            acc: zeros(cells, "moments")?,
+            ..Self::new_vectors(d1, d2)
+        })
+    }
+
+    /// Empty moments with the per-coordinate vectors allocated and the `d1 x d2` buffers empty.
+    fn new_vectors(d1: usize, d2: usize) -> Self {
+        Self {
             d1,
             d2,
             n: 0,
@@ -97,7 +122,7 @@ impl CrossMoments {
             sum_y: vec![0.0; d2],
             sum_xx: vec![0.0; d1],
             sum_yy: vec![0.0; d2],
-            sum_xy: vec![0.0; d1 * d2],
+            sum_xy: Vec::new(),
             acc: Vec::new(),
             pending: 0,
         }
@@ -180,7 +205,7 @@ impl CrossMoments {
     /// the first 2048 rows are still arriving) a copy of the state to restore on error.
     pub fn update(&mut self, x: &[f32], y: &[f32], rows: usize) -> Result<()> {
         let (d1, d2) = (self.d1, self.d2);
-        if x.len() != rows * d1 || y.len() != rows * d2 {
+        if rows.checked_mul(d1) != Some(x.len()) || rows.checked_mul(d2) != Some(y.len()) {
             return Err(Error::shape(
                 "activations",
                 format!("x of {rows} x {d1} and y of {rows} x {d2}"),
@@ -553,12 +578,28 @@ impl CrossMoments {
             inv_std(&self.sum_x, &self.sum_xx),
             inv_std(&self.sum_y, &self.sum_yy),
         );
-        let mut c = vec![0f32; self.d1 * self.d2];
+        let mut c = zeros(self.d1 * self.d2, "correlation")?;
         self.map_centred_cross(&mut c, |i, j, cross| {
             (cross * ix[i] * iy[j]).clamp(-1.0, 1.0) as f32
         });
         Ok(c)
     }
+}
+
+/// `n` zeros, or `INVALID_ARGUMENT` naming `what` when the allocator refuses them (instead of aborting).
+fn zeros<T: Clone + Default>(n: usize, what: &str) -> Result<Vec<T>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| {
+        Error::invalid(
+            what,
+            format!(
+                "{n} values ({} bytes) cannot be allocated",
+                n.saturating_mul(std::mem::size_of::<T>())
+            ),
+        )
+    })?;
+    v.resize(n, T::default());
+    Ok(v)
 }
 
 /// Centred second moments `Σ(u − ū)²` from `Σu` and `Σu²`; values at rounding level (a constant coordinate)
@@ -848,6 +889,25 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.code(), "NON_FINITE");
         assert!(e.to_string().contains("(1, 1)"), "{e}");
+    }
+
+    #[test]
+    fn sizes_from_a_caller_are_errors_not_aborts() {
+        // 2^40 x 2^40 cells overflow; 2^31 x 2^31 f64 sums need more bytes than the address space holds.
+        for (d1, d2) in [(1 << 40, 1 << 40), (1 << 31, 1 << 31)] {
+            let e = CrossMoments::try_new(d1, d2).unwrap_err();
+            assert_eq!(e.code(), "INVALID_ARGUMENT", "{e}");
+        }
+        // A row count whose products overflow is a shape mismatch, not an overflow panic.
+        let mut m = CrossMoments::try_new(4, 2).unwrap();
+        let e = m.update(&[0.0; 4], &[0.0; 2], usize::MAX / 2).unwrap_err();
+        assert_eq!(e.code(), "SHAPE_MISMATCH");
+        let x: Vec<f32> = (0..12).map(|i| (i * i % 7) as f32).collect();
+        let y: Vec<f32> = (0..6).map(|i| (i % 4) as f32).collect();
+        m.update(&x, &y, 3).unwrap();
+        let mut plain = CrossMoments::new(4, 2);
+        plain.update(&x, &y, 3).unwrap();
+        assert_eq!(m.correlation().unwrap(), plain.correlation().unwrap());
     }
 
     /// Two-pass `f64` reference: means, population stds and correlations of the `f32` data.

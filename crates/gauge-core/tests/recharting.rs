@@ -268,6 +268,18 @@ fn refuses_bad_targets_and_bad_checkpoints() {
         .unwrap_err()
         .to_string()
         .contains("input checkpoint"));
+    // A directory inside the input, however it is spelled: the input is left as it was.
+    let before = std::fs::read_dir(&input).unwrap().count();
+    for inside in [
+        input.join("moved"),
+        input.join("new/deeper"),
+        dir.0.join("elsewhere/../in/moved"),
+    ] {
+        let e = apply(&input, &g, &inside, opts).unwrap_err();
+        assert_eq!(e.code(), "INVALID_ARGUMENT", "{inside:?}");
+        assert!(e.to_string().contains("inside the input checkpoint"), "{e}");
+    }
+    assert_eq!(std::fs::read_dir(&input).unwrap().count(), before);
     let full = dir.0.join("full");
     std::fs::create_dir(&full).unwrap();
     std::fs::write(full.join("keep.txt"), "mine").unwrap();

@@ -330,6 +330,24 @@ fn adamw_state_moves_like_its_parameters_with_unsigned_second_moments() {
     let header = gauge_core::checkpoint::read_header(&out).unwrap();
     assert_eq!(header.metadata["step"], "7");
 
+    // A negative (or NaN) second moment is corrupt state: refused, naming the tensor and the entry.
+    let mut corrupt = named.clone();
+    let (name, _, sq) = &mut corrupt[3];
+    sq[5] = -0.25;
+    let name = name.to_string();
+    write_f32(&state, &corrupt, Some(meta.clone()));
+    let e = transport_optimizer(&state, &dir.join("x.safetensors"), &g, &model, false).unwrap_err();
+    assert_eq!(e.code(), "INVALID_ARGUMENT");
+    let text = e.to_string();
+    assert!(
+        text.contains(&format!("{name:?}")) && text.contains("entry 5 is -0.25"),
+        "{text}"
+    );
+    corrupt[3].2[5] = f32::NAN;
+    write_f32(&state, &corrupt, Some(meta.clone()));
+    let e = transport_optimizer(&state, &dir.join("x.safetensors"), &g, &model, false).unwrap_err();
+    assert!(e.to_string().contains("entry 5 is NaN"), "{e}");
+
     // A parameter without state, a foreign format and a gauge of the wrong d are refused.
     write_f32(&state, &named[2..], Some(meta));
     let e = transport_optimizer(&state, &dir.join("x.safetensors"), &g, &model, false)

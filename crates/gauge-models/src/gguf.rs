@@ -346,12 +346,15 @@ pub fn is_gguf(path: &Path) -> Result<bool> {
     Ok(file.read_exact(&mut magic).is_ok() && magic == GGUF_MAGIC)
 }
 
-/// Opens the GGUF at `path` and reads its header (metadata and tensor infos, no tensor data).
+/// Opens the GGUF at `path` and reads its header (metadata and tensor infos, no tensor data). A header candle
+/// would misread (an alignment that is not a power of two, a duplicate tensor name or metadata key) is refused
+/// first, naming the file and the entry (see [`crate::gguf_header`]).
 pub(crate) fn open(path: &Path) -> Result<(File, Content)> {
     let mut file = File::open(path).map_err(|e| gauge_core::Error::Io {
         path: path.into(),
         source: e,
     })?;
+    crate::gguf_header::check(path, &mut file)?;
     let content = Content::read(&mut file)
         .map_err(|e| gguf_err(path, format!("not a readable GGUF file: {e}")))?;
     Ok((file, content))

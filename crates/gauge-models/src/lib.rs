@@ -25,6 +25,7 @@ pub mod device;
 pub mod error;
 mod gemma;
 pub mod gguf;
+mod gguf_header;
 pub mod gguf_inspect;
 mod gguf_tokenizer;
 mod gguf_weights;

@@ -233,6 +233,99 @@ fn bad_gguf_files_are_clear_errors() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A one-tensor GGUF with `metadata` and the tensors `names` (each 4 x 4 F32 zeros), as candle writes it (data
+/// aligned to 32 bytes whatever the metadata says).
+fn small_gguf(path: &Path, metadata: &[(&str, gguf_file::Value)], names: &[&str]) {
+    let q = QTensor::quantize(
+        &Tensor::zeros((4, 4), gauge_models::candle_core::DType::F32, &Device::Cpu).unwrap(),
+        GgmlDType::F32,
+    )
+    .unwrap();
+    let arch = gguf_file::Value::String("llama".into());
+    let mut md: Vec<(&str, &gguf_file::Value)> = vec![("general.architecture", &arch)];
+    md.extend(metadata.iter().map(|(k, v)| (*k, v)));
+    let tensors: Vec<(&str, &QTensor)> = names.iter().map(|n| (*n, &q)).collect();
+    gguf_file::write(&mut std::fs::File::create(path).unwrap(), &md, &tensors).unwrap();
+}
+
+#[test]
+fn an_alignment_that_is_not_a_power_of_two_is_an_error_naming_the_file() {
+    let dir = temp("align");
+    for (tag, value) in [
+        ("zero", gguf_file::Value::U32(0)),
+        ("three", gguf_file::Value::U32(3)),
+        ("negative", gguf_file::Value::I32(-32)),
+        ("u64", gguf_file::Value::U64(32)),
+    ] {
+        let file = dir.join(format!("align-{tag}.gguf"));
+        small_gguf(
+            &file,
+            &[("general.alignment", value)],
+            &["token_embd.weight"],
+        );
+        // candle divides by the alignment: 0 was a panic (a crash of the Node process through the addon).
+        for e in [
+            inspect(&file).unwrap_err(),
+            convert(&file, &dir.join(format!("out-{tag}"))).unwrap_err(),
+            Model::load(&file, &Device::Cpu).map(|_| ()).unwrap_err(),
+        ] {
+            let text = e.to_string();
+            assert_eq!(e.code(), "INVALID_ARGUMENT", "{text}");
+            assert!(text.contains(&format!("align-{tag}.gguf")), "{text}");
+            assert!(text.contains("general.alignment"), "{text}");
+        }
+    }
+    // A power of two other than the default is accepted by this check (the file's data happens to fit).
+    let ok = dir.join("align-64.gguf");
+    small_gguf(
+        &ok,
+        &[("general.alignment", gguf_file::Value::U32(64))],
+        &["token_embd.weight"],
+    );
+    if let Err(e) = inspect(&ok) {
+        assert!(!e.to_string().contains("general.alignment"), "{e}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn duplicate_tensor_names_and_metadata_keys_are_refused_naming_them() {
+    let dir = temp("dup");
+    let file = dir.join("dup.gguf");
+    small_gguf(
+        &file,
+        &[],
+        &[
+            "token_embd.weight",
+            "output_norm.weight",
+            "token_embd.weight",
+        ],
+    );
+    let e = inspect(&file).unwrap_err();
+    let text = e.to_string();
+    assert_eq!(e.code(), "INVALID_ARGUMENT");
+    assert!(
+        text.contains("dup.gguf") && text.contains("\"token_embd.weight\" appears twice"),
+        "{text}"
+    );
+    assert!(convert(&file, &dir.join("out")).is_err() && !dir.join("out").exists());
+    let keys = dir.join("keys.gguf");
+    small_gguf(
+        &keys,
+        &[
+            ("llama.block_count", gguf_file::Value::U32(1)),
+            ("llama.block_count", gguf_file::Value::U32(2)),
+        ],
+        &["token_embd.weight"],
+    );
+    let text = inspect(&keys).unwrap_err().to_string();
+    assert!(
+        text.contains("keys.gguf") && text.contains("\"llama.block_count\" appears twice"),
+        "{text}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// A byte-level BPE tokenizer as llama.cpp writes it into a GGUF: the 256 byte tokens, three merges making
 /// `Ġthe`, and `<|endoftext|>` as a control token, with SmolLM2's digit-splitting pre-tokenizer.
 fn gpt2_tokenizer_metadata() -> Vec<(&'static str, gguf_file::Value)> {

@@ -1,7 +1,6 @@
 //! `solveAssignment` and `matchGauge`, each as a Promise (libuv thread pool, abortable) and a `*Sync` twin.
 
 use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 
 use gauge_core::assignment::{self, Solver};
 use gauge_core::matching::{self, Method};
@@ -11,7 +10,7 @@ use napi_derive::napi;
 use crate::args::index;
 use crate::error::{sync, CResult, CodedError};
 use crate::gauge::Gauge;
-use crate::job::{abort_parts, Job};
+use crate::job::{abort_flag, Job};
 
 /// Options of `solveAssignment`.
 #[napi(object)]
@@ -158,7 +157,8 @@ pub fn solve_assignment_sync(
     })
 }
 
-/// `solveAssignmentSync` on the libuv thread pool; `signal` aborts it, also mid-solve (code `ABORTED`).
+/// `solveAssignmentSync` on the libuv thread pool; `signal` aborts it, also mid-solve (code `ABORTED`). The scores
+/// are copied before the call returns, so the caller may change or transfer the buffer at once.
 #[napi(
     ts_args_type = "scores: Float32Array, n: number, m: number, options?: AssignmentOptions | undefined | null, signal?: AbortSignal | undefined | null",
     ts_return_type = "Promise<AssignmentResult>"
@@ -171,10 +171,14 @@ pub fn solve_assignment(
     options: Option<AssignmentOptions>,
     signal: Option<Object>,
 ) -> Result<AsyncTask<Job<AssignmentResult>>> {
-    let (signal, flag): (_, Arc<AtomicBool>) = abort_parts(&env, signal)?;
+    let flag = abort_flag(&env, signal)?;
     let s = options.and_then(|o| o.solver);
-    let job = Job::new(move || run_solve(&scores, n, m, s.as_deref(), &flag));
-    Ok(AsyncTask::with_optional_signal(job, signal))
+    // The worker must not read the caller's buffer: JavaScript may write it, or transfer (detach) it, meanwhile.
+    let scores = scores.to_vec();
+    let job = Job::abortable(flag.clone(), "solveAssignment", move || {
+        run_solve(&scores, n, m, s.as_deref(), &flag)
+    });
+    Ok(AsyncTask::new(job))
 }
 
 /// Estimates a gauge from a row-major `d x d` correlation matrix `C[i, j] = corr(h_A[:, i], h_B[:, j])`,
@@ -190,7 +194,8 @@ pub fn match_gauge_sync(
     sync(&env, || run_match(&c, d, &o, &AtomicBool::new(false)))
 }
 
-/// `matchGaugeSync` on the libuv thread pool; `signal` aborts it, also mid-solve (code `ABORTED`).
+/// `matchGaugeSync` on the libuv thread pool; `signal` aborts it, also mid-solve (code `ABORTED`). The matrix is
+/// copied before the call returns, so the caller may change or transfer the buffer at once.
 #[napi(
     ts_args_type = "c: Float32Array, d: number, options?: MatchOptions | undefined | null, signal?: AbortSignal | undefined | null",
     ts_return_type = "Promise<MatchResult>"
@@ -202,8 +207,11 @@ pub fn match_gauge(
     options: Option<MatchOptions>,
     signal: Option<Object>,
 ) -> Result<AsyncTask<Job<MatchResult>>> {
-    let (signal, flag) = abort_parts(&env, signal)?;
+    let flag = abort_flag(&env, signal)?;
     let o = MatchOptionsOwned::from(options);
-    let job = Job::new(move || run_match(&c, d, &o, &flag));
-    Ok(AsyncTask::with_optional_signal(job, signal))
+    let c = c.to_vec();
+    let job = Job::abortable(flag.clone(), "matchGauge", move || {
+        run_match(&c, d, &o, &flag)
+    });
+    Ok(AsyncTask::new(job))
 }

@@ -5,6 +5,9 @@ use napi::bindgen_prelude::*;
 /// The code of an error raised by a Rust panic that was caught at the boundary.
 pub const PANIC: &str = "INTERNAL_PANIC";
 
+/// The code of a rejection caused by a JavaScript callback (`onProgress`) that threw.
+pub const CALLBACK_THREW: &str = "CALLBACK_THREW";
+
 /// A JavaScript-bound error with a stable code.
 #[derive(Debug)]
 pub struct CodedError {

@@ -10,8 +10,9 @@ use gauge_models::Site;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::error::{CResult, CodedError};
-use crate::job::{abort_parts, Job};
+use crate::args::integer;
+use crate::error::{sync, CResult, CodedError};
+use crate::job::{abort_flag, Job};
 
 /// A model loaded for forward passes. Every call runs off the event loop; one model may serve concurrent calls.
 #[napi]
@@ -126,12 +127,12 @@ fn to_f32(t: &Tensor) -> CResult<Float32Array> {
     Ok(Float32Array::new(v))
 }
 
-fn check_abort(flag: &AtomicBool) -> CResult<()> {
+/// The most ids one `generate` call makes (each is a forward pass over all ids before it).
+const MAX_GENERATED: u64 = 1 << 20;
+
+fn check_abort(flag: &AtomicBool, what: &str) -> CResult<()> {
     if flag.load(Ordering::Relaxed) {
-        return Err(gauge_core::Error::Aborted {
-            what: "forward".into(),
-        }
-        .into());
+        return Err(gauge_core::Error::Aborted { what: what.into() }.into());
     }
     Ok(())
 }
@@ -246,7 +247,8 @@ impl Model {
     }
 
     /// Runs `batch` sequences of equal length (`ids` row-major `[batch, seq]`) and returns logits and the hidden
-    /// states at `sites`. Off the event loop; `signal` rejects it with `ABORTED` if aborted before the pass starts.
+    /// states at `sites`. Off the event loop; `signal` rejects it with `ABORTED` if aborted before it settles (a
+    /// pass that has started runs to its end first).
     #[napi(
         ts_args_type = "ids: Uint32Array, options?: ForwardOptions | undefined | null, signal?: AbortSignal | undefined | null",
         ts_return_type = "Promise<ForwardResult>"
@@ -263,11 +265,10 @@ impl Model {
             None => (None, None, None, None),
         };
         let steer = steer.map(|s| (s.site, s.vector.to_vec(), s.scale.unwrap_or(1.0)));
-        let (signal, flag) = abort_parts(&env, signal)?;
+        let flag = abort_flag(&env, signal)?;
         let model = self.inner.clone();
         let ids = ids.to_vec();
-        let job = Job::new(move || {
-            check_abort(&flag)?;
+        let job = Job::abortable(flag, "forward", move || {
             let names = sites.unwrap_or_default();
             let sites = names
                 .iter()
@@ -327,7 +328,7 @@ impl Model {
                 d: model.hidden_size() as u32,
             })
         });
-        Ok(AsyncTask::with_optional_signal(job, signal))
+        Ok(AsyncTask::new(job))
     }
 
     /// Perplexity of one sequence of ids (at least two): `exp` of the mean next-token negative log-likelihood.
@@ -339,17 +340,47 @@ impl Model {
     }
 
     /// Greedy continuation: the `maxTokens` ids that follow `ids`, each the most likely given all before it.
-    #[napi(ts_return_type = "Promise<Uint32Array>")]
-    pub fn generate(&self, ids: Uint32Array, max_tokens: u32) -> AsyncTask<Job<Uint32Array>> {
+    /// `maxTokens` is a whole number in `[0, 2^20]`, and with `ids` at most the model's positions where it has a
+    /// limit (`maxPositions`); anything else throws `INVALID_ARGUMENT`. Off the event loop; `signal` stops it
+    /// between tokens (`ABORTED`).
+    #[napi(
+        ts_args_type = "ids: Uint32Array, maxTokens: number, signal?: AbortSignal | undefined | null",
+        ts_return_type = "Promise<Uint32Array>"
+    )]
+    pub fn generate(
+        &self,
+        env: Env,
+        ids: Uint32Array,
+        max_tokens: f64,
+        signal: Option<Object>,
+    ) -> Result<AsyncTask<Job<Uint32Array>>> {
+        let steps = sync(&env, || {
+            let steps = integer(max_tokens, "maxTokens", 0, MAX_GENERATED)? as usize;
+            if let Some(limit) = self.inner.max_positions() {
+                if ids.len().saturating_add(steps) > limit {
+                    return Err(CodedError::invalid(
+                        "maxTokens",
+                        format!(
+                            "{steps} tokens after {} ids exceed the model's {limit} positions",
+                            ids.len()
+                        ),
+                    ));
+                }
+            }
+            Ok(steps)
+        })?;
+        let flag = abort_flag(&env, signal)?;
         let model = self.inner.clone();
         let mut ids = ids.to_vec();
-        AsyncTask::new(Job::new(move || {
+        let job = Job::abortable(flag.clone(), "generate", move || {
             let start = ids.len();
-            for _ in 0..max_tokens {
+            for _ in 0..steps {
+                check_abort(&flag, "generate")?;
                 let next = model.greedy_next(&ids)?;
                 ids.push(next);
             }
             Ok(Uint32Array::new(ids[start..].to_vec()))
-        }))
+        });
+        Ok(AsyncTask::new(job))
     }
 }

@@ -2,7 +2,7 @@
 //! event loop with progress events, mergeable across shards.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -10,11 +10,10 @@ use gauge_core::stats::CrossMoments;
 use gauge_models::pair_stats::{accumulate, Batching, Progress};
 use gauge_models::streamed_stats::accumulate_streamed;
 use napi::bindgen_prelude::*;
-use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi_derive::napi;
 
 use crate::error::{sync, CResult, CodedError};
-use crate::job::{abort_parts, progress_fn, Job};
+use crate::job::{abort_flag, Job, Progress as ProgressCallback};
 use crate::model::{parse_site, Model};
 
 /// Per-site cross-moments of two models' hidden states on the same probe, with string metadata (model paths,
@@ -80,7 +79,8 @@ fn locked(inner: &Mutex<Inner>) -> std::sync::MutexGuard<'_, Inner> {
 /// Runs `a` and `b` on `ids` and accumulates the cross-moments of their hidden states at every site. Rejects with a
 /// coded error when the models differ in architecture, d or vocabulary, when the probe is empty or has ids outside
 /// the vocabulary, or when an activation is not finite (naming the model, the site, the token and the coordinate).
-/// `onProgress` is called after every forward pass; `signal` stops it between passes (`ABORTED`).
+/// `onProgress` is called after every forward pass (one that throws stops the collection, which rejects with
+/// `CALLBACK_THREW` and its message); `signal` stops it between passes (`ABORTED`).
 #[napi(
     ts_args_type = "a: Model, b: Model, ids: Uint32Array, options: CollectOptions, onProgress?: ((progress: StatsProgress) => void) | undefined | null, signal?: AbortSignal | undefined | null",
     ts_return_type = "Promise<PairStats>"
@@ -94,71 +94,79 @@ pub fn collect_pair_stats(
     on_progress: Option<Function<StatsProgress, ()>>,
     signal: Option<Object>,
 ) -> Result<AsyncTask<Job<PairStats>>> {
-    let (signal, flag) = abort_parts(&env, signal)?;
-    let tsfn = progress_fn(on_progress)?;
+    let flag = abort_flag(&env, signal)?;
+    let progress = ProgressCallback::new(on_progress, "onProgress")?;
     let (ma, mb) = (a.inner.clone(), b.inner.clone());
     let names = (
         format!("model A ({})", a.path()),
         format!("model B ({})", b.path()),
     );
     let ids = ids.to_vec();
-    let job = Job::new(move || {
-        let sites = options
-            .sites
-            .iter()
-            .map(|s| parse_site(s))
-            .collect::<CResult<Vec<_>>>()?;
-        if sites.is_empty() {
-            return Err(CodedError::invalid("sites", "is empty"));
-        }
-        let d = ma.hidden_size();
-        let mut moments: Vec<CrossMoments> =
-            sites.iter().map(|_| CrossMoments::new(d, d)).collect();
-        let start = Instant::now();
-        let batching = Batching {
-            seq: options.seq as usize,
-            batch: options.batch.unwrap_or(8) as usize,
-        };
-        let report = |p: Progress| {
-            if let Some(f) = &tsfn {
-                f.call(
-                    StatsProgress {
-                        done: p.done as u32,
-                        total: p.total as u32,
-                        tokens: p.tokens as f64,
-                        seconds: start.elapsed().as_secs_f64(),
-                        forward_seconds: p.forward_seconds,
-                        stats_seconds: p.stats_seconds,
-                    },
-                    ThreadsafeFunctionCallMode::NonBlocking,
-                );
-            }
-            !flag.load(Ordering::Relaxed)
-        };
-        let models = (&*ma, &*mb);
-        let names = (names.0.as_str(), names.1.as_str());
-        match options.memory_budget {
-            None => accumulate(models, names, &ids, &sites, batching, &mut moments, report)?,
-            Some(b) => {
-                let budget = crate::args::integer(b, "memoryBudget", 1, 1 << 53)?;
-                accumulate_streamed(
-                    models,
-                    names,
-                    &ids,
-                    &sites,
-                    batching,
-                    &mut moments,
-                    budget,
-                    report,
-                )?;
-            }
-        }
-        PairStats::wrap(gauge_core::stats_file::PairStats {
-            sites: options.sites.into_iter().zip(moments).collect(),
-            metadata: options.metadata.unwrap_or_default(),
-        })
+    let job = Job::abortable(flag.clone(), "collectPairStats", move || {
+        let result = collect(&ma, &mb, names, &ids, options, &progress, &flag);
+        progress.finish(result)
     });
-    Ok(AsyncTask::with_optional_signal(job, signal))
+    Ok(AsyncTask::new(job))
+}
+
+/// The body of [`collect_pair_stats`], on the job's thread.
+fn collect(
+    ma: &gauge_models::Model,
+    mb: &gauge_models::Model,
+    names: (String, String),
+    ids: &[u32],
+    options: CollectOptions,
+    progress: &ProgressCallback<StatsProgress>,
+    flag: &AtomicBool,
+) -> CResult<PairStats> {
+    let sites = options
+        .sites
+        .iter()
+        .map(|s| parse_site(s))
+        .collect::<CResult<Vec<_>>>()?;
+    if sites.is_empty() {
+        return Err(CodedError::invalid("sites", "is empty"));
+    }
+    let d = ma.hidden_size();
+    let mut moments: Vec<CrossMoments> = sites.iter().map(|_| CrossMoments::new(d, d)).collect();
+    let start = Instant::now();
+    let batching = Batching {
+        seq: options.seq as usize,
+        batch: options.batch.unwrap_or(8) as usize,
+    };
+    let report = |p: Progress| {
+        progress.report(StatsProgress {
+            done: p.done as u32,
+            total: p.total as u32,
+            tokens: p.tokens as f64,
+            seconds: start.elapsed().as_secs_f64(),
+            forward_seconds: p.forward_seconds,
+            stats_seconds: p.stats_seconds,
+        });
+        !flag.load(Ordering::Relaxed) && !progress.failed()
+    };
+    let models = (ma, mb);
+    let names = (names.0.as_str(), names.1.as_str());
+    match options.memory_budget {
+        None => accumulate(models, names, ids, &sites, batching, &mut moments, report)?,
+        Some(b) => {
+            let budget = crate::args::integer(b, "memoryBudget", 1, 1 << 53)?;
+            accumulate_streamed(
+                models,
+                names,
+                ids,
+                &sites,
+                batching,
+                &mut moments,
+                budget,
+                report,
+            )?;
+        }
+    }
+    PairStats::wrap(gauge_core::stats_file::PairStats {
+        sites: options.sites.into_iter().zip(moments).collect(),
+        metadata: options.metadata.unwrap_or_default(),
+    })
 }
 
 #[napi]

@@ -2,17 +2,16 @@
 //! their optimizer state (GAUGE.md §4) every `saveEvery` steps.
 
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use gauge_models::candle_core::Device;
 use gauge_models::train::run::{run, RunOptions, RunProgress, Schedule};
 use gauge_models::train::AdamWConfig;
 use napi::bindgen_prelude::*;
-use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi_derive::napi;
 
 use crate::error::CodedError;
-use crate::job::{abort_parts, progress_fn, Job};
+use crate::job::{abort_flag, Job, Progress};
 
 /// Options of `train`.
 #[napi(object)]
@@ -152,8 +151,9 @@ fn options(o: &TrainOptions) -> std::result::Result<RunOptions, CodedError> {
 /// Trains the Hugging Face checkpoint `init` on `ids` (a token stream; each step draws `batch` windows of `seq`
 /// tokens at seeded offsets) into the new directory `out`: `out/step-NNNNNN/` every `saveEvery` steps and after the
 /// last (config, F32 weights, `optimizer.safetensors`, `trainer_state.json`) and `out/train_log.json`. Deterministic
-/// for a seed on the CPU. `onProgress` is called after every step; `signal` stops the run between steps
-/// (`ABORTED`; checkpoints already saved stay).
+/// for a seed on the CPU. `onProgress` is called after every step (one that throws stops the run, which rejects
+/// with `CALLBACK_THREW` and its message); `signal` stops the run between steps (`ABORTED`; checkpoints already
+/// saved stay).
 #[napi(
     ts_args_type = "init: string, ids: Uint32Array, out: string, options: TrainOptions, onProgress?: ((progress: TrainProgress) => void) | undefined | null, signal?: AbortSignal | undefined | null",
     ts_return_type = "Promise<TrainSummary>"
@@ -167,51 +167,59 @@ pub fn train(
     on_progress: Option<Function<TrainProgress, ()>>,
     signal: Option<Object>,
 ) -> Result<AsyncTask<Job<TrainSummary>>> {
-    let (signal, flag) = abort_parts(&env, signal)?;
-    let tsfn = progress_fn(on_progress)?;
+    let flag = abort_flag(&env, signal)?;
+    let progress = Progress::new(on_progress, "onProgress")?;
     let ids = ids.to_vec();
-    let job = Job::new(move || {
-        let opts = self::options(&options)?;
-        let device = match &options.device {
-            Some(name) => gauge_models::device::device(name, "device")?,
-            None => Device::Cpu,
-        };
-        let summary = run(
-            &PathBuf::from(&init),
-            &ids,
-            &PathBuf::from(&out),
-            &opts,
-            &device,
-            |p: &RunProgress| {
-                if let Some(f) = &tsfn {
-                    f.call(
-                        TrainProgress {
-                            step: p.step as u32,
-                            steps: p.steps as u32,
-                            loss: p.loss,
-                            grad_norm: p.grad_norm,
-                            lr: p.lr,
-                            seconds: p.seconds,
-                            saved: p.saved.as_ref().map(|d| d.display().to_string()),
-                        },
-                        ThreadsafeFunctionCallMode::NonBlocking,
-                    );
-                }
-                !flag.load(Ordering::Relaxed)
-            },
-        )?;
-        Ok(TrainSummary {
-            losses: summary.losses,
-            checkpoints: summary
-                .checkpoints
-                .into_iter()
-                .map(|(step, dir)| SavedCheckpoint {
-                    step: step as u32,
-                    dir: dir.display().to_string(),
-                })
-                .collect(),
-            seconds: summary.seconds,
-        })
+    let job = Job::abortable(flag.clone(), "train", move || {
+        let result = run_job(&init, &ids, &out, &options, &progress, &flag);
+        progress.finish(result)
     });
-    Ok(AsyncTask::with_optional_signal(job, signal))
+    Ok(AsyncTask::new(job))
+}
+
+/// The body of [`train`], on the job's thread.
+fn run_job(
+    init: &str,
+    ids: &[u32],
+    out: &str,
+    options: &TrainOptions,
+    progress: &Progress<TrainProgress>,
+    flag: &AtomicBool,
+) -> std::result::Result<TrainSummary, CodedError> {
+    let opts = self::options(options)?;
+    let device = match &options.device {
+        Some(name) => gauge_models::device::device(name, "device")?,
+        None => Device::Cpu,
+    };
+    let summary = run(
+        &PathBuf::from(init),
+        ids,
+        &PathBuf::from(out),
+        &opts,
+        &device,
+        |p: &RunProgress| {
+            progress.report(TrainProgress {
+                step: p.step as u32,
+                steps: p.steps as u32,
+                loss: p.loss,
+                grad_norm: p.grad_norm,
+                lr: p.lr,
+                seconds: p.seconds,
+                saved: p.saved.as_ref().map(|d| d.display().to_string()),
+            });
+            !flag.load(Ordering::Relaxed) && !progress.failed()
+        },
+    )?;
+    Ok(TrainSummary {
+        losses: summary.losses,
+        checkpoints: summary
+            .checkpoints
+            .into_iter()
+            .map(|(step, dir)| SavedCheckpoint {
+                step: step as u32,
+                dir: dir.display().to_string(),
+            })
+            .collect(),
+        seconds: summary.seconds,
+    })
 }

@@ -12,6 +12,9 @@ use crate::error::Result;
 
 const NONE: u32 = u32::MAX;
 
+/// Rows scanned between polls of the cancellation flag in the `O(n m)` phases (a few milliseconds at m = 4096).
+const POLL_ROWS: usize = 64;
+
 /// Solves the maximisation; returns the assignment and the column duals of the maximisation (`-v`).
 pub(super) fn solve(
     scores: &[f32],
@@ -21,9 +24,9 @@ pub(super) fn solve(
 ) -> Result<(Vec<u32>, Vec<f64>)> {
     let mut st = State::new(scores, n, m);
     let mut free = if n == m {
-        let mut free = st.column_reduction();
-        st.augmenting_row_reduction(&mut free);
-        st.augmenting_row_reduction(&mut free);
+        let mut free = st.column_reduction(cancel)?;
+        st.augmenting_row_reduction(&mut free, cancel)?;
+        st.augmenting_row_reduction(&mut free, cancel)?;
         free
     } else {
         (0..n as u32).collect()
@@ -87,12 +90,15 @@ impl<'a> State<'a> {
 
     /// Column reduction (`v_j = min_i c_ij`, the column goes to its minimising row if that row has none yet) and
     /// reduction transfer for rows that received exactly one column. Returns the rows left free.
-    fn column_reduction(&mut self) -> Vec<u32> {
+    fn column_reduction(&mut self, cancel: Cancel<'_>) -> Result<Vec<u32>> {
         let m = self.m;
         let n = self.x.len();
         let mut best = self.row(0).to_vec();
         let mut arg = vec![0u32; m];
         for i in 1..n {
+            if i.is_multiple_of(POLL_ROWS) {
+                check_cancel(cancel)?;
+            }
             kernels::column_max(self.row(i), i as u32, &mut best, &mut arg);
         }
         let mut matches = vec![0u32; n];
@@ -126,12 +132,12 @@ impl<'a> State<'a> {
                 _ => {}
             }
         }
-        free
+        Ok(free)
     }
 
     /// One round of augmenting row reduction: each free row takes its cheapest column, lowering that column's
     /// dual to its second-cheapest reduced cost and freeing the previous owner. Rows still free stay in `free`.
-    fn augmenting_row_reduction(&mut self, free: &mut Vec<u32>) {
+    fn augmenting_row_reduction(&mut self, free: &mut Vec<u32>, cancel: Cancel<'_>) -> Result<()> {
         let pending = std::mem::take(free);
         let mut stack = pending;
         stack.reverse();
@@ -141,6 +147,9 @@ impl<'a> State<'a> {
             if budget == 0 {
                 free.push(i);
                 continue;
+            }
+            if budget.is_multiple_of(POLL_ROWS) {
+                check_cancel(cancel)?;
             }
             budget -= 1;
             let (umin, mut j1, mut usubmin, j2) =
@@ -167,6 +176,7 @@ impl<'a> State<'a> {
                 }
             }
         }
+        Ok(())
     }
 
     /// Assigns free row `f` along a shortest augmenting path and updates the duals of the scanned columns.

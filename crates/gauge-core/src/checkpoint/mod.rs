@@ -52,7 +52,7 @@ impl Checkpoint {
             ));
         }
         let config_path = dir.join("config.json");
-        let text = std::fs::read_to_string(&config_path).map_err(|e| Error::io(&config_path, e))?;
+        let text = crate::bounded::read_to_string(&config_path, crate::bounded::JSON_LIMIT)?;
         let config: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
             Error::invalid(
                 config_path.display().to_string(),
@@ -190,7 +190,7 @@ pub fn f16_to_f32(h: u16) -> f32 {
 
 fn open_shards(dir: &Path, index_path: &Path) -> Result<Vec<Shard>> {
     let bad = |reason: String| Error::invalid(index_path.display().to_string(), reason);
-    let text = std::fs::read_to_string(index_path).map_err(|e| Error::io(index_path, e))?;
+    let text = crate::bounded::read_to_string(index_path, crate::bounded::JSON_LIMIT)?;
     let index: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| bad(format!("is not JSON: {e}")))?;
     let map = index

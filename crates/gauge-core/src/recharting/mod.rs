@@ -255,16 +255,25 @@ fn plan(ckpt: &Checkpoint, d: usize) -> Result<HashMap<String, Role>> {
     Ok(roles)
 }
 
+/// Refuses `out` when it is the input checkpoint or lies inside it (the rename would add a directory to the input),
+/// or when it holds anything.
 fn check_output(input: &Path, out: &Path) -> Result<()> {
-    let same = match (input.canonicalize(), out.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    };
-    if same {
-        return Err(Error::invalid(
-            out.display().to_string(),
-            "is the input checkpoint; refusing to write over it",
-        ));
+    if let (Some(a), Some(b)) = (resolved(input), resolved(out)) {
+        if a == b {
+            return Err(Error::invalid(
+                out.display().to_string(),
+                "is the input checkpoint; refusing to write over it",
+            ));
+        }
+        if b.starts_with(&a) {
+            return Err(Error::invalid(
+                out.display().to_string(),
+                format!(
+                    "is inside the input checkpoint {}; refusing to write into it (choose a directory outside it)",
+                    input.display()
+                ),
+            ));
+        }
     }
     if out.exists() {
         let empty = out.is_dir()
@@ -277,6 +286,36 @@ fn check_output(input: &Path, out: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `path` absolute, with symbolic links resolved, also when it does not exist yet: its nearest existing ancestor
+/// is canonicalized and the rest appended (`..` taken lexically). `None` when even that fails.
+fn resolved(path: &Path) -> Option<PathBuf> {
+    use std::path::Component;
+    let abs = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().ok()?.join(path)
+    };
+    let mut base = abs.as_path();
+    let mut rest = Vec::new();
+    let mut out = loop {
+        if let Ok(c) = base.canonicalize() {
+            break c;
+        }
+        rest.push(base.components().next_back()?);
+        base = base.parent()?;
+    };
+    for c in rest.into_iter().rev() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            c => out.push(c),
+        }
+    }
+    Some(out)
 }
 
 fn write_all(

@@ -4,9 +4,11 @@
 //! squares); `step` and the hyper-parameters are kept. Then resuming `apply(g, θ)` with the moved state follows
 //! `g·` the original run, update for update, because every AdamW operation is elementwise.
 
+use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use crate::checkpoint::{read_header, Checkpoint};
+use crate::checkpoint::{f16_to_f32, read_header, Checkpoint, Dtype, Header};
 use crate::error::{Error, Result};
 use crate::gauge::Gauge;
 
@@ -25,7 +27,8 @@ pub struct OptimizerReport {
 /// Writes the optimizer state `input` of a run of the checkpoint `model` (a Hugging Face directory, for the
 /// parameters' roles and shapes) moved by `gauge` to `out`. Refused, naming the file and entry: another `format`,
 /// an entry that is not `P.exp_avg` / `P.exp_avg_sq`, a parameter the model lacks or of another shape, a
-/// parameter of the model without state, a gauge outside the model's group (signs on a LayerNorm model).
+/// parameter of the model without state, an `exp_avg_sq` entry that is negative or NaN, a gauge outside the
+/// model's group (signs on a LayerNorm model).
 pub fn transport_optimizer(
     input: &Path,
     out: &Path,
@@ -130,6 +133,7 @@ pub(crate) fn move_state(
             ),
         ));
     }
+    check_second_moments(input, &header)?;
     let moved = crate::recharting::rewrite_file(
         input,
         out,
@@ -148,6 +152,61 @@ pub(crate) fn move_state(
         parameters: seen.len() / 2,
         moved,
     })
+}
+
+/// Bytes read at a time by [`check_second_moments`].
+const CHECK_BLOCK: usize = 1 << 20;
+
+/// Refuses an `exp_avg_sq` entry that is negative or NaN, naming the tensor, the entry and its value: a running
+/// mean of squares is neither, and AdamW takes its square root, so such a state is corrupt, not one to move.
+/// One read of those tensors, a megabyte at a time.
+fn check_second_moments(input: &Path, header: &Header) -> Result<()> {
+    let file = File::open(input).map_err(|e| Error::io(input, e))?;
+    let mut buf = vec![0u8; CHECK_BLOCK];
+    for t in header
+        .tensors
+        .iter()
+        .filter(|t| t.name.ends_with(".exp_avg_sq"))
+    {
+        let what = format!("{}: tensor {:?}", input.display(), t.name);
+        let decode: fn(&[u8]) -> f32 = match t.dtype {
+            Dtype::F32 => |c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]),
+            Dtype::BF16 => |c| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16),
+            Dtype::F16 => |c| f16_to_f32(u16::from_le_bytes([c[0], c[1]])),
+            Dtype::F64 => |c| f64::from_le_bytes(c.try_into().expect("8 bytes")) as f32,
+            other => {
+                return Err(Error::invalid(
+                    what,
+                    format!("has dtype {}, expected a float", other.as_str()),
+                ))
+            }
+        };
+        let size = t.dtype.size();
+        let (mut offset, mut index) = (t.start, 0usize);
+        while offset < t.end {
+            // A whole number of elements per block (sizes are 2, 4 or 8).
+            let n = CHECK_BLOCK.min((t.end - offset) as usize);
+            file.read_exact_at(&mut buf[..n], header.data_start + offset)
+                .map_err(|e| Error::io(input, e))?;
+            if let Some((k, v)) = buf[..n]
+                .chunks_exact(size)
+                .map(decode)
+                .enumerate()
+                .find(|(_, v)| v.is_nan() || *v < 0.0)
+            {
+                return Err(Error::invalid(
+                    what,
+                    format!(
+                        "entry {} is {v}, but a second moment (a mean of squares) is never negative or NaN",
+                        index + k
+                    ),
+                ));
+            }
+            offset += n as u64;
+            index += n / size;
+        }
+    }
+    Ok(())
 }
 
 /// `P.exp_avg` -> `(P, false)`, `P.exp_avg_sq` -> `(P, true)`.

@@ -73,7 +73,7 @@ pub fn transport_sae(
     opts: SaeOptions,
 ) -> Result<SaeReport> {
     let cfg_path = input.join(SAE_CONFIG);
-    let text = std::fs::read_to_string(&cfg_path).map_err(|e| Error::io(&cfg_path, e))?;
+    let text = crate::bounded::read_to_string(&cfg_path, crate::bounded::JSON_LIMIT)?;
     let cfg: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| Error::invalid(cfg_path.display().to_string(), format!("is not JSON: {e}")))?;
     let field = |k: &str| cfg.get(k).and_then(|v| v.as_u64()).map(|v| v as usize);

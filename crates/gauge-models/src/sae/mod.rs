@@ -146,8 +146,7 @@ impl Sae {
     pub fn load(dir: &Path, device: &Device) -> Result<Self> {
         let cfg_path = dir.join(SAE_CONFIG);
         let cfg_file = cfg_path.display().to_string();
-        let text =
-            std::fs::read_to_string(&cfg_path).map_err(|e| gauge_core::Error::io(&cfg_path, e))?;
+        let text = gauge_core::bounded::read_to_string(&cfg_path, gauge_core::bounded::JSON_LIMIT)?;
         let cfg: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| Error::input(&cfg_file, format!("is not JSON: {e}")))?;
         let architecture = match cfg.get("architecture").and_then(|v| v.as_str()) {
