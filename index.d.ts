@@ -92,13 +92,19 @@ export declare class Model {
   get maxPositions(): number | null
   /**
    * Runs `batch` sequences of equal length (`ids` row-major `[batch, seq]`) and returns logits and the hidden
-   * states at `sites`. Off the event loop; `signal` rejects it with `ABORTED` if aborted before the pass starts.
+   * states at `sites`. Off the event loop; `signal` rejects it with `ABORTED` if aborted before it settles (a
+   * pass that has started runs to its end first).
    */
   forward(ids: Uint32Array, options?: ForwardOptions | undefined | null, signal?: AbortSignal | undefined | null): Promise<ForwardResult>
   /** Perplexity of one sequence of ids (at least two): `exp` of the mean next-token negative log-likelihood. */
   perplexity(ids: Uint32Array): Promise<number>
-  /** Greedy continuation: the `maxTokens` ids that follow `ids`, each the most likely given all before it. */
-  generate(ids: Uint32Array, maxTokens: number): Promise<Uint32Array>
+  /**
+   * Greedy continuation: the `maxTokens` ids that follow `ids`, each the most likely given all before it.
+   * `maxTokens` is a whole number in `[0, 2^20]`, and with `ids` at most the model's positions where it has a
+   * limit (`maxPositions`); anything else throws `INVALID_ARGUMENT`. Off the event loop; `signal` stops it
+   * between tokens (`ABORTED`).
+   */
+  generate(ids: Uint32Array, maxTokens: number, signal?: AbortSignal | undefined | null): Promise<Uint32Array>
 }
 
 /**
@@ -265,7 +271,8 @@ export interface CollectOptions {
  * Runs `a` and `b` on `ids` and accumulates the cross-moments of their hidden states at every site. Rejects with a
  * coded error when the models differ in architecture, d or vocabulary, when the probe is empty or has ids outside
  * the vocabulary, or when an activation is not finite (naming the model, the site, the token and the coordinate).
- * `onProgress` is called after every forward pass; `signal` stops it between passes (`ABORTED`).
+ * `onProgress` is called after every forward pass (one that throws stops the collection, which rejects with
+ * `CALLBACK_THREW` and its message); `signal` stops it between passes (`ABORTED`).
  */
 export declare function collectPairStats(a: Model, b: Model, ids: Uint32Array, options: CollectOptions, onProgress?: ((progress: StatsProgress) => void) | undefined | null, signal?: AbortSignal | undefined | null): Promise<PairStats>
 
@@ -278,7 +285,10 @@ export declare function convertGguf(gguf: string, out: string): Promise<string>
 
 /**
  * Pearson correlations `C[i, j] = corr(x[:, i], y[:, j])` of row-major `x` (`[rows, dx]`) and `y`
- * (`[rows, dy]`), returned row-major `[dx, dy]`; blocks of f32 GEMM accumulated in f64. Off the event loop.
+ * (`[rows, dy]`), returned row-major `[dx, dy]`; blocks of f32 GEMM accumulated in f64. Off the event loop; `x`
+ * and `y` are copied before the call returns. Rejects with `INVALID_ARGUMENT` for a size that is not a whole
+ * number in range or a `dx x dy` matrix that cannot be allocated, and `SHAPE_MISMATCH` when the lengths are not
+ * `rows · dx` and `rows · dy`, before allocating anything.
  */
 export declare function correlation(x: Float32Array, y: Float32Array, rows: number, dx: number, dy: number): Promise<Float32Array>
 
@@ -477,7 +487,10 @@ export interface LoadOptions {
   streamed?: boolean
 }
 
-/** `matchGaugeSync` on the libuv thread pool; `signal` aborts it, also mid-solve (code `ABORTED`). */
+/**
+ * `matchGaugeSync` on the libuv thread pool; `signal` aborts it, also mid-solve (code `ABORTED`). The matrix is
+ * copied before the call returns, so the caller may change or transfer the buffer at once.
+ */
 export declare function matchGauge(c: Float32Array, d: number, options?: MatchOptions | undefined | null, signal?: AbortSignal | undefined | null): Promise<MatchResult>
 
 /**
@@ -625,10 +638,10 @@ export interface RandomGaugeOptions {
   group?: string
 }
 
-/** `count` standard normal samples from the seeded SplitMix64 stream (Box-Muller), as float32. */
+/** `count` (at most 2^30) standard normal samples from the seeded SplitMix64 stream (Box-Muller), as float32. */
 export declare function randomNormal(count: number, seedValue?: number | undefined | null): Float32Array
 
-/** `count` uniform samples on [0, 1) from the seeded SplitMix64 stream, as float32. */
+/** `count` (at most 2^30) uniform samples on [0, 1) from the seeded SplitMix64 stream, as float32. */
 export declare function randomUniform(count: number, seedValue?: number | undefined | null): Float32Array
 
 /**
@@ -700,7 +713,10 @@ export interface SiteEstimate {
   gauge: Gauge
 }
 
-/** `solveAssignmentSync` on the libuv thread pool; `signal` aborts it, also mid-solve (code `ABORTED`). */
+/**
+ * `solveAssignmentSync` on the libuv thread pool; `signal` aborts it, also mid-solve (code `ABORTED`). The scores
+ * are copied before the call returns, so the caller may change or transfer the buffer at once.
+ */
 export declare function solveAssignment(scores: Float32Array, n: number, m: number, options?: AssignmentOptions | undefined | null, signal?: AbortSignal | undefined | null): Promise<AssignmentResult>
 
 /**
@@ -742,8 +758,9 @@ export interface SteerOptions {
  * Trains the Hugging Face checkpoint `init` on `ids` (a token stream; each step draws `batch` windows of `seq`
  * tokens at seeded offsets) into the new directory `out`: `out/step-NNNNNN/` every `saveEvery` steps and after the
  * last (config, F32 weights, `optimizer.safetensors`, `trainer_state.json`) and `out/train_log.json`. Deterministic
- * for a seed on the CPU. `onProgress` is called after every step; `signal` stops the run between steps
- * (`ABORTED`; checkpoints already saved stay).
+ * for a seed on the CPU. `onProgress` is called after every step (one that throws stops the run, which rejects
+ * with `CALLBACK_THREW` and its message); `signal` stops the run between steps (`ABORTED`; checkpoints already
+ * saved stay).
  */
 export declare function train(init: string, ids: Uint32Array, out: string, options: TrainOptions, onProgress?: ((progress: TrainProgress) => void) | undefined | null, signal?: AbortSignal | undefined | null): Promise<TrainSummary>
 

@@ -147,7 +147,7 @@ fn consensus(
         .map(|(v, p)| v + eps * p.abs())
         .collect();
     let a = assignment::solve(&scores, d, d, solver, cancel)?;
-    let perm: Vec<u32> = a.row_to_col.iter().map(|&j| j as u32).collect();
+    let perm: Vec<u32> = a.row_to_col;
     let sign: Vec<i8> = perm
         .iter()
         .enumerate()

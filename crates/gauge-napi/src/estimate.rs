@@ -12,7 +12,7 @@ use napi_derive::napi;
 use crate::assignment::{method, solver};
 use crate::error::{CResult, CodedError};
 use crate::gauge::Gauge;
-use crate::job::{abort_parts, Job};
+use crate::job::{abort_flag, Job};
 use crate::pair_stats::{Inner, PairStats};
 
 /// Options of `estimateGauge`.
@@ -154,7 +154,7 @@ pub fn estimate_gauge(
     options: Option<EstimateGaugeOptions>,
     signal: Option<Object>,
 ) -> Result<AsyncTask<Job<GaugeEstimate>>> {
-    let (signal, flag) = abort_parts(&env, signal)?;
+    let flag = abort_flag(&env, signal)?;
     let o = options.unwrap_or(EstimateGaugeOptions {
         method: None,
         pool: None,
@@ -174,6 +174,6 @@ pub fn estimate_gauge(
         all: o.all_methods.unwrap_or(false),
         keep: o.keep_matrix.unwrap_or(false),
     };
-    let job = Job::new(move || run(&owned, &flag));
-    Ok(AsyncTask::with_optional_signal(job, signal))
+    let job = Job::abortable(flag.clone(), "estimateGauge", move || run(&owned, &flag));
+    Ok(AsyncTask::new(job))
 }
