@@ -49,7 +49,7 @@ export function demoText(r: DemoResult): string {
     'wrong on every coordinate whose sign flipped: the steering vector loses its effect and the SAE no longer',
     'reconstructs. The sign-marginalized estimate recovers the whole gauge, and the tools work in B.',
     '',
-    `report: ${r.report} (and report.html, charts)`,
+    r.html ? `report: ${r.report} and ${r.html} (charts)` : `report: ${r.report} (no report.html: ${r.htmlSkipped})`,
     `  gauges: hidden-gauge.safetensors, estimate-<method>.safetensors; tools: steering-A.json, steering-B-<Bd|Sd>.json, sae-A/, sae-B-<Bd|Sd>/`,
     `total ${r.seconds.total.toFixed(1)} s`,
   ].join('\n');
