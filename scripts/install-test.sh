@@ -87,6 +87,12 @@ echo "tsc consumer: ok"
 npx --no-install gauge-transport --version
 npx --no-install gauge-transport --help > /dev/null
 echo "cli --help: ok"
+if npx --no-install gauge-transport experiment groups 2> "$work/research.err"; then
+  echo "install-test: experiments ran from the installed package, which should not ship them" >&2
+  exit 1
+fi
+grep -q 'RESEARCH_ONLY' "$work/research.err" || { cat "$work/research.err" >&2; exit 1; }
+echo "research commands: refused with RESEARCH_ONLY (they run from a clone)"
 npx --no-install gauge-transport demo --out "$work/demo" > "$work/demo.log"
 tail -n 3 "$work/demo.log"
 [ -f "$work/demo/report.json" ] || { echo "install-test: demo wrote no report.json" >&2; exit 1; }

@@ -1,20 +1,39 @@
 #!/usr/bin/env node
 /** The `gauge-transport` command line. Errors print `error [CODE]: message` and exit 1 (2 for usage errors). */
-import { errorCode } from './errors';
+import { errorCode, GaugeTransportError } from './errors';
 import * as alignCmd from './commands/align';
 import * as checkpoints from './commands/checkpoints';
 import * as statsCmd from './commands/stats';
 import * as demo from './commands/demo';
-import * as experiment from './commands/experiment';
 import * as auditCmd from './commands/audit';
 import * as match from './commands/match';
 import * as mergeCmd from './commands/merge';
 import * as randomGauge from './commands/random-gauge';
-import * as readme from './commands/readme';
-import * as reportCmd from './commands/report';
 import * as trainCmd from './commands/train';
 import * as transportCmd from './commands/transport';
 import * as trajectoryCmd from './commands/trajectory';
+
+/**
+ * The research commands (experiments, benchmarks, the README's tables, reports from recorded results) live in the
+ * repository, not in the published package: they load on first use, and say so when they are not there.
+ */
+function research<T>(module: string): T {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require(module) as T;
+  } catch (e) {
+    if ((e as { code?: string }).code !== 'MODULE_NOT_FOUND') throw e;
+    throw new GaugeTransportError(
+      'RESEARCH_ONLY',
+      'experiments, benchmarks and the README tables run from a clone of the repository (git clone, npm install), ' +
+        'not from the installed package',
+    );
+  }
+}
+type ExperimentCommands = typeof import('./commands/experiment');
+const experiment = () => research<ExperimentCommands>('./commands/experiment');
+const readme = () => research<typeof import('./commands/readme')>('./commands/readme');
+const reportCmd = () => research<typeof import('./commands/report')>('./commands/report');
 
 interface Command {
   summary: string;
@@ -38,11 +57,27 @@ const COMMANDS: Record<string, Command> = {
   audit: { summary: 'evaluate index-level claims across checkpoints and random gauges', usage: auditCmd.usage, run: auditCmd.run },
   merge: { summary: 'merge checkpoint B into the chart of A with a gauge B -> A', usage: mergeCmd.usage, run: mergeCmd.run },
   train: { summary: 'train a checkpoint with AdamW, saving checkpoints with optimizer state', usage: trainCmd.usage, run: trainCmd.run },
-  experiment: { summary: 'run an experiment and record its results', usage: experiment.usage, run: experiment.run },
-  bench: { summary: 'run a benchmark against its peer', usage: experiment.benchUsage, run: experiment.runBench },
-  report: { summary: "an experiment's HTML report from its recorded results", usage: reportCmd.usage, run: reportCmd.run },
-  readme: { summary: "regenerate the README's result tables", usage: readme.usage, run: readme.run },
+  experiment: {
+    summary: 'run an experiment and record its results (from a clone)',
+    usage: () => usageOf(experiment().usage),
+    run: (argv) => experiment().run(argv),
+  },
+  bench: {
+    summary: 'run a benchmark against its peer (from a clone)',
+    usage: () => usageOf(experiment().benchUsage),
+    run: (argv) => experiment().runBench(argv),
+  },
+  report: {
+    summary: "an experiment's HTML report from its recorded results (from a clone)",
+    usage: () => usageOf(reportCmd().usage),
+    run: (argv) => reportCmd().run(argv),
+  },
+  readme: { summary: "regenerate the README's result tables (from a clone)", usage: () => readme().usage, run: (argv) => readme().run(argv) },
 };
+
+function usageOf(u: string | (() => string)): string {
+  return typeof u === 'function' ? u() : u;
+}
 
 function help(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((k) => k.length));

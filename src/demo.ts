@@ -34,7 +34,7 @@ import { tinyBase } from './tiny-base';
 import { evaluateSae, logitContrast, siteActivations, steeringEffect, steeringVector, trainSae } from './tools';
 import { BYTE_TOKENIZER, train } from './train';
 import { transportSae } from './transport';
-import { behaviour, encodeBehaviour } from './experiments/transport/prompts';
+import { behaviour, encodeBehaviour } from './behaviours';
 
 /** The text the demo nudges the model on and evaluates with: a shipped file the model never saw. */
 const DEMO_TEXT = path.join(PACKAGE_ROOT, 'docs', 'GAUGE.md');

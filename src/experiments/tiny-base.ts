@@ -7,7 +7,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { machine } from '../results';
 import type { Table } from '../table';
-import { buildTinyBase, TINY_BASE_DIR, TINY_BASE_RECIPE, tinyBaseRecord, type TinyBaseRecord } from '../tiny-base';
+import native = require('../native');
+import { GaugeTransportError } from '../errors';
+import { sha256File, TINY_BASE_DIR, TINY_BASE_RECIPE, tinyBaseRecord, type TinyBaseRecipe, type TinyBaseRecord } from '../tiny-base';
+import { train } from '../train';
+import { writeCorpus } from './corpus';
 
 export interface TinyBaseResult {
   name: 'tiny-base';
@@ -64,4 +68,54 @@ export function tinyBaseTable(r: TinyBaseResult): Table {
       ['training time', `${r.seconds.toFixed(1)} s`],
     ],
   };
+}
+
+/**
+ * Trains the base by `recipe` into the new directory `out` (written into a temporary sibling, then renamed; an
+ * existing `out` is an error), using `work` for the corpus and the run.
+ */
+export async function buildTinyBase(
+  out: string,
+  work: string,
+  recipe: TinyBaseRecipe = TINY_BASE_RECIPE,
+  onProgress?: (p: native.TrainProgress) => void,
+): Promise<TinyBaseRecord> {
+  if (fs.existsSync(out)) throw new GaugeTransportError('INVALID_ARGUMENT', `${out}: already exists; not overwriting it`);
+  fs.mkdirSync(work, { recursive: true });
+  const corpusFile = path.join(work, `${recipe.corpus}.txt`);
+  const corpus = writeCorpus(recipe.corpus, corpusFile, recipe.corpusBytes);
+  const init = path.join(work, 'tiny-base-init');
+  fs.rmSync(init, { recursive: true, force: true });
+  await native.initCheckpoint(recipe.config, init, { seed: recipe.initSeed });
+  const runDir = path.join(work, 'tiny-base-run');
+  fs.rmSync(runDir, { recursive: true, force: true });
+  const summary = await train(init, corpusFile, runDir, {
+    steps: recipe.steps,
+    lr: recipe.lr,
+    warmup: recipe.warmup,
+    schedule: recipe.schedule,
+    batch: recipe.batch,
+    seq: recipe.seq,
+    clip: recipe.clip,
+    weightDecay: recipe.weightDecay,
+    seed: recipe.seed,
+    onProgress,
+  });
+  const last = summary.checkpoints[summary.checkpoints.length - 1].dir;
+  const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
+  const record: TinyBaseRecord = {
+    recipe: { ...recipe },
+    corpus,
+    loss: { first: mean(summary.losses.slice(0, 10)), last: mean(summary.losses.slice(-10)) },
+    modelSha256: sha256File(path.join(last, 'model.safetensors')),
+  };
+  const tmp = path.join(path.dirname(out), `.${path.basename(out)}.tmp-${process.pid}`);
+  fs.rmSync(tmp, { recursive: true, force: true });
+  fs.mkdirSync(tmp, { recursive: true });
+  for (const f of ['config.json', 'model.safetensors']) fs.copyFileSync(path.join(last, f), path.join(tmp, f));
+  fs.writeFileSync(path.join(tmp, 'recipe.json'), JSON.stringify(record, null, 2) + '\n');
+  fs.renameSync(tmp, out);
+  fs.rmSync(init, { recursive: true, force: true });
+  fs.rmSync(runDir, { recursive: true, force: true });
+  return record;
 }

@@ -24,7 +24,8 @@ import type { Table } from '../table';
 import { train } from '../train';
 import { ActivationCache, CheckpointGraph, probeDesign, pooledCorrelation } from '../trajectory';
 import { writeCorpus, type CorpusName } from './corpus';
-import { buildTinyBase, sameRecipe, TINY_BASE_DIR, TINY_BASE_RECIPE, tinyBaseRecord, type TinyBaseRecipe, type TinyBaseRecord } from '../tiny-base';
+import { sameRecipe, TINY_BASE_DIR, TINY_BASE_RECIPE, tinyBaseRecord, type TinyBaseRecipe, type TinyBaseRecord } from '../tiny-base';
+import { buildTinyBase } from './tiny-base';
 
 export interface TrajectoryExperimentOptions {
   /** Base pre-training steps. @default 1000 */

@@ -20,7 +20,7 @@ import { tinyBase } from '../../tiny-base';
 import { steeringVector, topK } from '../../tools';
 import { BYTE_TOKENIZER, train } from '../../train';
 import { corpusFile, preparePair, type PairName } from './pairs';
-import { behaviour, encodeBehaviour } from './prompts';
+import { behaviour, encodeBehaviour } from '../../behaviours';
 
 export interface AuditExperimentOptions {
   pairs: PairName[];

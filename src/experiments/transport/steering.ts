@@ -18,7 +18,7 @@ import type { Table } from '../../table';
 import { logitContrast, overlap, steeringEffect, steeringVector, topK } from '../../tools';
 import { moveEntries } from '../../transport';
 import { preparePair, TRANSPORTS, type Pair, type PairName, type TransportKind } from './pairs';
-import { behaviour, encodeBehaviour } from './prompts';
+import { behaviour, encodeBehaviour } from '../../behaviours';
 
 export interface SteeringExperimentOptions {
   pairs: PairName[];

@@ -9,9 +9,8 @@
  * - `smollm2`: sentiment. The vector points from negative to positive reviews; its effect is the logit difference
  *   of positive against negative adjectives (single tokens of SmolLM2's vocabulary) after neutral prompts.
  */
-import type { ProbeTokenizer } from '../../probe';
-import type { LogitContrast } from '../../tools';
-import type { PairName } from './pairs';
+import type { ProbeTokenizer } from './probe';
+import type { LogitContrast } from './tools';
 
 export interface Behaviour {
   name: string;
@@ -95,7 +94,8 @@ const SENTIMENT: Behaviour = {
   down: [' bad', ' terrible', ' awful', ' horrible', ' disappointing', ' sad', ' boring', ' poor'],
 };
 
-export function behaviour(pair: PairName): Behaviour {
+/** The behaviour steered in a pair's models: code against prose for the byte-level tiny models, else sentiment. */
+export function behaviour(pair: string): Behaviour {
   return pair === 'tiny' ? CODE_VS_PROSE : SENTIMENT;
 }
 
