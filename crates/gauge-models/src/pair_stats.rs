@@ -133,41 +133,8 @@ pub fn accumulate_on(
     mut progress: impl FnMut(Progress) -> bool,
 ) -> Result<()> {
     let (a, b) = models;
-    check_pair(a, b, names)?;
-    if !a.device().same_device(b.device()) {
-        return Err(Error::input(
-            "models",
-            format!(
-                "{} is on {:?} but {} is on {:?}; load both on one device",
-                names.0,
-                a.device().location(),
-                names.1,
-                b.device().location()
-            ),
-        ));
-    }
     let Batching { seq, batch } = batching;
-    if seq == 0 || batch == 0 {
-        return Err(Error::input("batching", "seq and batch must be positive"));
-    }
-    if ids.is_empty() {
-        return Err(Error::input("probe", "is empty"));
-    }
-    if !ids.len().is_multiple_of(seq) {
-        return Err(Error::input(
-            "probe",
-            format!(
-                "holds {} ids, not a whole number of sequences of {seq}",
-                ids.len()
-            ),
-        ));
-    }
-    if moments.len() != sites.len() {
-        return Err(Error::input(
-            "moments",
-            format!("{} accumulators for {} sites", moments.len(), sites.len()),
-        ));
-    }
+    check_run(models, names, ids, sites, batching, moments)?;
     let d = a.hidden_size();
     let rows: Vec<Vec<u32>> = ids.chunks(seq).map(<[u32]>::to_vec).collect();
     let total = rows.len().div_ceil(batch);
@@ -225,6 +192,55 @@ pub fn accumulate_on(
             }
             .into());
         }
+    }
+    Ok(())
+}
+
+/// The checks every statistics pass makes before running: the models form a pair on one device, the batching is
+/// positive, the probe is whole sequences, and there is one accumulator per site.
+pub(crate) fn check_run(
+    models: (&Model, &Model),
+    names: (&str, &str),
+    ids: &[u32],
+    sites: &[Site],
+    batching: Batching,
+    moments: &[CrossMoments],
+) -> Result<()> {
+    let (a, b) = models;
+    check_pair(a, b, names)?;
+    if !a.device().same_device(b.device()) {
+        return Err(Error::input(
+            "models",
+            format!(
+                "{} is on {:?} but {} is on {:?}; load both on one device",
+                names.0,
+                a.device().location(),
+                names.1,
+                b.device().location()
+            ),
+        ));
+    }
+    let Batching { seq, batch } = batching;
+    if seq == 0 || batch == 0 {
+        return Err(Error::input("batching", "seq and batch must be positive"));
+    }
+    if ids.is_empty() {
+        return Err(Error::input("probe", "is empty"));
+    }
+    if !ids.len().is_multiple_of(seq) {
+        return Err(Error::input(
+            "probe",
+            format!(
+                "holds {} ids, not a whole number of sequences of {seq}",
+                ids.len()
+            ),
+        ));
+    }
+    if moments.len() != sites.len() {
+        return Err(Error::input(
+            "moments",
+            format!("{} accumulators for {} sites", moments.len(), sites.len()),
+        ));
     }
     Ok(())
 }

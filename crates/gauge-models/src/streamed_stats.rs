@@ -21,7 +21,7 @@ use gauge_core::stats::CrossMoments;
 
 use crate::blocks::Context;
 use crate::error::{Error, Result};
-use crate::pair_stats::{check_pair, finite, flat, shifted_sums, Batching, MomentsOn, Progress};
+use crate::pair_stats::{check_run, finite, flat, shifted_sums, Batching, MomentsOn, Progress};
 use crate::{Model, Site};
 
 /// How the chunk of a streamed pass was sized.
@@ -155,29 +155,8 @@ pub fn accumulate_streamed(
     mut progress: impl FnMut(Progress) -> bool,
 ) -> Result<Plan> {
     let (a, b) = models;
-    check_pair(a, b, names)?;
+    check_run(models, names, ids, sites, batching, moments)?;
     let Batching { seq, batch } = batching;
-    if seq == 0 || batch == 0 {
-        return Err(Error::input("batching", "seq and batch must be positive"));
-    }
-    if ids.is_empty() {
-        return Err(Error::input("probe", "is empty"));
-    }
-    if !ids.len().is_multiple_of(seq) {
-        return Err(Error::input(
-            "probe",
-            format!(
-                "holds {} ids, not a whole number of sequences of {seq}",
-                ids.len()
-            ),
-        ));
-    }
-    if moments.len() != sites.len() {
-        return Err(Error::input(
-            "moments",
-            format!("{} accumulators for {} sites", moments.len(), sites.len()),
-        ));
-    }
     let rows: Vec<Vec<u32>> = ids.chunks(seq).map(<[u32]>::to_vec).collect();
     let plan = plan(models, rows.len(), batching, budget)?;
     let (d, layers) = (a.hidden_size(), a.num_layers());
