@@ -32,7 +32,7 @@ export function demoText(r: DemoResult): string {
   const rows = (['marginalized', 'permutation', 'signed'] as const).map((m) => `  ${m.padEnd(13)} ${WHAT[m].padEnd(37)} ${pct(r.methods[m].permAccuracy).padStart(9)} ${pct(r.methods[m].signedAccuracy).padStart(11)}`);
   return [
     `B: re-charted by a hidden signed permutation (${r.hidden.negativeSigns} of ${r.d} signs negative), then ${r.nudge.steps} fine-tuning steps`,
-    `   on README.md (loss ${r.nudge.lossFirst.toFixed(2)} -> ${r.nudge.lossLast.toFixed(2)} nats/byte, ${r.seconds.nudge.toFixed(1)} s)`,
+    `   on docs/GAUGE.md (loss ${r.nudge.lossFirst.toFixed(2)} -> ${r.nudge.lossLast.toFixed(2)} nats/byte, ${r.seconds.nudge.toFixed(1)} s)`,
     `align A -> B: ${r.probe.tokens} probe bytes, ${r.seconds.align.toFixed(1)} s; mean confidence ${r.confidence.mean.toFixed(3)}`,
     '',
     `  ${'method'.padEnd(13)} ${''.padEnd(37)} ${'perm acc.'.padStart(9)} ${'signed acc.'.padStart(11)}`,

@@ -1,5 +1,5 @@
 /**
- * `gauge-transport readme`: regenerates the README's result tables from `benches/results/*.json`.
+ * `gauge-transport readme`: regenerates the result tables of README.md and RESULTS.md from `benches/results/*.json`.
  * A table lives between `<!-- results:NAME -->` and `<!-- /results:NAME -->`; nothing else is touched.
  */
 import * as fs from 'node:fs';
@@ -12,8 +12,11 @@ import { markdown } from '../table';
 
 export const usage = `gauge-transport readme [--check]
 
-Rewrites the tables between <!-- results:NAME --> markers in README.md from benches/results/NAME.json.
-With --check, exits non-zero when README.md is out of date instead of writing it.`;
+Rewrites the tables between <!-- results:NAME --> markers in README.md and RESULTS.md from
+benches/results/NAME.json. With --check, exits non-zero when either is out of date instead of writing it.`;
+
+/** The documents whose tables are generated. */
+const DOCUMENTS = ['README.md', 'RESULTS.md'];
 
 /** README text with every marked table regenerated; `figures` collects the SVG files the tables refer to. */
 export function renderReadme(readme: string, resultsDir = defaultResultsDir(), figures: Map<string, string> = new Map()): string {
@@ -21,7 +24,7 @@ export function renderReadme(readme: string, resultsDir = defaultResultsDir(), f
   return readme.replace(/<!-- results:([\w-]+) -->[\s\S]*?<!-- \/results:\1 -->/g, (_block, name: string) => {
     const entry = registry[name];
     const file = path.join(resultsDir, `${name}.json`);
-    if (!entry) throw new GaugeTransportError('INVALID_ARGUMENT', `README.md: no experiment or benchmark named ${name}`);
+    if (!entry) throw new GaugeTransportError('INVALID_ARGUMENT', `no experiment or benchmark named ${name} (a results marker)`);
     if (!fs.existsSync(file)) {
       throw new GaugeTransportError('IO', `${file}: missing; run \`npm run experiment -- ${name}\` or \`npm run bench -- ${name}\``);
     }
@@ -37,13 +40,20 @@ export function renderReadme(readme: string, resultsDir = defaultResultsDir(), f
 }
 
 export async function run(argv: string[]): Promise<void> {
-  const file = path.join(PACKAGE_ROOT, 'README.md');
-  const before = fs.readFileSync(file, 'utf8');
   const figures = new Map<string, string>();
-  const after = renderReadme(before, defaultResultsDir(), figures);
+  const changed: { file: string; after: string }[] = [];
+  for (const name of DOCUMENTS) {
+    const file = path.join(PACKAGE_ROOT, name);
+    const before = fs.readFileSync(file, 'utf8');
+    const after = renderReadme(before, defaultResultsDir(), figures);
+    if (before !== after) changed.push({ file, after });
+  }
   const staleFigures = [...figures].filter(([f, svg]) => !fs.existsSync(f) || fs.readFileSync(f, 'utf8') !== svg).map(([f]) => f);
   if (argv.includes('--check')) {
-    if (before !== after) throw new GaugeTransportError('README_STALE', 'README.md tables are out of date: run `npm run readme`');
+    if (changed.length) {
+      const names = changed.map((c) => path.basename(c.file)).join(', ');
+      throw new GaugeTransportError('README_STALE', `${names}: tables are out of date: run \`npm run readme\``);
+    }
     if (staleFigures.length) throw new GaugeTransportError('README_STALE', `${staleFigures.join(', ')} out of date: run \`npm run readme\``);
     return;
   }
@@ -51,9 +61,9 @@ export async function run(argv: string[]): Promise<void> {
     fs.writeFileSync(`${f}.tmp`, figures.get(f)!);
     fs.renameSync(`${f}.tmp`, f);
   }
-  if (before !== after) {
+  for (const { file, after } of changed) {
     fs.writeFileSync(`${file}.tmp`, after);
     fs.renameSync(`${file}.tmp`, file);
   }
-  process.stdout.write(before === after ? 'README.md is up to date\n' : 'README.md tables regenerated\n');
+  process.stdout.write(changed.length ? `tables regenerated in ${changed.map((c) => path.basename(c.file)).join(', ')}\n` : 'README.md and RESULTS.md are up to date\n');
 }
