@@ -350,3 +350,16 @@ describe('transport, merge', () => {
     expect(cli('merge', TINY, TINY, '--out', 'm').stderr).toMatch(/--gauge: is required/);
   });
 });
+
+describe('enum flags', () => {
+  test('are case-insensitive and keep their canonical spelling', () => {
+    fs.mkdirSync(path.join(dir, 'tmp'));
+    const r = cli('random-gauge', '--d', '16', '--seed', '1', '--group', 'bd', '--out', 'tmp/g.safetensors');
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(Gauge.read(path.join(dir, 'tmp', 'g.safetensors')).group()).toBe('Bd');
+    const bad = cli('random-gauge', '--d', '16', '--group', 'xd', '--out', 'tmp/h.safetensors');
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/--group: "xd" is not one of Bd, Sd/);
+  });
+});

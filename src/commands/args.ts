@@ -59,8 +59,10 @@ export function numList(raw: Value, flag: string, fallback: number[], bounds = {
 export function oneOf<T extends string>(raw: Value, flag: string, allowed: readonly T[], fallback: T): T {
   const value = str(raw, flag);
   if (value === undefined) return fallback;
-  if (!(allowed as readonly string[]).includes(value)) {
+  // Case does not matter (`--dtype bf16`, `--group bd`): the canonical spelling is returned.
+  const found = allowed.find((a) => a.toLowerCase() === value.toLowerCase());
+  if (found === undefined) {
     throw invalidArgument(flag, `${JSON.stringify(value)} is not one of ${allowed.join(', ')}`);
   }
-  return value as T;
+  return found;
 }
