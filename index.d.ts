@@ -645,10 +645,10 @@ export declare function randomNormal(count: number, seedValue?: number | undefin
 export declare function randomUniform(count: number, seedValue?: number | undefined | null): Float32Array
 
 /**
- * Reads a 2-D float32 or float64 `.npy` file as a row-major `Float32Array`. Throws `NPY_FORMAT` for malformed
- * files and `NPY_DTYPE` for other dtypes, naming the file.
+ * Reads a 2-D float32 or float64 `.npy` file as a row-major `Float32Array`; with `vectors`, a 1-D `[d]` file is
+ * read too, as one row. Throws `NPY_FORMAT` for malformed files and `NPY_DTYPE` for other dtypes, naming the file.
  */
-export declare function readNpyMatrix(path: string): NpyMatrix
+export declare function readNpyMatrix(path: string, vectors?: boolean | undefined | null): NpyMatrix
 
 /**
  * Writes `model` with its residual stream rotated by a seeded Haar-random orthogonal matrix (every residual

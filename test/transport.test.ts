@@ -70,10 +70,19 @@ describe('steering vectors', () => {
     const stack = randomVector(3 * D, 2);
     const json = path.join(t.dir, 'v.json');
     fs.writeFileSync(json, JSON.stringify({ sentiment: Array.from(v), layer: 1, stack: [Array.from(v), Array.from(v)] }));
-    expect(await transportSteering(json, g, path.join(t.dir, 'v-moved.json'))).toBe(1);
+    // A list of vectors under one key moves too (it was once copied unmoved).
+    expect(await transportSteering(json, g, path.join(t.dir, 'v-moved.json'))).toBe(3);
     const outJson = JSON.parse(fs.readFileSync(path.join(t.dir, 'v-moved.json'), 'utf8'));
     close(outJson.sentiment, act(g, v));
+    close(outJson.stack[1], act(g, v));
     expect(outJson.layer).toBe(1);
+
+    // A 1-D `.npy` vector [d], as the help promises, stays 1-D.
+    const one = path.join(t.dir, 'one.npy');
+    fs.writeFileSync(one, npyBytes('<f4', [D], floatBytes(v, 4)));
+    expect(await transportSteering(one, g, path.join(t.dir, 'one-moved.npy'))).toBe(1);
+    close(native.readNpyMatrix(path.join(t.dir, 'one-moved.npy'), true).data, act(g, v));
+    expect(fs.readFileSync(path.join(t.dir, 'one-moved.npy')).toString('latin1', 0, 128)).toMatch(/'shape': \(64,\)/);
 
     const npy = path.join(t.dir, 'v.npy');
     fs.writeFileSync(npy, npyBytes('<f4', [3, D], floatBytes(stack, 4)));

@@ -35,7 +35,7 @@ export async function transportSteering(input: string, gauge: Gauge, out: string
   if (ext === '.safetensors') return native.transportSteeringFile(input, gauge, out, options.overwrite);
   if (ext === '.npy') {
     checkOutput(out, options.overwrite);
-    const m = native.readNpyMatrix(input);
+    const m = native.readNpyMatrix(input, true);
     const rows = m.rows;
     const cols = m.cols;
     if (cols !== gauge.d) {
@@ -57,10 +57,16 @@ export async function transportSteering(input: string, gauge: Gauge, out: string
     } else if (typeof value === 'object' && value !== null) {
       moved = Object.fromEntries(
         Object.entries(value).map(([k, v]) => {
-          if (!(Array.isArray(v) && v.length > 0 && typeof v[0] === 'number')) return [k, v];
+          // A list of vectors under one key moves vector by vector; other values are kept as they are.
+          const list = Array.isArray(v) && v.length > 0 && v.every((x) => Array.isArray(x) && typeof x[0] === 'number');
+          if (!list && !(Array.isArray(v) && v.length > 0 && typeof v[0] === 'number')) return [k, v];
           // A key naming a hook of another chart is refused even when the length fits (hook_z with n_heads · d_head = d).
           const site = native.siteChart(k);
           if (site.chart === 'other') throw invalidArgument(`${input}: ${k}`, `is named for a site outside the residual chart: ${site.reason}`);
+          if (list) {
+            count += v.length;
+            return [k, (v as unknown[]).map((x, j) => moveVector(gauge, x, `${input}: ${k}[${j}]`))];
+          }
           count++;
           return [k, moveVector(gauge, v, `${input}: ${k}`)];
         }),

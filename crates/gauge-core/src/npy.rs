@@ -258,6 +258,26 @@ pub fn read_matrix_f32(path: &Path) -> Result<(Vec<f32>, usize, usize)> {
     Ok((a.into_f32(path)?, rows, cols))
 }
 
+/// Reads a `.npy` file of vectors as `f32` rows `(data, rows, cols)`: a 2-D `[k, d]` array, or a 1-D `[d]` array as
+/// one row.
+pub fn read_vectors_f32(path: &Path) -> Result<(Vec<f32>, usize, usize)> {
+    let a = read(path)?;
+    let (rows, cols) = match a.shape[..] {
+        [d] => (1, d),
+        [k, d] => (k, d),
+        _ => {
+            return Err(Error::Npy {
+                path: path.into(),
+                reason: format!(
+                    "expected a vector [d] or vectors [k, d], got shape {:?}",
+                    a.shape
+                ),
+            })
+        }
+    };
+    Ok((a.into_f32(path)?, rows, cols))
+}
+
 /// Serialises a C-ordered `f32` array as `.npy` (format 1.0) bytes.
 pub fn to_bytes_f32(data: &[f32], shape: &[usize]) -> Result<Vec<u8>> {
     let count: usize = shape.iter().product();

@@ -19,12 +19,16 @@ pub struct NpyMatrix {
     pub cols: u32,
 }
 
-/// Reads a 2-D float32 or float64 `.npy` file as a row-major `Float32Array`. Throws `NPY_FORMAT` for malformed
-/// files and `NPY_DTYPE` for other dtypes, naming the file.
+/// Reads a 2-D float32 or float64 `.npy` file as a row-major `Float32Array`; with `vectors`, a 1-D `[d]` file is
+/// read too, as one row. Throws `NPY_FORMAT` for malformed files and `NPY_DTYPE` for other dtypes, naming the file.
 #[napi]
-pub fn read_npy_matrix(env: Env, path: String) -> Result<NpyMatrix> {
+pub fn read_npy_matrix(env: Env, path: String, vectors: Option<bool>) -> Result<NpyMatrix> {
     sync(&env, || {
-        let (data, rows, cols) = npy::read_matrix_f32(Path::new(&path))?;
+        let (data, rows, cols) = if vectors.unwrap_or(false) {
+            npy::read_vectors_f32(Path::new(&path))?
+        } else {
+            npy::read_matrix_f32(Path::new(&path))?
+        };
         Ok(NpyMatrix {
             data: Float32Array::new(data),
             rows: rows as u32,
