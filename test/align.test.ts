@@ -133,4 +133,27 @@ test('acceptance with further training: a re-charted copy trained for 100 more s
   expect(r.truth!.signed.permAccuracy).toBeLessThan(0.7);
   expect(r.truth!.permutation.permAccuracy).toBeGreaterThanOrEqual(0.99);
   expect(r.truth!.permutation.signedAccuracy).toBeLessThan(0.6);
+  // A re-charted copy trained further passes the reliability verdict.
+  expect(r.reliability.reliable).toBe(true);
+}, 120_000);
+
+test('unrelated models give an unreliable estimate: align says so, and the CLI writes nothing without --force', async () => {
+  const a = path.join(t.dir, 'random-a');
+  const b = path.join(t.dir, 'random-b');
+  await native.initCheckpoint('tiny', a, { seed: 1 });
+  await native.initCheckpoint('tiny', b, { seed: 2 });
+  const r = await align(a, b, { tokens: 2048, contextLength: 64 });
+  expect(r.reliability.reliable).toBe(false);
+  expect(r.reliability.median).toBeLessThanOrEqual(r.reliability.minConfidence);
+  const { spawnSync } = await import('node:child_process');
+  const cli = path.join(__dirname, '..', 'dist', 'cli.js');
+  const out = path.join(t.dir, 'g.safetensors');
+  const args = [cli, 'align', a, b, '--tokens', '2048', '--context', '64', '--out', out];
+  const refused = spawnSync(process.execPath, args, { encoding: 'utf8' });
+  expect(refused.status).toBe(1);
+  expect(refused.stderr).toMatch(/error \[UNRELIABLE\]: the estimate is not reliable: median confidence/);
+  expect(fs.existsSync(out)).toBe(false);
+  const forced = spawnSync(process.execPath, [...args, '--force'], { encoding: 'utf8' });
+  expect(forced.status).toBe(0);
+  expect(fs.existsSync(out)).toBe(true);
 }, 120_000);

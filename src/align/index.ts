@@ -11,9 +11,9 @@ import { METHODS, type Method } from '../matching';
 import { defaultMemoryBudget, fitsWhole } from '../memory';
 import { allSites, type Model, type Site } from '../model';
 import { loadProbe, packProbe, type ProbeTokenizer } from '../probe';
-import { POOLS, summarizeConfidence, type ConfidenceSummary, type Pool } from './pool';
+import { POOLS, reliability, summarizeConfidence, type ConfidenceSummary, type Pool, type Reliability } from './pool';
 
-export { POOLS, type Pool, type ConfidenceSummary } from './pool';
+export { POOLS, MIN_CONFIDENCE, reliability, type Pool, type ConfidenceSummary, type Reliability } from './pool';
 
 /** Paired statistics of two models at several sites (the addon's class). */
 export type PairStats = native.PairStats;
@@ -66,6 +66,8 @@ export interface AlignOptions extends StatsOptions {
   method?: Method;
   /** @default 'signed-sum' */
   pool?: Pool;
+  /** The median confidence above which the estimate counts as reliable (see `reliability`). @default 0.05 */
+  minConfidence?: number;
   /** Statistics computed earlier (`gauge-transport stats`, `stats-merge`): no model is run. */
   stats?: PairStats;
   /**
@@ -101,6 +103,8 @@ export interface AlignResult {
   /** Per source coordinate: matched score minus the best alternative in its row and column (pooled matrix). */
   confidence: Float32Array;
   confidenceSummary: ConfidenceSummary;
+  /** The verdict on the estimate: reliable when its median confidence exceeds `minConfidence`. */
+  reliability: Reliability;
   /** Fraction of negative signs in the estimate. */
   negativeFraction: number;
   /** Per site: the site's own marginalized estimate against the pooled estimate (and against the truth). */
@@ -319,6 +323,7 @@ export async function align(a: string | Model, b: string | Model, options: Align
     d,
     confidence: est.confidence,
     confidenceSummary: summarizeConfidence(est.confidence),
+    reliability: reliability(est.confidence, options.minConfidence),
     negativeFraction,
     perLayer,
     truth,

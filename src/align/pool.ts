@@ -37,3 +37,27 @@ export function summarizeConfidence(c: Float32Array, threshold = 0.05): Confiden
   }
   return { mean: sum / s.length, min: s[0], p05: q(0.05), median: q(0.5), lowFraction: low / s.length, threshold };
 }
+
+/**
+ * Whether an estimate is reliable: its median confidence exceeds `minConfidence`. Confidence is the margin of each
+ * matched pair over the best alternative in its row and column; for models whose coordinates do not correspond
+ * (unrelated checkpoints, or too few tokens for the width) the matched pair is just the largest of many noise
+ * correlations and its margin is about zero, so most coordinates sit at or below the threshold. A re-charted or
+ * fine-tuned copy has margins of tenths.
+ */
+export interface Reliability {
+  reliable: boolean;
+  /** The median confidence the verdict compares. */
+  median: number;
+  minConfidence: number;
+  /** Fraction of coordinates at or below `minConfidence`. */
+  lowFraction: number;
+}
+
+/** The default threshold of {@link reliability}. */
+export const MIN_CONFIDENCE = 0.05;
+
+export function reliability(c: Float32Array, minConfidence = MIN_CONFIDENCE): Reliability {
+  const s = summarizeConfidence(c, minConfidence);
+  return { reliable: s.median > minConfidence, median: s.median, minConfidence, lowFraction: s.lowFraction };
+}

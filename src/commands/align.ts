@@ -1,8 +1,8 @@
 /** `gauge-transport align <A> <B> …`: estimate the gauge A -> B from activations on a probe. */
 import * as path from 'node:path';
 import native = require('../native');
-import { align, POOLS, type AlignResult, type Pool } from '../align';
-import { invalidArgument } from '../errors';
+import { align, MIN_CONFIDENCE, POOLS, type AlignResult, type Pool } from '../align';
+import { GaugeTransportError, invalidArgument } from '../errors';
 import { checkOutput } from '../files';
 import { writeAlignReport } from '../report';
 import { METHODS, type Method } from '../matching';
@@ -37,6 +37,9 @@ ${MEMORY_HELP}
   --out FILE            gauge file to write (refuses to replace an existing file unless --overwrite)
   --overwrite           replace --out
   --report FILE         also write a self-contained HTML report (|C| heatmap, confidence, signs, layers)
+  --min-confidence C    the median confidence above which the estimate is reliable (default 0.05); an unreliable
+                        estimate is an error (UNRELIABLE) and writes nothing
+  --force               write an unreliable estimate anyway
   --json                print the result as JSON (with whether the models were streamed and the peak RSS)`;
 
 function pct(x: number): string {
@@ -53,6 +56,7 @@ export function alignJson(r: AlignResult, out: string): Record<string, unknown> 
     group: r.gauge.group(),
     negativeFraction: r.negativeFraction,
     confidence: r.confidenceSummary,
+    reliability: r.reliability,
     perLayer: r.perLayer,
     truth: r.truth,
     probe: r.probe,
@@ -80,6 +84,8 @@ export async function run(argv: string[]): Promise<void> {
       overwrite: { type: 'boolean' },
       json: { type: 'boolean' },
       report: { type: 'string' },
+      'min-confidence': { type: 'string' },
+      force: { type: 'boolean' },
     },
     'align',
   );
@@ -98,6 +104,7 @@ export async function run(argv: string[]): Promise<void> {
     ...probeOptions(values),
     method: oneOf<Method>(values.method, '--method', METHODS, 'marginalized'),
     pool: oneOf<Pool>(values.pool, '--pool', POOLS, 'signed-sum'),
+    minConfidence: num(values['min-confidence'], '--min-confidence', MIN_CONFIDENCE, { min: -1, max: 1 }),
     from: oneOf(values.from, '--from', ['activations', 'weights'] as const, 'activations'),
     stats: statsFile ? native.PairStats.load(statsFile) : undefined,
     prior,
@@ -106,6 +113,16 @@ export async function run(argv: string[]): Promise<void> {
     keepMatrix: report !== undefined,
     onProgress: (p) => bar.update(p.done, p.total, p.phase === 'statistics' ? `${p.tokens} tokens` : 'solving'),
   }).finally(() => bar.done());
+  const rel = r.reliability;
+  if (!rel.reliable && values.force !== true) {
+    throw new GaugeTransportError(
+      'UNRELIABLE',
+      `the estimate is not reliable: median confidence ${rel.median.toFixed(4)} is not above ${rel.minConfidence} ` +
+        `(${pct(rel.lowFraction)} of coordinates at or below it), as for checkpoints whose coordinates do not ` +
+        `correspond or a probe too short for d = ${r.d}; nothing was written (--force writes it anyway, ` +
+        `--min-confidence sets the threshold)`,
+    );
+  }
   r.gauge.write(out, { source: a, target: b, method: r.method }, { overwrite: values.overwrite === true });
   if (report) await writeAlignReport(path.resolve(report), r, { a, b }, values.overwrite === true);
   if (values.json) {
