@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import native = require('../native');
 import { GaugeTransportError, invalidArgument } from '../errors';
+import { defaultMemoryBudget, fitsWhole } from '../memory';
 
 /** Where activations come from: the probe ids (packed `[rows, seq]`) and the sites. */
 export interface ProbeDesign {
@@ -121,7 +122,9 @@ export class ActivationCache {
   private async run(checkpoint: string, hash: string): Promise<Activations> {
     const { ids, seq, sites } = this.design;
     const batch = this.design.batch ?? 8;
-    const model = await native.Model.load(checkpoint);
+    // A checkpoint too large to hold whole (with room for a second) is streamed block by block.
+    const streamed = !fitsWhole(checkpoint, checkpoint, defaultMemoryBudget());
+    const model = await native.Model.load(checkpoint, { streamed });
     const d = model.d;
     const tokens = ids.length;
     const out = sites.map(() => new Float32Array(tokens * d));

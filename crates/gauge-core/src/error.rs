@@ -122,7 +122,7 @@ pub enum Error {
     },
     /// The output path exists and overwriting was not asked for.
     #[error(
-        "{path}: already exists; refusing to overwrite it (choose another path or pass overwrite)"
+        "{path}: already exists; refusing to overwrite it (choose another path, or pass `--overwrite` / `overwrite: true` where the command offers it)"
     )]
     OutputExists {
         /// The path.

@@ -101,7 +101,7 @@ fn apply_tuned(
             format!(
                 "is in group {} but {} is a LayerNorm model, whose gauge group is ±Sd: flipping single \
                  coordinates does not commute with mean subtraction, so the result would compute a different \
-                 function (pass force to write it anyway)",
+                 function (`--force`, or `force: true` in the API, writes it anyway)",
                 gauge.group().as_str(),
                 input.display()
             ),
@@ -111,7 +111,7 @@ fn apply_tuned(
         if let Some(reason) = continuous_gauge_reason(&ckpt)? {
             return Err(Error::invalid(
                 input.display().to_string(),
-                format!("{reason} (pass force to re-chart it anyway)"),
+                format!("{reason} (`--force`, or `force: true` in the API, re-charts it anyway)"),
             ));
         }
     }
