@@ -116,7 +116,10 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (err) {
     const code = errorCode(err) ?? 'INTERNAL';
-    process.stderr.write(`error [${code}]: ${(err as Error).message ?? String(err)}\n`);
+    const message = (err as Error).message ?? String(err);
+    // With --json the error is JSON too, for callers that parse the output.
+    if (rest.includes('--json')) process.stderr.write(JSON.stringify({ error: { code, message } }) + '\n');
+    else process.stderr.write(`error [${code}]: ${message}\n`);
     return code === 'INVALID_ARGUMENT' ? 2 : 1;
   }
 }

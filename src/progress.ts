@@ -1,6 +1,7 @@
 /**
- * A terminal progress bar on stderr for long operations: drawn only on a TTY, and only once the operation has run
- * for `delayMs` (short calls print nothing), redrawn at most every 100 ms, erased on `done()`.
+ * Progress of long operations on stderr, once the operation has run for `delayMs` (short calls print nothing): on a
+ * TTY a bar redrawn at most every 100 ms and erased on `done()`; elsewhere (logs, CI, a scheduler's job) a plain line
+ * every `lineEveryMs`, so a long run is visibly alive.
  */
 export class ProgressBar {
   private readonly start = Date.now();
@@ -11,13 +12,21 @@ export class ProgressBar {
     private readonly label: string,
     private readonly stream: NodeJS.WriteStream = process.stderr,
     private readonly delayMs = 2000,
+    private readonly lineEveryMs = 10_000,
   ) {}
 
   /** Reports `done` of `total` units, with an optional suffix (e.g. tokens per second). */
   update(done: number, total: number, suffix = ''): void {
-    if (!this.stream.isTTY) return;
     const now = Date.now();
     const elapsed = now - this.start;
+    if (!this.stream.isTTY) {
+      // The first line comes one interval in, so commands shorter than that print nothing.
+      if (elapsed < Math.max(this.delayMs, this.lineEveryMs) || now - this.last < this.lineEveryMs) return;
+      this.last = now;
+      const pct = total > 0 ? ((100 * done) / total).toFixed(0) : '?';
+      this.stream.write(`${this.label}: ${done}/${total} (${pct}%) after ${(elapsed / 1000).toFixed(0)} s${suffix ? `, ${suffix}` : ''}\n`);
+      return;
+    }
     if (elapsed < this.delayMs || (now - this.last < 100 && done < total)) return;
     this.last = now;
     this.shown = true;
