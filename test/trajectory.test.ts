@@ -121,6 +121,11 @@ test('the CLI writes the composed gauge and reports duplicates, cycles and the a
   const again = spawnSync(process.execPath, [CLI, ...args], { cwd: t.dir, encoding: 'utf8', timeout: 60_000 });
   expect(again.status).not.toBe(0);
   expect(again.stderr).toMatch(/OUTPUT_EXISTS/);
+  // A checkpoint may be named by its path as well as by the manifest's entry.
+  const byPath = args.map((x) => (x === 'A8' ? path.join(t.dir, 'A8') : x === 'g.safetensors' ? 'g-by-path.safetensors' : x));
+  const p = spawnSync(process.execPath, [CLI, ...byPath], { cwd: t.dir, encoding: 'utf8', timeout: 60_000 });
+  expect(p.status).toBe(0);
+  expect(Gauge.read(path.join(t.dir, 'g-by-path.safetensors')).equals(trueGauge('A8', 'B8'))).toBe(true);
 });
 
 test('the orchestrator example trains and aligns each saved checkpoint in the background', () => {

@@ -2,6 +2,7 @@
  * Trajectories (GAUGE.md §5): gauges between checkpoints of fine-tuning runs composed along saved checkpoints,
  * with the `endpoint` and `via-base` baselines, from a manifest or incrementally while a run trains.
  */
+import * as path from 'node:path';
 import native = require('../native');
 import { invalidArgument } from '../errors';
 import type { Gauge } from '../gauge';
@@ -121,9 +122,15 @@ export async function estimateTrajectory(
   const t0 = process.hrtime.bigint();
   const m = typeof manifest === 'string' ? readManifest(manifest) : manifest;
   const ids = new Set(m.checkpoints.map((c) => c.id));
-  for (const [flag, id] of [['--from', from], ['--to', to]] as const) {
-    if (!ids.has(id)) throw invalidArgument(flag, `${JSON.stringify(id)} is not a checkpoint of ${m.file} (${[...ids].join(', ')})`);
-  }
+  // A checkpoint is named as the manifest writes it, or by its path (absolute, or relative to the working directory).
+  const entry = (flag: string, id: string): string => {
+    if (ids.has(id)) return id;
+    const byPath = m.checkpoints.find((c) => path.resolve(c.path) === path.resolve(id));
+    if (byPath) return byPath.id;
+    throw invalidArgument(flag, `${JSON.stringify(id)} is not a checkpoint of ${m.file} (${[...ids].join(', ')})`);
+  };
+  from = entry('--from', from);
+  to = entry('--to', to);
   const basePath = m.checkpoints.find((c) => c.id === m.base)!.path;
   const design = await probeDesign(basePath, options);
   const graph = new CheckpointGraph(new ActivationCache(design, 4, options.cacheDir));
