@@ -13,16 +13,15 @@
 //! - GeGLU MLP `down(gelu_tanh(gate(x)) ⊙ up(x))`; the head is tied to the embedding unless
 //!   `tie_word_embeddings` is false; Gemma 2 soft-caps the logits with `final_logit_softcapping`.
 
-use candle_core::{Module, Tensor};
+use candle_core::Tensor;
 use candle_nn::{Linear, VarBuilder};
 
-use crate::attention::{attention, cached_mask, merge_heads, repeat_kv, split_heads};
 use crate::blocks::{Blocks, Context, Dims, Layers, RunBlock};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::kernels::{Kernels, Norm};
 use crate::lazy::{Lazy, Table};
-use crate::llama::{cached_rope, linear, output_head, Heads, Mlp};
+use crate::llama::{output_head, Attention, AttentionSettings, Heads, Mlp};
 use crate::rope::{Rope, RopeSpec};
 
 /// Which Gemma.
@@ -163,72 +162,6 @@ impl Ropes {
     }
 }
 
-struct Attention {
-    q: Linear,
-    k: Linear,
-    v: Linear,
-    o: Linear,
-    qk_norm: Option<(Norm, Norm)>,
-    heads: Heads,
-    window: Option<usize>,
-    scale: f64,
-    softcap: Option<f64>,
-    kernels: Kernels,
-}
-
-impl Attention {
-    fn new(vb: VarBuilder, h: &Hyper, layer: usize) -> Result<Self> {
-        let hd = &h.heads;
-        let (q_dim, kv_dim) = (hd.heads * hd.head_dim, hd.kv_heads * hd.head_dim);
-        let qk_norm = match h.version {
-            Version::Two => None,
-            Version::Three => Some((
-                h.norm(hd.head_dim, vb.pp("q_norm"))?,
-                h.norm(hd.head_dim, vb.pp("k_norm"))?,
-            )),
-        };
-        Ok(Self {
-            q: linear(&vb, hd.hidden, q_dim, "q_proj")?,
-            k: linear(&vb, hd.hidden, kv_dim, "k_proj")?,
-            v: linear(&vb, hd.hidden, kv_dim, "v_proj")?,
-            o: linear(&vb, q_dim, hd.hidden, "o_proj")?,
-            qk_norm,
-            heads: hd.clone(),
-            window: h.windows[layer],
-            scale: h.scale,
-            softcap: h.attn_softcap,
-            kernels: h.kernels,
-        })
-    }
-
-    fn forward(&self, x: &Tensor, rope: &Rope, ctx: &Context) -> Result<Tensor> {
-        let h = &self.heads;
-        let mut q = split_heads(&self.q.forward(x)?, h.heads, h.head_dim)?;
-        let mut k = split_heads(&self.k.forward(x)?, h.kv_heads, h.head_dim)?;
-        if let Some((qn, kn)) = &self.qk_norm {
-            q = qn.forward(&q, self.kernels)?;
-            k = kn.forward(&k, self.kernels)?;
-        }
-        let (cos, sin) = cached_rope(rope, ctx)?;
-        let q = rope.apply(&q, &cos, &sin, self.kernels)?;
-        let k = rope.apply(&k, &cos, &sin, self.kernels)?;
-        let v = split_heads(&self.v.forward(x)?, h.kv_heads, h.head_dim)?;
-        let rep = h.heads / h.kv_heads;
-        let (k, v) = (repeat_kv(&k, rep)?, repeat_kv(&v, rep)?);
-        let mask = cached_mask(ctx, self.window)?;
-        let y = attention(
-            &q,
-            &k,
-            &v,
-            self.scale,
-            Some(&mask),
-            self.softcap,
-            self.kernels,
-        )?;
-        Ok(self.o.forward(&merge_heads(&y)?)?)
-    }
-}
-
 struct Block {
     input_norm: Norm,
     attn: Attention,
@@ -245,7 +178,23 @@ impl Block {
         let d = h.heads.hidden;
         Ok(Self {
             input_norm: h.norm(d, vb.pp("input_layernorm"))?,
-            attn: Attention::new(vb.pp("self_attn"), h, layer)?,
+            attn: {
+                let a = vb.pp("self_attn");
+                let hd = h.heads.head_dim;
+                let qk_norm = match h.version {
+                    Version::Two => None,
+                    Version::Three => {
+                        Some((h.norm(hd, a.pp("q_norm"))?, h.norm(hd, a.pp("k_norm"))?))
+                    }
+                };
+                let settings = AttentionSettings {
+                    qk_norm,
+                    window: h.windows[layer],
+                    scale: h.scale,
+                    softcap: h.attn_softcap,
+                };
+                Attention::new(&a, &h.heads, settings, h.kernels)?
+            },
             post_attn_norm: h.norm(d, vb.pp("post_attention_layernorm"))?,
             pre_ff_norm: h.norm(d, vb.pp("pre_feedforward_layernorm"))?,
             mlp: Mlp::new(vb.pp("mlp"), d, h.intermediate, true)?,

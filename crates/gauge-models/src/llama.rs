@@ -222,60 +222,68 @@ pub(crate) fn cached_rope(rope: &Rope, ctx: &Context) -> Result<(Tensor, Tensor)
     Ok((cos, sin))
 }
 
-/// Grouped-query self-attention.
-struct Attention {
+/// What differs between the grouped-query attentions of the Llama-style decoders.
+pub(crate) struct AttentionSettings {
+    /// Per-head norms of queries and keys before RoPE (Qwen3, Gemma 3).
+    pub qk_norm: Option<(Norm, Norm)>,
+    /// The sliding window of this layer, if any.
+    pub window: Option<usize>,
+    /// The scale of `q kᵀ` (`head_dim^-½`; Gemma: `query_pre_attn_scalar^-½`).
+    pub scale: f64,
+    /// `cap · tanh(s / cap)` on the scores (Gemma 2).
+    pub softcap: Option<f64>,
+}
+
+/// Grouped-query self-attention with q/k/v/o projections under `vb` (`q_proj`, …; biases when present).
+pub(crate) struct Attention {
     q: Linear,
     k: Linear,
     v: Linear,
     o: Linear,
-    qk_norm: Option<(Norm, Norm)>,
     heads: Heads,
-    window: Option<usize>,
+    settings: AttentionSettings,
     kernels: Kernels,
 }
 
 impl Attention {
-    fn new(vb: VarBuilder, h: &Hyper, layer: usize) -> Result<Self> {
-        let hd = &h.heads;
-        let (q_dim, kv_dim) = (hd.heads * hd.head_dim, hd.kv_heads * hd.head_dim);
-        let qk_norm = if h.options.qk_norm {
-            Some((
-                Norm::rms(hd.head_dim, h.rms_norm_eps, vb.pp("q_norm"))?,
-                Norm::rms(hd.head_dim, h.rms_norm_eps, vb.pp("k_norm"))?,
-            ))
-        } else {
-            None
-        };
+    pub(crate) fn new(
+        vb: &VarBuilder,
+        heads: &Heads,
+        settings: AttentionSettings,
+        kernels: Kernels,
+    ) -> Result<Self> {
+        let (q_dim, kv_dim) = (
+            heads.heads * heads.head_dim,
+            heads.kv_heads * heads.head_dim,
+        );
         Ok(Self {
-            q: linear(&vb, hd.hidden, q_dim, "q_proj")?,
-            k: linear(&vb, hd.hidden, kv_dim, "k_proj")?,
-            v: linear(&vb, hd.hidden, kv_dim, "v_proj")?,
-            o: linear(&vb, q_dim, hd.hidden, "o_proj")?,
-            qk_norm,
-            heads: hd.clone(),
-            window: h.windows[layer],
-            kernels: h.kernels,
+            q: linear(vb, heads.hidden, q_dim, "q_proj")?,
+            k: linear(vb, heads.hidden, kv_dim, "k_proj")?,
+            v: linear(vb, heads.hidden, kv_dim, "v_proj")?,
+            o: linear(vb, q_dim, heads.hidden, "o_proj")?,
+            heads: heads.clone(),
+            settings,
+            kernels,
         })
     }
 
     /// `[batch, seq, hidden]` in and out.
-    fn forward(&self, x: &Tensor, rope: &Rope, ctx: &Context) -> Result<Tensor> {
-        let h = &self.heads;
+    pub(crate) fn forward(&self, x: &Tensor, rope: &Rope, ctx: &Context) -> Result<Tensor> {
+        let (h, s, k) = (&self.heads, &self.settings, self.kernels);
         let mut q = split_heads(&self.q.forward(x)?, h.heads, h.head_dim)?;
-        let mut k = split_heads(&self.k.forward(x)?, h.kv_heads, h.head_dim)?;
-        if let Some((qn, kn)) = &self.qk_norm {
-            q = qn.forward(&q, self.kernels)?;
-            k = kn.forward(&k, self.kernels)?;
+        let mut kk = split_heads(&self.k.forward(x)?, h.kv_heads, h.head_dim)?;
+        if let Some((qn, kn)) = &s.qk_norm {
+            q = qn.forward(&q, k)?;
+            kk = kn.forward(&kk, k)?;
         }
         let (cos, sin) = cached_rope(rope, ctx)?;
-        let q = rope.apply(&q, &cos, &sin, self.kernels)?;
-        let k = rope.apply(&k, &cos, &sin, self.kernels)?;
+        let q = rope.apply(&q, &cos, &sin, k)?;
+        let kk = rope.apply(&kk, &cos, &sin, k)?;
         let v = split_heads(&self.v.forward(x)?, h.kv_heads, h.head_dim)?;
         let rep = h.heads / h.kv_heads;
-        let (k, v) = (repeat_kv(&k, rep)?, repeat_kv(&v, rep)?);
-        let mask = cached_mask(ctx, self.window)?;
-        let scale = 1.0 / (h.head_dim as f64).sqrt();
-        let y = attention(&q, &k, &v, scale, Some(&mask), None, self.kernels)?;
+        let (kk, v) = (repeat_kv(&kk, rep)?, repeat_kv(&v, rep)?);
+        let mask = cached_mask(ctx, s.window)?;
+        let y = attention(&q, &kk, &v, s.scale, Some(&mask), s.softcap, k)?;
         Ok(self.o.forward(&merge_heads(&y)?)?)
     }
 }
@@ -326,7 +334,25 @@ impl Block {
         let d = h.heads.hidden;
         Ok(Self {
             input_norm: Norm::rms(d, h.rms_norm_eps, vb.pp("input_layernorm"))?,
-            attn: Attention::new(vb.pp("self_attn"), h, layer)?,
+            attn: {
+                let a = vb.pp("self_attn");
+                let hd = h.heads.head_dim;
+                let qk_norm = if h.options.qk_norm {
+                    Some((
+                        Norm::rms(hd, h.rms_norm_eps, a.pp("q_norm"))?,
+                        Norm::rms(hd, h.rms_norm_eps, a.pp("k_norm"))?,
+                    ))
+                } else {
+                    None
+                };
+                let settings = AttentionSettings {
+                    qk_norm,
+                    window: h.windows[layer],
+                    scale: 1.0 / (hd as f64).sqrt(),
+                    softcap: None,
+                };
+                Attention::new(&a, &h.heads, settings, h.kernels)?
+            },
             post_norm: Norm::rms(d, h.rms_norm_eps, vb.pp("post_attention_layernorm"))?,
             mlp: Mlp::new(vb.pp("mlp"), d, h.intermediate, false)?,
             kernels: h.kernels,
