@@ -3,8 +3,8 @@
 //! act on heads). The multimodal `Gemma3ForConditionalGeneration` is not this family.
 
 use super::gemma2::sandwich;
-use super::llama::{decoder_layout, decoder_role, decoder_shape};
-use super::{after_layer, Dim, Family, Layout, Norm, Role};
+use super::llama::{decoder_layout, decoder_role, decoder_shape, qk_norm};
+use super::{Dim, Family, Layout, Norm, Role};
 
 /// The Gemma 3 family.
 pub(super) struct Gemma3;
@@ -24,13 +24,6 @@ const BLOCK: &[&str] = &[
     "mlp.up_proj.weight",
     "mlp.down_proj.weight",
 ];
-
-fn qk_norm(name: &str) -> bool {
-    matches!(
-        after_layer(name, "model.layers."),
-        Some("self_attn.q_norm.weight" | "self_attn.k_norm.weight")
-    )
-}
 
 impl Family for Gemma3 {
     fn name(&self) -> &'static str {

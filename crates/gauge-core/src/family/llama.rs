@@ -77,6 +77,15 @@ pub(super) fn decoder_role(name: &str) -> Option<Role> {
     })
 }
 
+/// Whether `name` is a per-head QK-norm gain (`q_norm`, `k_norm` `[head_dim]`, Qwen3 and Gemma 3): it acts on heads,
+/// not on the residual stream.
+pub(super) fn qk_norm(name: &str) -> bool {
+    matches!(
+        after_layer(name, "model.layers."),
+        Some("self_attn.q_norm.weight" | "self_attn.k_norm.weight")
+    )
+}
+
 /// The `config.json` `init` writes for a Llama-style decoder named `class` / `model_type`.
 pub(super) fn decoder_config(s: &ModelShape, class: &str, model_type: &str) -> serde_json::Value {
     let mut c = serde_json::json!({

@@ -1,8 +1,8 @@
 //! Qwen3 (`Qwen3ForCausalLM`): Llama's tensors plus per-head QK-norms `q_norm`, `k_norm` `[head_dim]`, which act
 //! on heads, not on the residual stream (role `none`).
 
-use super::llama::{decoder_config, decoder_layout, decoder_role, decoder_shape};
-use super::{after_layer, Dim, Family, Layout, Norm, Role};
+use super::llama::{decoder_config, decoder_layout, decoder_role, decoder_shape, qk_norm};
+use super::{Dim, Family, Layout, Norm, Role};
 use crate::init::ModelShape;
 
 /// The Qwen3 family.
@@ -21,13 +21,6 @@ const BLOCK: &[&str] = &[
     "mlp.up_proj.weight",
     "mlp.down_proj.weight",
 ];
-
-fn qk_norm(name: &str) -> bool {
-    matches!(
-        after_layer(name, "model.layers."),
-        Some("self_attn.q_norm.weight" | "self_attn.k_norm.weight")
-    )
-}
 
 impl Family for Qwen3 {
     fn name(&self) -> &'static str {
