@@ -10,6 +10,9 @@ import { groupsTable, runGroups, SMOLLM2_GGUF, type GroupsResult } from './group
 import { runSmollm2, smollm2Table, type Smollm2Result } from './smollm2';
 import { runTinyBase, tinyBaseTable, type TinyBaseResult } from './tiny-base';
 import { adamw, auditExperiment, merge, neurons, sae, steering } from './transport';
+import { fineTuneTable, runFineTune, type FineTuneResult } from './finetune';
+import { CORPORA, type CorpusName } from './corpus';
+import { invalidArgument } from '../errors';
 import { rechartingCheckTable, runRechartingCheck, type RechartingCheckResult } from './recharting-check';
 
 /** An experiment the CLI can run and the README can show. */
@@ -213,8 +216,21 @@ const trajectory: Experiment<TrajectoryExperimentResult> = {
   report: trajectoryReport,
 };
 
+const finetune: Experiment<FineTuneResult> = {
+  summary: 'real fine-tuning runs of SmolLM2-135M-Instruct (resumable, cached): the checkpoints of smollm2-ft and the SmolLM2 trajectory',
+  flags: '[--steps 300] [--corpora declarations,javascript]',
+  options: { steps: { type: 'string' }, corpora: { type: 'string' } },
+  run: (v) => {
+    const corpora = (typeof v.corpora === 'string' ? v.corpora.split(',').filter(Boolean) : ['declarations', 'javascript']) as CorpusName[];
+    for (const c of corpora) if (!(CORPORA as readonly string[]).includes(c)) throw invalidArgument('--corpora', `${JSON.stringify(c)} is not one of ${CORPORA.join(', ')}`);
+    return runFineTune({ steps: num(v.steps, '--steps', 300, { min: 25, integer: true }), corpora }, (s) => process.stderr.write(`  ${s}\n`));
+  },
+  table: fineTuneTable,
+};
+
 export const EXPERIMENTS: Record<string, Experiment<any>> = {
   trajectory,
+  finetune,
   'tiny-base': tinyBase,
   align: alignExperiment,
   'align-trained': alignTrained,

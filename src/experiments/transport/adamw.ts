@@ -19,17 +19,18 @@ import { tinyBase } from '../../tiny-base';
 import { BYTE_TOKENIZER, train } from '../../train';
 import { transportOptimizer } from '../../transport';
 import { SMOLLM2_GGUF } from '../groups';
-import { corpusFile, estimateBdSd, TRANSPORTS, type PairName, type TransportKind } from './pairs';
+import { fineTuneRun, FINETUNE } from '../finetune';
+import { corpusFile, estimateBdSd, FT_STEPS, sizeOf, TRANSPORTS, type PairName, type PairSize, type TransportKind } from './pairs';
 
 export interface AdamwExperimentOptions {
   pairs: PairName[];
   /** Steps before the state is transported, per pair. */
-  warm: Record<PairName, number>;
+  warm: Record<PairSize, number>;
   /** Steps resumed, per pair. */
-  resume: Record<PairName, number>;
-  batch: Record<PairName, number>;
-  seq: Record<PairName, number>;
-  lr: Record<PairName, number>;
+  resume: Record<PairSize, number>;
+  batch: Record<PairSize, number>;
+  seq: Record<PairSize, number>;
+  lr: Record<PairSize, number>;
   seed: number;
 }
 
@@ -56,8 +57,32 @@ export interface AdamwExperimentResult {
   machine: Record<string, string | number>;
 }
 
-async function source(name: PairName, work: string): Promise<{ dir: string; label: string; tok: ProbeTokenizer; probeSeq: number }> {
+interface Source {
+  dir: string;
+  label: string;
+  tok: ProbeTokenizer;
+  probeSeq: number;
+  /** A checkpoint with its optimizer state already (no warm-up run), and the corpus and recipe it was trained with. */
+  trained?: { corpus: string; batch: number; seq: number; lr: number; steps: number };
+}
+
+async function source(name: PairName, work: string, log: (s: string) => void): Promise<Source> {
   if (name === 'tiny') return { dir: tinyBase(), label: 'tiny-base', tok: BYTE_TOKENIZER, probeSeq: 64 };
+  if (name === 'smollm2-ft') {
+    // The real fine-tuning run, stopped at its last checkpoint: weights and AdamW state after FT_STEPS steps.
+    const run = await fineTuneRun('declarations', FT_STEPS, { log });
+    const ck = run.checkpoints[run.checkpoints.length - 1].dir;
+    const dir = path.join(work, 'smollm2-ft');
+    fs.cpSync(ck, dir, { recursive: true });
+    const corpus = path.join(path.dirname(path.dirname(ck)), 'corpus.txt');
+    return {
+      dir,
+      label: `SmolLM2-135M fine-tuned ${FT_STEPS} steps`,
+      tok: native.Tokenizer.load(dir),
+      probeSeq: 128,
+      trained: { corpus, batch: FINETUNE.batch, seq: FINETUNE.seq, lr: FINETUNE.lr, steps: FT_STEPS },
+    };
+  }
   if (!fs.existsSync(SMOLLM2_GGUF)) throw new Error(`${SMOLLM2_GGUF} is missing: run python3 scripts/fetch_models.py first`);
   const cached = path.join(PACKAGE_ROOT, '.cache', 'experiments', 'smollm2-f32');
   if (!fs.existsSync(cached)) await native.convertGguf(SMOLLM2_GGUF, cached);
@@ -75,12 +100,16 @@ export async function runAdamwExperiment(o: AdamwExperimentOptions, log: (s: str
     const t0 = performance.now();
     const work = fs.mkdtempSync(path.join(os.tmpdir(), `gt-adamw-${name}-`));
     try {
-      const src = await source(name, work);
-      const corpus = corpusFile(work, 'prose', 1 << 20);
-      const opts = { batch: o.batch[name], seq: o.seq[name], lr: o.lr[name] };
-      log(`${src.label}: ${o.warm[name]} steps to build the AdamW state`);
-      const warm = await train(src.dir, corpus, path.join(work, 'warm'), { ...opts, steps: o.warm[name], seed: o.seed });
-      const ak = warm.checkpoints[warm.checkpoints.length - 1].dir;
+      const size = sizeOf(name);
+      const src = await source(name, work, log);
+      const corpus = src.trained?.corpus ?? corpusFile(work, 'prose', 1 << 20);
+      const opts = src.trained ? { batch: src.trained.batch, seq: src.trained.seq, lr: src.trained.lr } : { batch: o.batch[size], seq: o.seq[size], lr: o.lr[size] };
+      let ak = src.dir;
+      if (!src.trained) {
+        log(`${src.label}: ${o.warm[size]} steps to build the AdamW state`);
+        const warm = await train(src.dir, corpus, path.join(work, 'warm'), { ...opts, steps: o.warm[size], seed: o.seed });
+        ak = warm.checkpoints[warm.checkpoints.length - 1].dir;
+      }
       const d = native.inspectModel(ak).d;
       const truth = Gauge.random(d, { seed: o.seed + 1, group: 'Bd', positiveFraction: 0.5 });
       const b = path.join(work, 'B');
@@ -90,8 +119,8 @@ export async function runAdamwExperiment(o: AdamwExperimentOptions, log: (s: str
       log(`${src.label}: estimating A_k -> B`);
       const est = await estimateBdSd(ak, b, src.tok, { tokens: 4096, seq: src.probeSeq, work });
       const gauges: Record<TransportKind, Gauge> = { truth, Bd: est.Bd, Sd: est.Sd, none: Gauge.identity(d) };
-      const resume = { ...opts, steps: o.resume[name], seed: o.seed + 100, resume: true };
-      log(`${src.label}: resuming the original run ${o.resume[name]} steps`);
+      const resume = { ...opts, steps: o.resume[size], seed: o.seed + 100, resume: true };
+      log(`${src.label}: resuming the original run ${o.resume[size]} steps`);
       const original = await train(ak, corpus, path.join(work, 'resume-original'), resume);
       curves[src.label] = { original: original.losses };
       for (const t of TRANSPORTS) {
@@ -119,7 +148,9 @@ export async function runAdamwExperiment(o: AdamwExperimentOptions, log: (s: str
         });
         fs.rmSync(target, { recursive: true, force: true });
       }
-      setups[src.label] = `${o.warm[name]} AdamW steps on the prose corpus (lr ${o.lr[name]}, ${o.batch[name]} x ${o.seq[name]} tokens), re-charted by a hidden Bd gauge, ${o.resume[name]} steps resumed`;
+      setups[src.label] = src.trained
+        ? `the real fine-tuning run stopped at step ${src.trained.steps} with its AdamW state (declarations corpus, lr ${opts.lr}, ${opts.batch} x ${opts.seq} tokens), re-charted by a hidden Bd gauge, ${o.resume[size]} steps resumed`
+        : `${o.warm[size]} AdamW steps on the prose corpus (lr ${opts.lr}, ${opts.batch} x ${opts.seq} tokens), re-charted by a hidden Bd gauge, ${o.resume[size]} steps resumed`;
       seconds[src.label] = (performance.now() - t0) / 1000;
     } finally {
       fs.rmSync(work, { recursive: true, force: true });

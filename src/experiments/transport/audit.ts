@@ -19,14 +19,14 @@ import type { Table } from '../../table';
 import { tinyBase } from '../../tiny-base';
 import { steeringVector, topK } from '../../tools';
 import { BYTE_TOKENIZER, train } from '../../train';
-import { corpusFile, preparePair, type PairName } from './pairs';
+import { corpusFile, preparePair, sizeOf, type PairName, type PairSize } from './pairs';
 import { behaviour, encodeBehaviour } from '../../behaviours';
 
 export interface AuditExperimentOptions {
   pairs: PairName[];
   sweep: number;
   /** Coordinates in the `coordinates` claim, and the length of the `top-k` claim, per pair. */
-  k: Record<PairName, number>;
+  k: Record<PairSize, number>;
   seed: number;
 }
 
@@ -60,14 +60,15 @@ export async function runAuditExperiment(o: AuditExperimentOptions, log: (s: str
   const audits: AuditExperimentResult['audits'] = [];
   for (const name of o.pairs) {
     const work = fs.mkdtempSync(path.join(os.tmpdir(), 'gt-audit-exp-'));
-    const pair = name === 'smollm2' ? await preparePair('smollm2', { seed: o.seed, onStage: log }) : undefined;
+    const pair = name === 'tiny' ? undefined : await preparePair(name, { seed: o.seed, onStage: log });
     try {
       const a = pair ? pair.a : tinyBase();
       const label = pair ? pair.label : 'tiny-base';
       const info = native.inspectModel(a);
       const site = `h_${Math.max(1, Math.round((info.layers ?? 3) / 3))}` as Site;
-      const roles: Record<string, string> = { [a]: label };
-      const described: Record<string, string> = { [label]: 'the model' };
+      const aLabel = name === 'smollm2-ft' ? 'SmolLM2-135M-Instruct, A' : label;
+      const roles: Record<string, string> = { [a]: aLabel };
+      const described: Record<string, string> = { [aLabel]: 'the model' };
       const models = [a];
       if (!pair) {
         // A later checkpoint in the model's own chart: a light fine-tuning on its own kind of text.
@@ -84,9 +85,14 @@ export async function runAuditExperiment(o: AuditExperimentOptions, log: (s: str
         await native.applyGauge(a, Gauge.random(info.d, { seed: o.seed + 1, group: 'Bd', positiveFraction: 0.5 }), b);
       }
       models.push(b);
-      roles[b] = `${label} re-charted`;
-      described[roles[b]] = 'the model re-charted by a hidden random Bd gauge (a function-identical copy in another chart)';
-      const claims = await claimsOf(a, name, site, o.k[name]);
+      if (name === 'smollm2-ft') {
+        roles[b] = 'fine-tuned, B';
+        described[roles[b]] = `${pair!.setup.replace(/^A: .*?; B: /, '')} (a different model in another chart)`;
+      } else {
+        roles[b] = `${label} re-charted`;
+        described[roles[b]] = 'the model re-charted by a hidden random Bd gauge (a function-identical copy in another chart)';
+      }
+      const claims = await claimsOf(a, name, site, o.k[sizeOf(name)]);
       log(`${label}: auditing ${claims.claims.length} claims on ${models.length} checkpoints, sweep of ${o.sweep} + ${o.sweep} gauges`);
       const report = await audit(claims, models, { sweep: o.sweep, seed: o.seed, onStage: log });
       // Paths of scratch checkpoints mean nothing after the run: name them by role.

@@ -2,7 +2,8 @@
  * The transport experiments (issue "Transport of tools"): `sae`, `steering`, `neurons`, `merge`, `adamw`. Each
  * moves one kind of tool from A to B with the true gauge, the `Bd` estimate, the `Sd` estimate and not at all, on
  * the pairs of `pairs.ts` (the built-in tiny model against its re-charted, fine-tuned copy; SmolLM2-135M against
- * its re-charted copy).
+ * its fine-tuned copy in a hidden chart; and, as a control, SmolLM2-135M against its exact re-charted copy).
+ * Per-model parameters (`--scale-smollm2`, ...) apply to both SmolLM2 pairs.
  */
 import { num, type Value } from '../../commands/args';
 import { invalidArgument } from '../../errors';
@@ -29,7 +30,7 @@ const seedOf = (v: Value) => num(v, '--seed', 0, { min: 0, max: 2 ** 40, integer
 
 export const sae: Experiment<SaeExperimentResult> = {
   summary: 'an SAE fitted on A, transported to re-charted B by the true gauge, Bd and Sd estimates: NMSE in B',
-  flags: '[--pairs tiny,smollm2] [--train-tokens 16384] [--eval-tokens 4096] [--expansion 4] [--l1 0.01] [--steps 2000] [--seed 0]',
+  flags: '[--pairs tiny,smollm2-ft,smollm2] [--train-tokens 16384] [--eval-tokens 4096] [--expansion 4] [--l1 0.01] [--steps 2000] [--seed 0]',
   options: { ...common, 'train-tokens': { type: 'string' }, 'eval-tokens': { type: 'string' }, expansion: { type: 'string' }, l1: { type: 'string' }, steps: { type: 'string' } },
   run: (v) =>
     runSaeExperiment(
@@ -50,7 +51,7 @@ export const sae: Experiment<SaeExperimentResult> = {
 
 export const steering: Experiment<SteeringExperimentResult> = {
   summary: 'a steering vector made in A, transported to re-charted B: effect preserved under each gauge',
-  flags: '[--pairs tiny,smollm2] [--scale-tiny 2] [--scale-smollm2 4] [--seed 0]',
+  flags: '[--pairs tiny,smollm2-ft,smollm2] [--scale-tiny 2] [--scale-smollm2 4] [--seed 0]',
   options: { ...common, 'scale-tiny': { type: 'string' }, 'scale-smollm2': { type: 'string' } },
   run: (v) =>
     runSteeringExperiment(
@@ -67,7 +68,7 @@ export const steering: Experiment<SteeringExperimentResult> = {
 
 export const neurons: Experiment<NeuronsExperimentResult> = {
   summary: 'a top-k attribution list made in A, transported to re-charted B: overlap with the list recomputed in B',
-  flags: '[--pairs tiny,smollm2] [--k-tiny 8] [--k-smollm2 32] [--seed 0]',
+  flags: '[--pairs tiny,smollm2-ft,smollm2] [--k-tiny 8] [--k-smollm2 32] [--seed 0]',
   options: { ...common, 'k-tiny': { type: 'string' }, 'k-smollm2': { type: 'string' } },
   run: (v) =>
     runNeuronsExperiment(
@@ -84,7 +85,7 @@ export const neurons: Experiment<NeuronsExperimentResult> = {
 
 export const merge: Experiment<MergeExperimentResult> = {
   summary: 'B merged into the chart of A under each gauge: the merged loss against both parents',
-  flags: '[--pairs tiny,smollm2] [--run-steps 300] [--run-lr 3e-3] [--eval-tokens 4096] [--seed 0]',
+  flags: '[--pairs tiny,smollm2-ft,smollm2] [--run-steps 300] [--run-lr 3e-3] [--eval-tokens 4096] [--seed 0]',
   options: { ...common, 'run-steps': { type: 'string' }, 'run-lr': { type: 'string' }, 'eval-tokens': { type: 'string' } },
   run: (v) =>
     runMergeExperiment(
@@ -103,7 +104,7 @@ export const merge: Experiment<MergeExperimentResult> = {
 
 export const adamw: Experiment<AdamwExperimentResult> = {
   summary: 'AdamW state carried to a re-charted checkpoint: largest loss gap of the resumed run to the original',
-  flags: '[--pairs tiny,smollm2] [--resume-tiny 200] [--resume-smollm2 20] [--warm-tiny 100] [--warm-smollm2 10] [--seed 0]',
+  flags: '[--pairs tiny,smollm2-ft,smollm2] [--resume-tiny 200] [--resume-smollm2 20] [--warm-tiny 100] [--warm-smollm2 10] [--seed 0]',
   options: { ...common, 'resume-tiny': { type: 'string' }, 'resume-smollm2': { type: 'string' }, 'warm-tiny': { type: 'string' }, 'warm-smollm2': { type: 'string' } },
   run: (v) =>
     runAdamwExperiment(
@@ -124,7 +125,7 @@ export const adamw: Experiment<AdamwExperimentResult> = {
 
 export const auditExperiment: Experiment<AuditExperimentResult> = {
   summary: 'claims read off a model (top coordinates with signs, top-k lists), audited across checkpoints and random gauges',
-  flags: '[--pairs tiny,smollm2] [--sweep 8] [--k-tiny 8] [--k-smollm2 16] [--seed 0]',
+  flags: '[--pairs tiny,smollm2-ft,smollm2] [--sweep 8] [--k-tiny 8] [--k-smollm2 16] [--seed 0]',
   options: { ...common, sweep: { type: 'string' }, 'k-tiny': { type: 'string' }, 'k-smollm2': { type: 'string' } },
   run: (v) =>
     runAuditExperiment(

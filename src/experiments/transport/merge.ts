@@ -6,8 +6,10 @@
  *   a hidden `Bd` gauge and fine-tuned on the `javascript` corpus (two runs from one base, B's chart hidden). The
  *   gauge `B -> A` is estimated from activations (`Bd` and `Sd`); B is moved into A's chart and averaged with A.
  *   Losses (nats per byte) on held-out text of both corpora.
- * - `smollm2`: B is SmolLM2 re-charted by a hidden `Bd` gauge, averaged into A = SmolLM2. With the right gauge the
- *   average is A itself; loss on the built-in probe text (nats per token).
+ * - `smollm2-ft`: A = SmolLM2-135M-Instruct, B = A fine-tuned 300 steps on declarations in a hidden `Bd` chart;
+ *   losses (nats per token) on the built-in probe text and on held-out declarations.
+ * - `smollm2` (control): B is SmolLM2 re-charted by a hidden `Bd` gauge, averaged into A = SmolLM2. With the right
+ *   gauge the average is A itself by construction; loss on the built-in probe text (nats per token).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -21,6 +23,7 @@ import type { Table } from '../../table';
 import { tinyBase } from '../../tiny-base';
 import { BYTE_TOKENIZER, train } from '../../train';
 import { mergeCheckpoints } from '../../transport';
+import { FINETUNE } from '../finetune';
 import { corpusFile, estimateBdSd, preparePair, scratch, TRANSPORTS, type PairName, type TransportKind } from './pairs';
 
 export interface MergeExperimentOptions {
@@ -117,16 +120,24 @@ export async function runMergeExperiment(o: MergeExperimentOptions, log: (s: str
       }
       continue;
     }
-    const pair = await preparePair('smollm2', { seed: o.seed, onStage: log });
+    const pair = await preparePair(name, { seed: o.seed, onStage: log });
     const work = scratch(pair, 'merge');
     try {
-      log('smollm2: merging B into A under each gauge');
+      log(`${pair.label}: merging B into A under each gauge`);
       const gauges = {} as Record<TransportKind, Gauge>;
       for (const t of TRANSPORTS) gauges[t] = pair.gauges[t].inverse();
       const merged = await mergeAll(pair.a, pair.b, gauges, work);
-      const ids = Uint32Array.from(pair.tokenizer.encode(defaultProbeText())).subarray(0, o.evalTokens);
-      texts[pair.label] = ['probe text'];
-      const l = async (dir: string) => ({ 'probe text': await loss(dir, ids, 128) });
+      const evalTexts: Record<string, Uint32Array> = {
+        'probe text': Uint32Array.from(pair.tokenizer.encode(defaultProbeText())).subarray(0, o.evalTokens),
+      };
+      if (name === 'smollm2-ft') {
+        // Held out: declarations past the bytes the fine-tuning run was drawn from.
+        const file = corpusFile(work, 'declarations', FINETUNE.corpusBytes + (1 << 20));
+        const tail = fs.readFileSync(file).subarray(FINETUNE.corpusBytes).toString('utf8');
+        evalTexts['declarations (held out)'] = Uint32Array.from(pair.tokenizer.encode(tail)).subarray(0, o.evalTokens);
+      }
+      texts[pair.label] = Object.keys(evalTexts);
+      const l = async (dir: string) => Object.fromEntries(await Promise.all(Object.entries(evalTexts).map(async ([k, ids]) => [k, await loss(dir, ids, 128)] as const)));
       rows.push({ pair: pair.label, model: 'A', losses: await l(pair.a) });
       rows.push({ pair: pair.label, model: 'B', losses: await l(pair.b) });
       for (const t of TRANSPORTS) {

@@ -4,8 +4,11 @@
  * - `tiny`: the built-in model (`models/tiny-base`, byte-level Llama, d = 64) and its copy re-charted by a random
  *   `Bd` gauge (half the signs negative) and then briefly fine-tuned (AdamW on the `declarations` corpus), as a
  *   later checkpoint of a run would be;
- * - `smollm2`: SmolLM2-135M-Instruct (from its GGUF, converted once to F32) and its copy re-charted by a random `Bd`
- *   gauge.
+ * - `smollm2-ft`: SmolLM2-135M-Instruct (from its GGUF, converted once to F32) and the same model fine-tuned 300
+ *   AdamW steps on TypeScript declarations (`finetune.ts`), exported in a hidden random `Bd` chart. The evidence:
+ *   the two checkpoints really differ, so an exact estimate does not make the tools exact;
+ * - `smollm2`: **a control**. SmolLM2-135M-Instruct against its exact copy re-charted by a random `Bd` gauge; once
+ *   the estimate is exact every tool is exact by construction, so its rows only check the plumbing.
  *
  * For each pair the gauge `A -> B` is estimated from activations on the built-in probe text twice: `Bd`
  * (sign-marginalized matching, the project's estimate) and `Sd` (permutation-only matching, what
@@ -25,9 +28,17 @@ import { tinyBase } from '../../tiny-base';
 import { BYTE_TOKENIZER, train } from '../../train';
 import { SMOLLM2_GGUF } from '../groups';
 import { writeCorpus, type CorpusName } from '../corpus';
+import { fineTuneRun, FINETUNE } from '../finetune';
 
-export const PAIRS = ['tiny', 'smollm2'] as const;
+export const PAIRS = ['tiny', 'smollm2-ft', 'smollm2'] as const;
 export type PairName = (typeof PAIRS)[number];
+
+/** The model size of a pair, which sets the experiments' per-model parameters (scales, list lengths, steps). */
+export type PairSize = 'tiny' | 'smollm2';
+export const sizeOf = (name: PairName): PairSize => (name === 'tiny' ? 'tiny' : 'smollm2');
+
+/** Fine-tuning steps of the `smollm2-ft` target. */
+export const FT_STEPS = 300;
 
 /** How a tool is moved from A to B. */
 export const TRANSPORTS = ['truth', 'Bd', 'Sd', 'none'] as const;
@@ -142,19 +153,30 @@ export async function preparePair(name: PairName, options: PairOptions = {}): Pr
     const setup = `built-in model re-charted by a random Bd gauge, then ${steps} AdamW steps (lr ${NUDGE.lr}) on the declarations corpus`;
     return assemble(name, 'tiny-base', a, b, truth, est, BYTE_TOKENIZER, setup, dir, () => fs.rmSync(dir, { recursive: true, force: true }));
   }
-  const dir = path.join(PACKAGE_ROOT, '.cache', 'experiments', `pair-smollm2-seed${seed}-probe${probeTokens}`);
-  const a = path.join(dir, 'A');
+  const ft = name === 'smollm2-ft';
+  const dir = path.join(PACKAGE_ROOT, '.cache', 'experiments', `pair-${name}-seed${seed}-probe${probeTokens}`);
+  const a = ft ? path.join(dir, '..', 'finetune', 'base') : path.join(dir, 'A');
   const b = path.join(dir, 'B');
   const done = path.join(dir, 'pair.json');
   if (!fs.existsSync(done)) {
     fs.rmSync(dir, { recursive: true, force: true });
     fs.mkdirSync(dir, { recursive: true });
-    stage('smollm2: converting the GGUF to F32 and re-charting it by a hidden Bd gauge');
-    await native.convertGguf(smollm2Gguf(), a);
+    let source: string;
+    if (ft) {
+      const run = await fineTuneRun('declarations', FT_STEPS, { log: stage });
+      source = run.checkpoints[run.checkpoints.length - 1].dir;
+      stage(`smollm2-ft: exporting the ${FT_STEPS}-step checkpoint in a hidden Bd chart`);
+    } else {
+      stage('smollm2: converting the GGUF to F32 and re-charting it by a hidden Bd gauge');
+      await native.convertGguf(smollm2Gguf(), a);
+      source = a;
+    }
     const d = native.inspectModel(a).d;
     const truth = Gauge.random(d, { seed: seed + 1, group: 'Bd', positiveFraction: 0.5 });
-    await native.applyGauge(a, truth, b);
-    stage(`smollm2: estimating the gauge on ${probeTokens} probe tokens (Bd and Sd)`);
+    await native.applyGauge(source, truth, b);
+    // Only the model: the optimizer state of a fine-tuned checkpoint is not part of the exported target.
+    fs.rmSync(path.join(b, 'optimizer.safetensors'), { force: true });
+    stage(`${name}: estimating the gauge on ${probeTokens} probe tokens (Bd and Sd)`);
     const est = await estimateBdSd(a, b, native.Tokenizer.load(a), { tokens: probeTokens, seq: 256, work: dir, truth });
     truth.write(path.join(dir, 'truth.safetensors'), {}, { overwrite: true });
     est.Bd.write(path.join(dir, 'Bd.safetensors'), {}, { overwrite: true });
@@ -164,14 +186,16 @@ export async function preparePair(name: PairName, options: PairOptions = {}): Pr
   const { accuracy } = JSON.parse(fs.readFileSync(done, 'utf8')) as { accuracy: Pair['accuracy'] };
   const g = (f: string) => Gauge.read(path.join(dir, f));
   return assemble(
-    'smollm2',
-    'SmolLM2-135M-Instruct',
+    name,
+    ft ? `SmolLM2-135M fine-tuned ${FT_STEPS} steps` : 'SmolLM2-135M exact copy (control)',
     a,
     b,
     g('truth.safetensors'),
     { Bd: g('Bd.safetensors'), Sd: g('Sd.safetensors'), accuracy },
     native.Tokenizer.load(a),
-    'SmolLM2 (GGUF converted to F32) re-charted by a random Bd gauge',
+    ft
+      ? `A: SmolLM2-135M-Instruct (GGUF converted to F32); B: A fine-tuned ${FT_STEPS} AdamW steps (lr ${FINETUNE.lr}, ${FINETUNE.batch} x ${FINETUNE.seq} tokens) on the declarations corpus, exported in a hidden random Bd chart`
+      : 'control: SmolLM2 (GGUF converted to F32) and its exact copy re-charted by a random Bd gauge; exact tools here follow from an exact estimate',
     dir,
     () => {},
   );

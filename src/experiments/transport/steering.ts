@@ -17,13 +17,13 @@ import { machine } from '../../results';
 import type { Table } from '../../table';
 import { logitContrast, overlap, steeringEffect, steeringVector, topK } from '../../tools';
 import { moveEntries } from '../../transport';
-import { preparePair, TRANSPORTS, type Pair, type PairName, type TransportKind } from './pairs';
-import { behaviour, encodeBehaviour } from '../../behaviours';
+import { preparePair, sizeOf, TRANSPORTS, type Pair, type PairName, type PairSize, type TransportKind } from './pairs';
+import { behaviours, encodeBehaviour } from '../../behaviours';
 
 export interface SteeringExperimentOptions {
   pairs: PairName[];
   /** Multiplier of the steering vector, per pair. */
-  scale: Record<PairName, number>;
+  scale: Record<PairSize, number>;
   seed: number;
 }
 
@@ -47,10 +47,10 @@ export interface SteeringExperimentResult {
   machine: Record<string, string | number>;
 }
 
-/** The pair's behaviour, its prompts encoded, and the site its vectors live at (`h_{L/3}`). */
-function behaviourOf(pair: Pair) {
-  const beh = behaviour(pair.name);
-  return { beh, e: encodeBehaviour(beh, pair.tokenizer), site: `h_${Math.max(1, Math.round(pair.layers / 3))}` as Site };
+/** The pair's behaviours, each with its prompts encoded, and the site their vectors live at (`h_{L/3}`). */
+function behavioursOf(pair: Pair) {
+  const site = `h_${Math.max(1, Math.round(pair.layers / 3))}` as Site;
+  return behaviours(pair.name).map((beh) => ({ beh, e: encodeBehaviour(beh, pair.tokenizer), site }));
 }
 
 export async function runSteeringExperiment(o: SteeringExperimentOptions, log: (s: string) => void = () => {}): Promise<SteeringExperimentResult> {
@@ -61,22 +61,23 @@ export async function runSteeringExperiment(o: SteeringExperimentOptions, log: (
     const pair = await preparePair(name, { seed: o.seed, onStage: log });
     try {
       setups[pair.label] = pair.setup;
-      const { beh, e, site } = behaviourOf(pair);
       const a = await loadModel(pair.a);
       const b = await loadModel(pair.b);
-      log(`${pair.label}: ${beh.name} vector at ${site}`);
-      const v = await steeringVector(a, e.positive, e.negative, site);
-      contrasts[pair.label] = { ...e.contrastTokens, vectorNorm: Math.hypot(...v) };
-      const flippedPart = v.map((x, i) => (pair.gauges.truth.sign[i] < 0 ? x : 0));
-      const scale = o.scale[name];
-      const unsteeredA = await logitContrast(a, e.evaluation, e.contrast);
-      const unsteeredB = await logitContrast(b, e.evaluation, e.contrast);
-      for (const [kind, vec] of [['behaviour', v], ['flipped part', flippedPart]] as const) {
-        const ea = (await steeringEffect(a, e.evaluation, vec, site, e.contrast, { scale, unsteered: unsteeredA })).effect;
-        for (const t of TRANSPORTS) {
-          const moved = pair.gauges[t].applyVector(vec);
-          const eb = (await steeringEffect(b, e.evaluation, moved, site, e.contrast, { scale, unsteered: unsteeredB })).effect;
-          rows.push({ pair: pair.label, behaviour: beh.name, vector: kind, site, transport: t, effectA: ea, effectB: eb, preservation: eb / ea });
+      const scale = o.scale[sizeOf(name)];
+      for (const { beh, e, site } of behavioursOf(pair)) {
+        log(`${pair.label}: ${beh.name} vector at ${site}`);
+        const v = await steeringVector(a, e.positive, e.negative, site);
+        contrasts[`${pair.label}: ${beh.name}`] = { ...e.contrastTokens, vectorNorm: Math.hypot(...v) };
+        const flippedPart = v.map((x, i) => (pair.gauges.truth.sign[i] < 0 ? x : 0));
+        const unsteeredA = await logitContrast(a, e.evaluation, e.contrast);
+        const unsteeredB = await logitContrast(b, e.evaluation, e.contrast);
+        for (const [kind, vec] of [['behaviour', v], ['flipped part', flippedPart]] as const) {
+          const ea = (await steeringEffect(a, e.evaluation, vec, site, e.contrast, { scale, unsteered: unsteeredA })).effect;
+          for (const t of TRANSPORTS) {
+            const moved = pair.gauges[t].applyVector(vec);
+            const eb = (await steeringEffect(b, e.evaluation, moved, site, e.contrast, { scale, unsteered: unsteeredB })).effect;
+            rows.push({ pair: pair.label, behaviour: beh.name, vector: kind, site, transport: t, effectA: ea, effectB: eb, preservation: eb / ea });
+          }
         }
       }
     } finally {
@@ -111,7 +112,7 @@ export function steeringTable(r: SteeringExperimentResult): Table {
 export interface NeuronsExperimentOptions {
   pairs: PairName[];
   /** List length, per pair. */
-  k: Record<PairName, number>;
+  k: Record<PairSize, number>;
   seed: number;
 }
 
@@ -141,17 +142,18 @@ export async function runNeuronsExperiment(o: NeuronsExperimentOptions, log: (s:
     const pair = await preparePair(name, { seed: o.seed, onStage: log });
     try {
       setups[pair.label] = pair.setup;
-      const { beh, e, site } = behaviourOf(pair);
-      log(`${pair.label}: top-${o.k[name]} attribution for ${beh.name} at ${site}, in A and recomputed in B`);
-      const va = await steeringVector(await loadModel(pair.a), e.positive, e.negative, site);
-      const vb = await steeringVector(await loadModel(pair.b), e.positive, e.negative, site);
-      const k = o.k[name];
-      const listA = topK(va, k);
-      const reference = topK(vb, k);
-      for (const t of TRANSPORTS) {
-        const moved = moveEntries(pair.gauges[t], listA);
-        const ov = overlap(moved, reference);
-        rows.push({ pair: pair.label, behaviour: beh.name, site, k, d: pair.d, transport: t, indices: ov.indices, signed: ov.signed });
+      const a = await loadModel(pair.a);
+      const b = await loadModel(pair.b);
+      const k = o.k[sizeOf(name)];
+      for (const { beh, e, site } of behavioursOf(pair)) {
+        log(`${pair.label}: top-${k} attribution for ${beh.name} at ${site}, in A and recomputed in B`);
+        const listA = topK(await steeringVector(a, e.positive, e.negative, site), k);
+        const reference = topK(await steeringVector(b, e.positive, e.negative, site), k);
+        for (const t of TRANSPORTS) {
+          const moved = moveEntries(pair.gauges[t], listA);
+          const ov = overlap(moved, reference);
+          rows.push({ pair: pair.label, behaviour: beh.name, site, k, d: pair.d, transport: t, indices: ov.indices, signed: ov.signed });
+        }
       }
     } finally {
       pair.dispose();
