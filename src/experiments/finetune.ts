@@ -9,8 +9,8 @@
  * (the trainer renames complete checkpoints into place), so a run that stops keeps every finished segment and the
  * next call goes on from the last. The optimizer state (twice the model) is kept only on the newest checkpoint.
  *
- * Everything lives under `.cache/experiments/finetune/`: `base/` and `<corpus>/` with `corpus.txt`, the segments
- * and `run.json`, which records the options so that a cache made with other options is refused, not reused.
+ * Everything lives under `.cache/experiments/finetune/`: `base/` and `<corpus>/` (or `<corpus>-lr<lr>/` for another
+ * learning rate than the recipe's) with `corpus.txt`, the segments and `run.json`, which records the options so that a cache made with other options is refused, not reused.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -33,6 +33,7 @@ export interface FineTuneCheckpoint {
 
 export interface FineTuneRun {
   corpus: CorpusName;
+  lr: number;
   /** The base model (step 0), F32. */
   base: string;
   /** Saved checkpoints in step order, step 0 (the base) first. */
@@ -73,15 +74,16 @@ function finished(root: string, k: number): string | undefined {
 export async function fineTuneRun(
   corpus: CorpusName,
   steps: number,
-  o: { log?: (s: string) => void; signal?: AbortSignal } = {},
+  o: { lr?: number; log?: (s: string) => void; signal?: AbortSignal } = {},
 ): Promise<FineTuneRun> {
   const log = o.log ?? (() => {});
   if (steps % FINETUNE.segment !== 0) throw new Error(`steps ${steps} is not a multiple of the segment (${FINETUNE.segment})`);
+  const lr = o.lr ?? FINETUNE.lr;
   const base = await fineTuneBase(log);
-  const root = path.join(FINETUNE_ROOT, corpus);
+  const root = path.join(FINETUNE_ROOT, lr === FINETUNE.lr ? corpus : `${corpus}-lr${lr}`);
   fs.mkdirSync(root, { recursive: true });
   const corpusFile = path.join(root, 'corpus.txt');
-  const recipe = { corpus, ...FINETUNE };
+  const recipe = { corpus, ...FINETUNE, ...(lr === FINETUNE.lr ? {} : { lr }) };
   const meta = path.join(root, 'run.json');
   let sha: string;
   if (fs.existsSync(meta)) {
@@ -101,12 +103,12 @@ export async function fineTuneRun(
     o.signal?.throwIfAborted();
     const init = k === 1 ? base : finished(root, k - 1)!;
     fs.rmSync(segDir(root, k), { recursive: true, force: true });
-    log(`finetune ${corpus}: steps ${(k - 1) * FINETUNE.segment + 1}-${k * FINETUNE.segment} of ${steps}`);
+    log(`finetune ${corpus} (lr ${lr}): steps ${(k - 1) * FINETUNE.segment + 1}-${k * FINETUNE.segment} of ${steps}`);
     const run = await train(init, corpusFile, segDir(root, k), {
       steps: FINETUNE.segment,
       batch: FINETUNE.batch,
       seq: FINETUNE.seq,
-      lr: FINETUNE.lr,
+      lr,
       warmup: k === 1 ? FINETUNE.warmup : 0,
       seed: k,
       resume: k > 1,
@@ -123,7 +125,7 @@ export async function fineTuneRun(
     const log = JSON.parse(fs.readFileSync(path.join(segDir(root, k), 'train_log.json'), 'utf8')) as { losses: number[] };
     losses.push(...log.losses);
   }
-  return { corpus, base, checkpoints, losses, seconds, corpusSha256: sha };
+  return { corpus, lr, base, checkpoints, losses, seconds, corpusSha256: sha };
 }
 
 export interface FineTuneResult {

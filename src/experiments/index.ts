@@ -10,6 +10,7 @@ import { groupsTable, runGroups, SMOLLM2_GGUF, type GroupsResult } from './group
 import { runSmollm2, smollm2Table, type Smollm2Result } from './smollm2';
 import { runTinyBase, tinyBaseTable, type TinyBaseResult } from './tiny-base';
 import { adamw, auditExperiment, merge, neurons, sae, steering } from './transport';
+import { runTrajectorySmollm2, type TrajectorySmollm2Result } from './trajectory-smollm2';
 import { fineTuneTable, runFineTune, type FineTuneResult } from './finetune';
 import { CORPORA, type CorpusName } from './corpus';
 import { invalidArgument } from '../errors';
@@ -228,8 +229,28 @@ const finetune: Experiment<FineTuneResult> = {
   table: fineTuneTable,
 };
 
+const trajectorySmollm2: Experiment<TrajectorySmollm2Result> = {
+  summary: 'two real fine-tuning runs of SmolLM2-135M, every checkpoint in a hidden Bd chart: endpoint vs via-base vs composed',
+  flags: '[--steps 300] [--lrs 2e-4] [--report 25,100,200,300] [--tokens 4096] [--seed 0]',
+  options: { steps: { type: 'string' }, lrs: { type: 'string' }, report: { type: 'string' }, tokens: { type: 'string' }, seed: { type: 'string' } },
+  run: (v) =>
+    runTrajectorySmollm2(
+      {
+        steps: num(v.steps, '--steps', 300, { min: 25, integer: true }),
+        lrs: numList(v.lrs, '--lrs', [2e-4], { min: 0 }),
+        report: numList(v.report, '--report', [25, 100, 200, 300], { min: 25, integer: true }),
+        tokens: num(v.tokens, '--tokens', 4096, { min: 256, integer: true }),
+        seed: num(v.seed, '--seed', 0, { min: 0, max: 2 ** 40, integer: true }),
+      },
+      (s) => process.stderr.write(`  ${s}\n`),
+    ),
+  table: trajectoryTable,
+  figure: (r) => trajectoryFigure({ rows: r.rows, params: { runLrs: r.params.lrs } }),
+};
+
 export const EXPERIMENTS: Record<string, Experiment<any>> = {
   trajectory,
+  'trajectory-smollm2': trajectorySmollm2,
   finetune,
   'tiny-base': tinyBase,
   align: alignExperiment,

@@ -187,24 +187,42 @@ async function runPair(
     });
   }
   const training = Number(process.hrtime.bigint() - t0) / 1e9;
-
-  // Export every checkpoint under its own hidden gauge.
   const t1 = process.hrtime.bigint();
+  const rows = await recoverAlong(pairDir, baseDir, { a: runs.a.checkpoints, b: runs.b.checkpoints }, { ...o, lr });
+  return { rows, a: runs.a, b: runs.b, training, alignment: Number(process.hrtime.bigint() - t1) / 1e9 };
+}
+
+/**
+ * Exports the base and every checkpoint of runs `a` and `b` under its own hidden random Bd gauge (into
+ * `pairDir/export`), estimates the gauge `A_T -> B_T` three ways at every reported T, and scores each against the
+ * hidden truth (see the module docs).
+ */
+export async function recoverAlong(
+  pairDir: string,
+  baseDir: string,
+  runs: Record<'a' | 'b', { step: number; dir: string }[]>,
+  o: { tokens: number; seq: number; seed: number; report: number[]; lr: number },
+): Promise<TrajectoryRow[]> {
+  const d = native.inspectModel(baseDir).d;
   const hidden = new Map<string, Gauge>();
   const exported = new Map<string, string>();
   let k = 0;
   const exportOne = async (id: string, dir: string) => {
-    const g = Gauge.random(64, { seed: o.seed * 1000 + 100 + k++, positiveFraction: 0.5 });
+    const g = Gauge.random(d, { seed: o.seed * 1000 + 100 + k++, positiveFraction: 0.5 });
     const out = path.join(pairDir, 'export', id);
     fs.mkdirSync(path.dirname(out), { recursive: true });
+    fs.rmSync(out, { recursive: true, force: true });
     await native.applyGauge(dir, g, out);
+    // The exported checkpoint is the model only; an optimizer state would be re-charted for nothing.
+    fs.rmSync(path.join(out, 'optimizer.safetensors'), { force: true });
     hidden.set(id, g);
     exported.set(id, out);
   };
   await exportOne('base', baseDir);
   const chain: Record<'a' | 'b', string[]> = { a: [], b: [] };
   for (const key of ['a', 'b'] as const) {
-    for (const c of runs[key].checkpoints) {
+    for (const c of runs[key]) {
+      if (c.step === 0) continue;
       const id = `${key.toUpperCase()}_${c.step}`;
       await exportOne(id, c.dir);
       chain[key].push(id);
@@ -240,7 +258,7 @@ async function runPair(
     const hop2 = (await graph.direct('base', b)).gauge;
     const composed = graph.compose(a, b);
     rows.push({
-      lr,
+      lr: o.lr,
       step: t,
       endpoint: signed(endpoint, a, b),
       viaBase: signed(hop2.compose(hop1), a, b),
@@ -248,14 +266,14 @@ async function runPair(
       drift: { endpoints: await alike(a, b), aToBase: await alike(a, 'base'), bToBase: await alike(b, 'base') },
       minConfidence: composed.minConfidence,
     });
-    process.stderr.write(`  lr ${lr}, T = ${t}: endpoint ${rows[rows.length - 1].endpoint}, via-base ${rows[rows.length - 1].viaBase}, composed ${rows[rows.length - 1].composed}\n`);
+    process.stderr.write(`  lr ${o.lr}, T = ${t}: endpoint ${rows[rows.length - 1].endpoint}, via-base ${rows[rows.length - 1].viaBase}, composed ${rows[rows.length - 1].composed}\n`);
   }
-  return { rows, a: runs.a, b: runs.b, training, alignment: Number(process.hrtime.bigint() - t1) / 1e9 };
+  return rows;
 }
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 
-export function trajectoryTable(r: TrajectoryExperimentResult): Table {
+export function trajectoryTable(r: { rows: TrajectoryRow[] }): Table {
   return {
     header: ['run lr', 'fine-tuning steps T', 'endpoint', 'via-base', 'composed', 'corr. of A_T and B_T', 'corr. of A_T / B_T with the base', 'weakest edge (confidence)'],
     rows: r.rows.map((row) => [
@@ -271,7 +289,7 @@ export function trajectoryTable(r: TrajectoryExperimentResult): Table {
   };
 }
 
-export function trajectoryFigure(r: TrajectoryExperimentResult): string {
+export function trajectoryFigure(r: { rows: TrajectoryRow[]; params: { runLrs: number[] } }): string {
   const methods = [
     ['composed', '#1b7837', 'composed'],
     ['via-base', '#2166ac', 'viaBase'],
