@@ -7,6 +7,7 @@ import { forwardTable, runForwardBench, type ForwardBenchResult } from './forwar
 import { assignmentTable, runAssignmentBench, type AssignmentBenchResult } from './assignment';
 import { moments } from './moments';
 import { runScaleBench, scaleTable, type ScaleResult } from './scale';
+import { runTrainBench, trainTable, type TrainBenchResult } from './train';
 import { runStatsMemory, statsMemoryTable, type StatsMemoryResult } from './stats-memory';
 
 const assignment: Experiment<AssignmentBenchResult> = {
@@ -89,6 +90,22 @@ const scale: Experiment<ScaleResult> = {
   table: scaleTable,
 };
 
+const train: Experiment<TrainBenchResult> = {
+  summary: 'AdamW training steps of SmolLM2-135M and the tiny model against torch.optim.AdamW on transformers (same ids, batch, threads); peak RSS',
+  flags: '[--models smollm2,tiny] [--steps 6] [--threads <CPUs>]',
+  options: { models: { type: 'string' }, steps: { type: 'string' }, threads: { type: 'string' } },
+  run: (v) => {
+    const models = (typeof v.models === 'string' ? v.models.split(',').filter(Boolean) : ['smollm2', 'tiny']) as ('smollm2' | 'tiny')[];
+    for (const m of models) if (m !== 'smollm2' && m !== 'tiny') throw new Error(`--models: ${JSON.stringify(m)} is not smollm2 or tiny`);
+    return runTrainBench({
+      models,
+      steps: num(v.steps, '--steps', 6, { min: 2, max: 1000, integer: true }),
+      threads: num(v.threads, '--threads', os.cpus().length, { min: 1, max: 1024, integer: true }),
+    });
+  },
+  table: trainTable,
+};
+
 export const BENCHES: Record<string, Experiment<any>> = {
   assignment,
   apply,
@@ -96,4 +113,5 @@ export const BENCHES: Record<string, Experiment<any>> = {
   moments,
   scale,
   'stats-memory': statsMemory,
+  train,
 };
