@@ -55,8 +55,27 @@ export const BYTE_TOKENIZER: ProbeTokenizer = {
   encode: (text: string) => Buffer.from(text, 'utf8'),
 };
 
-/** The tokenizer of `dir`, or bytes when it has none and its vocabulary has room for them. */
+/**
+ * The tokenizer of the checkpoint `dir` (its `tokenizer.json`, or the vocabulary of a GGUF file), or UTF-8 bytes
+ * when it has none and its vocabulary has room for them (the project's byte-level models). Every command that reads
+ * text for a model (align, stats, trajectory, audit, train, demo) goes through here, so one text means one id
+ * sequence everywhere.
+ */
 export function corpusTokenizer(dir: string, vocab: number): { tokenizer?: ProbeTokenizer; kind: 'model' | 'bytes' | 'none' } {
+  let isFile = false;
+  try {
+    isFile = fs.statSync(dir).isFile();
+  } catch {
+    // Missing paths are reported by whoever loads the model.
+  }
+  if (isFile) {
+    // A GGUF file: its own vocabulary, when it carries one.
+    try {
+      return { tokenizer: native.Tokenizer.load(dir), kind: 'model' };
+    } catch {
+      return { kind: 'none' };
+    }
+  }
   if (fs.existsSync(path.join(dir, 'tokenizer.json'))) return { tokenizer: native.Tokenizer.load(dir), kind: 'model' };
   if (vocab >= 256) return { tokenizer: BYTE_TOKENIZER, kind: 'bytes' };
   return { kind: 'none' };

@@ -157,3 +157,21 @@ test('unrelated models give an unreliable estimate: align says so, and the CLI w
   expect(forced.status).toBe(0);
   expect(fs.existsSync(out)).toBe(true);
 }, 120_000);
+
+test('a text probe on a byte-level model is read as UTF-8 bytes, the same ids that train and trajectory use', async () => {
+  const { tinyBase } = await import('../src/tiny-base');
+  const { defaultProbeText } = await import('../src/probe');
+  const base = tinyBase();
+  const b = path.join(t.dir, 'tiny-recharted');
+  const g = Gauge.random(64, { seed: 5, positiveFraction: 0.5 });
+  await native.applyGauge(base, g, b);
+  const r = await align(base, b, { probe: 'builtin:text', tokens: 1024, contextLength: 64, batchSize: 8, truth: g });
+  expect(r.probe.warning).toBeUndefined();
+  expect(r.probe.source).toBe('builtin:text');
+  // The probe file route agrees: the text's bytes as ids give the same statistics, hence the same gauge.
+  const ids = path.join(t.dir, 'bytes.json');
+  fs.writeFileSync(ids, JSON.stringify(Array.from(Buffer.from(defaultProbeText(), 'utf8')).slice(0, 1024)));
+  const r2 = await align(base, b, { probe: ids, tokens: 1024, contextLength: 64, batchSize: 8 });
+  expect(r2.gauge.equals(r.gauge)).toBe(true);
+  expect(r.confidenceSummary.median).toBeCloseTo(r2.confidenceSummary.median, 6);
+});

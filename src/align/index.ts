@@ -10,7 +10,8 @@ import { Gauge } from '../gauge';
 import { METHODS, type Method } from '../matching';
 import { defaultMemoryBudget, fitsWhole } from '../memory';
 import { allSites, type Model, type Site } from '../model';
-import { loadProbe, packProbe, type ProbeTokenizer } from '../probe';
+import { loadProbe, packProbe } from '../probe';
+import { corpusTokenizer } from '../train';
 import { POOLS, reliability, summarizeConfidence, type ConfidenceSummary, type Pool, type Reliability } from './pool';
 
 export { POOLS, MIN_CONFIDENCE, reliability, type Pool, type ConfidenceSummary, type Reliability } from './pool';
@@ -145,14 +146,6 @@ export function resolveSites(layers: StatsOptions['layers'], numLayers: number):
   });
 }
 
-function tokenizerOf(path: string): ProbeTokenizer | undefined {
-  try {
-    return native.Tokenizer.load(path);
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * Runs both models on the probe and accumulates their paired statistics at every site (the expensive half of
  * {@link align}); the result can be saved, merged with other shards and aligned later.
@@ -186,9 +179,11 @@ export async function collectStats(
   }
   const batchSize = options.batchSize ?? DEFAULTS.batchSize;
   const tokens = options.tokens ?? DEFAULTS.tokens;
+  const vocab = Math.min(ma.vocab, mb.vocab);
   const probe = loadProbe(options.probe, {
-    vocab: Math.min(ma.vocab, mb.vocab),
-    tokenizer: tokenizerOf(ma.path),
+    vocab,
+    // The same reading of text as train, trajectory and demo: the model's tokenizer, or bytes for a byte-level model.
+    tokenizer: corpusTokenizer(ma.path, vocab).tokenizer,
     tokens,
     seed: options.seed ?? 0,
   });
