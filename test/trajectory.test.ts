@@ -62,6 +62,9 @@ test('composition along the saved checkpoints recovers the hidden gauge; each mo
   const direct = r.edges.find((e) => e.from === 'A8' && e.to === 'B8')!;
   expect(r.cycles[0].signedAgreement).toBeLessThan(0.95);
   expect(r.cycles[0].suspect).toEqual({ from: 'A8', to: 'B8', meanConfidence: direct.meanConfidence });
+  // The inconsistent cycle blames the direct edge, which is off the path: the composed gauge stays reliable.
+  expect(r.reliability).toEqual({ reliable: true, minConfidence: 0.05, unreliable: [] });
+  expect(r.edges.filter((e) => !e.duplicate).every((e) => e.reliable && e.medianConfidence > 0.05)).toBe(true);
   const viaBase = await estimateTrajectory({ ...readManifest(path.join(t.dir, 'manifest.json')), edges: readManifest(path.join(t.dir, 'manifest.json')).edges.slice(0, 5) }, 'A8', 'B8', opts);
   expect(viaBase.composition.path).toEqual(['A8', 'A4-copy', 'A4', 'base', 'B4', 'B8']);
   expect(viaBase.gauge.agreement(trueGauge('A8', 'B8')).signedAccuracy).toBe(1);
@@ -139,3 +142,26 @@ test('the orchestrator example trains and aligns each saved checkpoint in the ba
   expect(last.edges).toBe(2);
   expect(last.identity).toBe(true); // training stays in one chart
 });
+
+test('a checkpoint unrelated to its neighbours makes the composed gauge unreliable: named, refused by the CLI unless --force', async () => {
+  await native.initCheckpoint('tiny', path.join(t.dir, 'stranger'), { seed: 9 });
+  const m = path.join(t.dir, 'stranger.json');
+  fs.writeFileSync(m, JSON.stringify({ base: 'base', runs: { A: ['A4', 'stranger'] } }));
+  const r = await estimateTrajectory(m, 'stranger', 'base', opts);
+  expect(r.reliability.reliable).toBe(false);
+  expect(r.reliability.unreliable).toEqual([expect.stringMatching(/^A4 -> stranger \(median confidence /)]);
+  expect(r.edges.find((e) => e.to === 'A4')!.reliable).toBe(true);
+  // A path that avoids the stranger is still reliable.
+  expect((await estimateTrajectory(m, 'A4', 'base', opts)).reliability.reliable).toBe(true);
+  const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
+  const CLI = path.join(__dirname, '..', 'dist', 'cli.js');
+  const args = [CLI, 'trajectory', 'stranger.json', '--from', 'stranger', '--to', 'base', '--tokens', '1024', '--context', '32', '--out', 'g-stranger.safetensors'];
+  const refused = spawnSync(process.execPath, args, { cwd: t.dir, encoding: 'utf8', timeout: 60_000 });
+  expect(refused.status).toBe(1);
+  expect(refused.stderr).toMatch(/error \[UNRELIABLE\]: the composed gauge stranger -> base is not reliable: A4 -> stranger/);
+  expect(fs.existsSync(path.join(t.dir, 'g-stranger.safetensors'))).toBe(false);
+  const forced = spawnSync(process.execPath, [...args, '--force', '--json'], { cwd: t.dir, encoding: 'utf8', timeout: 60_000 });
+  expect(forced.status).toBe(0);
+  expect(JSON.parse(forced.stdout).reliable).toBe(false);
+  expect(fs.existsSync(path.join(t.dir, 'g-stranger.safetensors'))).toBe(true);
+}, 60_000);

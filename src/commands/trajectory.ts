@@ -1,7 +1,8 @@
 /** `gauge-transport trajectory <manifest.json> --from A_T --to B_T --out g.safetensors`: composed gauges. */
 import * as path from 'node:path';
 import native = require('../native');
-import { invalidArgument } from '../errors';
+import { GaugeTransportError, invalidArgument } from '../errors';
+import { MIN_CONFIDENCE } from '../align/pool';
 import { checkOutput } from '../files';
 import { writeTrajectoryReport } from '../report';
 import { ProgressBar } from '../progress';
@@ -21,6 +22,11 @@ checkpoints with the same content are the same model (identity edge). Cycles are
   --layers LIST    all (default) or e.g. 0,2,final_norm
   --cache DIR      keep each checkpoint's activations here (by content hash) for later runs
   --truth FILE     a known gauge from -> to: report the accuracy
+  --min-confidence C
+                   the median confidence above which an edge is reliable (default 0.05, as for align); the
+                   composed gauge is reliable when every edge on its path is and no inconsistent cycle
+                   blames an edge of the path. An unreliable one exits with UNRELIABLE and writes nothing
+  --force          write an unreliable composed gauge anyway
   --overwrite      replace --out
   --report FILE    also write a self-contained HTML report (edges, path, cycles)
   --json           print the result as JSON`;
@@ -38,6 +44,8 @@ export async function run(argv: string[]): Promise<void> {
       layers: { type: 'string' },
       cache: { type: 'string' },
       truth: { type: 'string' },
+      'min-confidence': { type: 'string' },
+      force: { type: 'boolean' },
       overwrite: { type: 'boolean' },
       json: { type: 'boolean' },
       report: { type: 'string' },
@@ -62,9 +70,18 @@ export async function run(argv: string[]): Promise<void> {
     contextLength: num(values.context, '--context', 128, { min: 2, integer: true }),
     layers: layers === undefined || layers === 'all' ? 'all' : layers.split(',').map((x) => (/^\d+$/.test(x) ? Number(x) : x)),
     cacheDir: str(values.cache, '--cache'),
+    minConfidence: num(values['min-confidence'], '--min-confidence', MIN_CONFIDENCE, { min: -1, max: 1 }),
     onEdge: (done, total, e) => bar.update(done, total, `${e.from} -> ${e.to}`),
   }).finally(() => bar.done());
   if (truth && truth.d !== r.gauge.d) throw invalidArgument('--truth', `the gauge has d = ${truth.d} but the checkpoints have d = ${r.gauge.d}`);
+  if (!r.reliability.reliable && values.force !== true) {
+    throw new GaugeTransportError(
+      'UNRELIABLE',
+      `the composed gauge ${from} -> ${to} is not reliable: ${r.reliability.unreliable.join('; ')} ` +
+        `(an edge is reliable when its median confidence is above ${r.reliability.minConfidence}); nothing was ` +
+        `written (--force writes it anyway, --min-confidence sets the threshold)`,
+    );
+  }
   r.gauge.write(out, { source: from, target: to, method: 'marginalized (composed)' }, { overwrite: values.overwrite === true });
   const accuracy = truth ? r.gauge.agreement(truth) : undefined;
   if (report) await writeTrajectoryReport(path.resolve(report), r, { manifest: positionals[0], from, to, truth }, values.overwrite === true);
@@ -73,6 +90,8 @@ export async function run(argv: string[]): Promise<void> {
       out,
       path: r.composition.path,
       minConfidence: r.composition.minConfidence,
+      reliable: r.reliability.reliable,
+      unreliable: r.reliability.unreliable,
       edges: r.edges,
       cycles: r.cycles,
       forwardRuns: r.forwardRuns,
@@ -85,6 +104,7 @@ export async function run(argv: string[]): Promise<void> {
   const lines = [
     `wrote ${out}: ${from} -> ${to} composed along ${r.composition.path.length - 1} edges (${r.composition.path.join(' -> ')})`,
     `weakest edge on the path: mean confidence ${r.composition.minConfidence.toFixed(4)}; ${r.edges.length} edges, ${r.forwardRuns} forward runs, ${r.seconds.toFixed(1)} s`,
+    r.reliability.reliable ? 'reliable: every edge on the path is above the confidence threshold' : `NOT RELIABLE (written with --force): ${r.reliability.unreliable.join('; ')}`,
   ];
   for (const e of r.edges.filter((x) => x.duplicate)) lines.push(`duplicate: ${e.from} and ${e.to} have the same content (identity edge)`);
   for (const c of r.cycles) {

@@ -9,6 +9,7 @@ import type { Gauge } from '../gauge';
 import { loadProbe, packProbe } from '../probe';
 import { resolveSites } from '../align';
 import { corpusTokenizer } from '../train';
+import { MIN_CONFIDENCE, reliability } from '../align/pool';
 import { ActivationCache, type ProbeDesign } from './activations';
 import { CheckpointGraph, type Composition, type CycleReport, type GaugeEdge } from './graph';
 import { readManifest, type Manifest } from './manifest';
@@ -48,6 +49,8 @@ export async function probeDesign(reference: string, o: DesignOptions = {}): Pro
 export interface TrajectoryOptions extends DesignOptions {
   /** A directory for cached activations (by content hash), reused across processes. */
   cacheDir?: string;
+  /** The median confidence above which an edge counts as reliable (as for `align`). @default 0.05 */
+  minConfidence?: number;
 }
 
 /**
@@ -104,9 +107,14 @@ export class Trajectory {
 export interface TrajectoryResult {
   gauge: Gauge;
   composition: Composition;
-  /** Edges estimated, in manifest order. */
-  edges: { from: string; to: string; meanConfidence: number; duplicate: boolean }[];
+  /** Edges estimated, in manifest order, each with its verdict (`align`'s rule; a duplicate is reliable). */
+  edges: { from: string; to: string; meanConfidence: number; duplicate: boolean; medianConfidence: number; reliable: boolean }[];
   cycles: CycleReport[];
+  /**
+   * The verdict on the composed gauge: reliable when every edge on its path is reliable and no inconsistent cycle
+   * blames an edge of the path (its suspect, the weakest edge). `unreliable` names the edges and cycles that fail.
+   */
+  reliability: { reliable: boolean; minConfidence: number; unreliable: string[] };
   /** Forward passes made (at most one per distinct checkpoint). */
   forwardRuns: number;
   seconds: number;
@@ -135,18 +143,30 @@ export async function estimateTrajectory(
   const design = await probeDesign(basePath, options);
   const graph = new CheckpointGraph(new ActivationCache(design, 4, options.cacheDir));
   for (const c of m.checkpoints) graph.addCheckpoint(c.id, c.path);
+  const minConfidence = options.minConfidence ?? MIN_CONFIDENCE;
   const edges: TrajectoryResult['edges'] = [];
   for (const [a, b] of m.edges) {
     const e = await graph.addEdge(a, b, options.signal);
-    edges.push({ from: a, to: b, meanConfidence: e.meanConfidence, duplicate: e.duplicate });
+    const rel = reliability(e.confidence, minConfidence);
+    edges.push({ from: a, to: b, meanConfidence: e.meanConfidence, duplicate: e.duplicate, medianConfidence: e.duplicate ? Infinity : rel.median, reliable: e.duplicate || rel.reliable });
     options.onEdge?.(edges.length, m.edges.length, e);
   }
   const composition = graph.compose(from, to);
+  const cycles = graph.cycles();
+  const onPath = new Set(composition.path.slice(1).map((v, i) => `${composition.path[i]}|${v}`));
+  const hop = (x: string, y: string) => onPath.has(`${x}|${y}`) || onPath.has(`${y}|${x}`);
+  const unreliable = [
+    ...edges.filter((e) => !e.reliable && hop(e.from, e.to)).map((e) => `${e.from} -> ${e.to} (median confidence ${e.medianConfidence.toFixed(4)})`),
+    ...cycles
+      .filter((c) => c.signedAgreement !== 1 && hop(c.suspect.from, c.suspect.to))
+      .map((c) => `cycle ${c.cycle.join(' -> ')} (agrees with the identity on ${(100 * c.signedAgreement).toFixed(1)}%)`),
+  ];
   return {
     gauge: composition.gauge,
     composition,
     edges,
-    cycles: graph.cycles(),
+    cycles,
+    reliability: { reliable: unreliable.length === 0, minConfidence, unreliable },
     forwardRuns: graph.cache.runs,
     seconds: Number(process.hrtime.bigint() - t0) / 1e9,
   };
