@@ -12,6 +12,7 @@ import { GaugeTransportError } from '../errors';
 import { sha256File, TINY_BASE_DIR, TINY_BASE_RECIPE, tinyBaseRecord, type TinyBaseRecipe, type TinyBaseRecord } from '../tiny-base';
 import { train } from '../train';
 import { writeCorpus } from './corpus';
+import { reclaim, tempSibling } from '../files';
 
 export interface TinyBaseResult {
   name: 'tiny-base';
@@ -39,11 +40,13 @@ export async function runTinyBase(options: { update?: boolean } = {}): Promise<T
     if (options.update && !reproduced) {
       // Move the shipped model aside, put the new one in place, then drop the old one: at every moment one of
       // them is complete.
-      const old = path.join(path.dirname(TINY_BASE_DIR), `.tiny-base.old-${process.pid}`);
       fs.mkdirSync(path.dirname(TINY_BASE_DIR), { recursive: true });
+      reclaim(TINY_BASE_DIR);
+      const fresh = tempSibling(TINY_BASE_DIR);
+      fs.cpSync(built, fresh, { recursive: true });
+      const old = `${tempSibling(TINY_BASE_DIR)}-old`;
       if (fs.existsSync(TINY_BASE_DIR)) fs.renameSync(TINY_BASE_DIR, old);
-      fs.cpSync(built, `${TINY_BASE_DIR}.tmp-${process.pid}`, { recursive: true });
-      fs.renameSync(`${TINY_BASE_DIR}.tmp-${process.pid}`, TINY_BASE_DIR);
+      fs.renameSync(fresh, TINY_BASE_DIR);
       fs.rmSync(old, { recursive: true, force: true });
       updated = true;
     }
@@ -109,8 +112,8 @@ export async function buildTinyBase(
     loss: { first: mean(summary.losses.slice(0, 10)), last: mean(summary.losses.slice(-10)) },
     modelSha256: sha256File(path.join(last, 'model.safetensors')),
   };
-  const tmp = path.join(path.dirname(out), `.${path.basename(out)}.tmp-${process.pid}`);
-  fs.rmSync(tmp, { recursive: true, force: true });
+  reclaim(out);
+  const tmp = tempSibling(out);
   fs.mkdirSync(tmp, { recursive: true });
   for (const f of ['config.json', 'model.safetensors']) fs.copyFileSync(path.join(last, f), path.join(tmp, f));
   fs.writeFileSync(path.join(tmp, 'recipe.json'), JSON.stringify(record, null, 2) + '\n');

@@ -262,19 +262,7 @@ pub fn write_random(shape: &ModelShape, out: &Path, seed: u64, dtype: Dtype) -> 
             ),
         ));
     }
-    if out.exists() {
-        return Err(Error::OutputExists { path: out.into() });
-    }
-    let tmp = crate::atomic::temp_sibling(out);
-    std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    let result = write_into(shape, &tmp, seed, dtype).and_then(|bytes| {
-        std::fs::rename(&tmp, out).map_err(|e| Error::io(out, e))?;
-        Ok(bytes)
-    });
-    if result.is_err() {
-        let _ = std::fs::remove_dir_all(&tmp);
-    }
-    result
+    crate::atomic::write_dir(out, false, |tmp| write_into(shape, tmp, seed, dtype))
 }
 
 fn write_into(shape: &ModelShape, dir: &Path, seed: u64, dtype: Dtype) -> Result<u64> {

@@ -50,17 +50,9 @@ pub fn rewrite(
         });
         offset += len;
     }
-    let tmp = crate::atomic::temp_sibling(out);
-    std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    let result = write(&ckpt, &tmp, &infos, metadata, &mut f).and_then(|n| {
-        std::fs::rename(&tmp, out)
-            .map(|()| n)
-            .map_err(|e| Error::io(out, e))
-    });
-    if result.is_err() {
-        let _ = std::fs::remove_dir_all(&tmp);
-    }
-    result
+    crate::atomic::write_dir(out, false, |tmp| {
+        write(&ckpt, tmp, &infos, metadata, &mut f)
+    })
 }
 
 fn write(

@@ -551,28 +551,14 @@ pub fn convert(gguf: &Path, out: &Path) -> Result<GgufLlama> {
         let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
         tensors.push((hf, dims, bytes));
     }
-    let tmp = gauge_core::atomic::temp_sibling(out);
-    std::fs::create_dir_all(&tmp).map_err(|e| gauge_core::Error::Io {
-        path: tmp.clone(),
-        source: e,
-    })?;
-    let result = write_dir(&tmp, gguf, &shape, &tensors)
-        .and_then(|()| match &tokenizer {
+    gauge_core::atomic::write_dir(out, false, |tmp| -> Result<()> {
+        write_dir(tmp, gguf, &shape, &tensors)?;
+        match &tokenizer {
             Some(t) => t.save(&tmp.join(TOKENIZER_FILE)),
             None => Ok(()),
-        })
-        .and_then(|()| {
-            std::fs::rename(&tmp, out).map_err(|e| {
-                Error::Core(gauge_core::Error::Io {
-                    path: out.into(),
-                    source: e,
-                })
-            })
-        });
-    if result.is_err() {
-        let _ = std::fs::remove_dir_all(&tmp);
-    }
-    result.map(|()| shape)
+        }
+    })?;
+    Ok(shape)
 }
 
 fn write_dir(

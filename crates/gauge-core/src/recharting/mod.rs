@@ -117,28 +117,11 @@ fn apply_tuned(
     }
     let roles = plan(&ckpt, d)?;
     check_output(input, out)?;
-    let tmp = crate::atomic::temp_sibling(out);
-    std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    let result = write_all(&ckpt, gauge, &roles, &tmp, out, tuning).and_then(|mut report| {
-        if out.exists() {
-            std::fs::remove_dir(out).map_err(|e| Error::io(out, e))?;
-        }
-        std::fs::rename(&tmp, out).map_err(|e| Error::io(out, e))?;
-        report.out = out.into();
-        Ok(report)
-    });
-    if result.is_ok() {
-        // The rename is durable once the directory holding `out` is.
-        let parent = match out.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        sync_dir(parent)?;
-    }
-    if result.is_err() {
-        let _ = std::fs::remove_dir_all(&tmp);
-    }
-    result
+    let mut report = crate::atomic::write_dir(out, false, |tmp| {
+        write_all(&ckpt, gauge, &roles, tmp, out, tuning)
+    })?;
+    report.out = out.into();
+    Ok(report)
 }
 
 /// Writes the safetensors file `input` to `out` with every tensor moved by `gauge` as `action` says (`None`:
@@ -203,25 +186,17 @@ pub fn rewrite_file(
         path: input.to_path_buf(),
         header,
     };
-    let tmp = crate::atomic::temp_sibling(out);
-    let result = shard::write_shard(
-        &shard,
-        &bytes,
-        &moves,
-        &kernel::Tables::new(gauge),
-        &tmp,
-        shard::Tuning::default(),
-    )
-    .and_then(|_| {
-        if !overwrite && out.exists() {
-            return Err(Error::OutputExists { path: out.into() });
-        }
-        std::fs::rename(&tmp, out).map_err(|e| Error::io(out, e))
-    });
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map(|()| moved)
+    crate::atomic::write_path(out, overwrite, |tmp| {
+        shard::write_shard(
+            &shard,
+            &bytes,
+            &moves,
+            &kernel::Tables::new(gauge),
+            tmp,
+            shard::Tuning::default(),
+        )
+    })?;
+    Ok(moved)
 }
 
 /// The role of every tensor, with its residual axis checked against `d`, before anything is written.

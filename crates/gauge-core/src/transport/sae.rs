@@ -124,9 +124,7 @@ pub fn transport_sae(
         return Err(Error::OutputExists { path: out.into() });
     }
     let d_sae = field("d_sae");
-    let tmp = crate::atomic::temp_sibling(out);
-    std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    let result = (|| {
+    crate::atomic::write_dir(out, opts.overwrite, |tmp| {
         let mut unchanged = 0;
         let moved = crate::recharting::rewrite_file(
             &weights,
@@ -176,7 +174,6 @@ pub fn transport_sae(
         }
         let header = crate::checkpoint::read_header(&weights)?;
         unchanged += header.tensors.len() - moved;
-        crate::atomic::replace_dir(&tmp, out, opts.overwrite)?;
         Ok(SaeReport {
             d_in,
             d_sae,
@@ -185,9 +182,5 @@ pub fn transport_sae(
             unchanged,
             out: out.into(),
         })
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_dir_all(&tmp);
-    }
-    result
+    })
 }

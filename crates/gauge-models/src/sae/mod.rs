@@ -264,18 +264,12 @@ impl Sae {
             .map(|(n, t)| Ok((n, t.to_device(&Device::Cpu)?)))
             .collect::<Result<Vec<_>>>()?;
         let bytes = crate::train::adamw::f32_safetensors(&tensors, &HashMap::new())?;
-        let tmp = gauge_core::atomic::temp_sibling(out);
-        std::fs::create_dir_all(&tmp).map_err(|e| gauge_core::Error::io(&tmp, e))?;
-        let result = (|| -> Result<()> {
+        gauge_core::atomic::write_dir(out, overwrite, |tmp| -> Result<()> {
             gauge_core::atomic::write_file(&tmp.join(SAE_WEIGHTS), &bytes, false)?;
             let json = serde_json::to_vec_pretty(&cfg).expect("JSON");
             gauge_core::atomic::write_file(&tmp.join(SAE_CONFIG), &json, false)?;
-            Ok(gauge_core::atomic::replace_dir(&tmp, out, overwrite)?)
-        })();
-        if result.is_err() {
-            let _ = std::fs::remove_dir_all(&tmp);
-        }
-        result
+            Ok(())
+        })
     }
 
     /// The Euclidean norm of every decoder row, `[d_sae]`.

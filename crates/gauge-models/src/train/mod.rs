@@ -230,15 +230,7 @@ impl Trainer {
         if out.exists() {
             return Err(gauge_core::Error::OutputExists { path: out.into() }.into());
         }
-        let tmp = gauge_core::atomic::temp_sibling(out);
-        std::fs::create_dir_all(&tmp).map_err(|e| gauge_core::Error::io(&tmp, e))?;
-        let result = self.write_into(&tmp, extra).and_then(|()| {
-            std::fs::rename(&tmp, out).map_err(|e| gauge_core::Error::io(out, e).into())
-        });
-        if result.is_err() {
-            let _ = std::fs::remove_dir_all(&tmp);
-        }
-        result
+        gauge_core::atomic::write_dir(out, false, |tmp| self.write_into(tmp, extra))
     }
 
     fn write_into(&self, dir: &Path, extra: &serde_json::Value) -> Result<()> {
