@@ -153,7 +153,7 @@ describe('neuron sets and attribution lists', () => {
       { index: 17, score: -2, sign: 1 },
       { index: 63, sign: -1 },
     ];
-    fs.writeFileSync(file, JSON.stringify({ behaviour: 'sentiment', entries }));
+    fs.writeFileSync(file, JSON.stringify({ behaviour: 'sentiment', score_kind: 'linear', entries }));
     expect(await transportNeurons(file, g, path.join(t.dir, 'neurons-moved.json'))).toBe(3);
     const out = JSON.parse(fs.readFileSync(path.join(t.dir, 'neurons-moved.json'), 'utf8'));
     expect(out.behaviour).toBe('sentiment');
@@ -167,6 +167,33 @@ describe('neuron sets and attribution lists', () => {
     fs.writeFileSync(bare, JSON.stringify([0, 5]));
     await transportNeurons(bare, g, path.join(t.dir, 'bare-moved.json'));
     expect(JSON.parse(fs.readFileSync(path.join(t.dir, 'bare-moved.json'), 'utf8'))).toEqual([p[0], p[5]]);
+  });
+
+  test('invariant scores keep their value, per-entry kinds override, and a score of no stated kind is refused', async () => {
+    const [p, s] = [g.perm, g.sign];
+    const flipped = Array.from(s).findIndex((x) => x < 0);
+    const file = path.join(t.dir, 'dla.json');
+    fs.writeFileSync(file, JSON.stringify({ score_kind: 'invariant', entries: [{ index: flipped, score: 2.5 }, { index: flipped, score: 1, score_kind: 'linear' }] }));
+    await transportNeurons(file, g, path.join(t.dir, 'dla-moved.json'));
+    const out = JSON.parse(fs.readFileSync(path.join(t.dir, 'dla-moved.json'), 'utf8'));
+    expect(out.entries).toEqual([
+      { index: p[flipped], score: 2.5 },
+      { index: p[flipped], score: -1, score_kind: 'linear' },
+    ]);
+    // Unstated: refused with the reason, unless the caller states it; a contradiction is refused too.
+    const plain = path.join(t.dir, 'plain.json');
+    fs.writeFileSync(plain, JSON.stringify([{ index: flipped, score: 3 }]));
+    let e = await rejection(transportNeurons(plain, g, path.join(t.dir, 'plain-moved.json')));
+    expect(e.code).toBe('INVALID_ARGUMENT');
+    expect(e.message).toMatch(/plain\.json\[0\]: has a score but no score_kind: .*"linear".*"invariant"/);
+    expect(fs.existsSync(path.join(t.dir, 'plain-moved.json'))).toBe(false);
+    await transportNeurons(plain, g, path.join(t.dir, 'plain-moved.json'), { scoreKind: 'linear' });
+    expect(JSON.parse(fs.readFileSync(path.join(t.dir, 'plain-moved.json'), 'utf8'))).toEqual([{ index: p[flipped], score: -3 }]);
+    e = await rejection(transportNeurons(file, g, path.join(t.dir, 'x.json'), { scoreKind: 'linear' }));
+    expect(e.message).toMatch(/states score_kind "invariant", but "linear" was given/);
+    fs.writeFileSync(plain, JSON.stringify({ score_kind: 'quadratic', entries: [] }));
+    e = await rejection(transportNeurons(plain, g, path.join(t.dir, 'y.json')));
+    expect(e.message).toMatch(/score_kind: "quadratic" is not one of linear, invariant/);
   });
 
   test('an index outside the residual stream is refused, naming the entry', async () => {

@@ -2,7 +2,8 @@
 import native = require('../native');
 import { invalidArgument } from '../errors';
 import { transportNeurons, transportOptimizer, transportSae, transportSteering } from '../transport';
-import { parse, str } from './args';
+import { SCORE_KINDS } from '../transport/neurons';
+import { oneOf, parse, str } from './args';
 
 export const usage = `gauge-transport transport <kind> <input> --gauge g.safetensors --out OUT [options]
 
@@ -14,8 +15,9 @@ Moves a tool made for checkpoint A to checkpoint B with the gauge g: A -> B (fro
                      (a vector, a list of vectors, or an object of vectors): v' = g·v
   sae <dir>          a SAELens SAE (cfg.json + sae_weights.safetensors): W_enc rows, W_dec columns and b_dec
                      move signed, per-feature tensors stay; SAEs on attention heads or MLP neurons are refused
-  neurons <file>     a neuron set or attribution list (.json: [{index, score?, sign?}], [indices], or
-                     {entries: […]}): (i, s) -> (perm[i], sign[i]·s)
+  neurons <file>     a neuron set or attribution list (.json: {score_kind, entries: [{index, score?, sign?}]},
+                     [entries], or [indices]): i -> perm[i]; a "linear" score s -> sign[i]·s, an "invariant"
+                     one (DLA, gradient x activation) unchanged; scores of no stated kind are refused
   optimizer <file>   AdamW state in the GAUGE.md §4 layout, with --model <A's checkpoint directory>:
                      exp_avg moves like its parameter, exp_avg_sq under |g|
 
@@ -23,6 +25,8 @@ Moves a tool made for checkpoint A to checkpoint B with the gauge g: A -> B (fro
   --out PATH             where to write (required)
   --model DIR            the checkpoint the optimizer state belongs to (optimizer only)
   --allow-unknown-site   transport an SAE whose hook_name is not a known residual site (sae only)
+  --score-kind K         linear or invariant: the kind of the scores, for a list that does not state it
+                         (neurons only; a file's own score_kind must agree)
   --overwrite            replace OUT
   --json                 print the result as JSON`;
 
@@ -36,6 +40,7 @@ export async function run(argv: string[]): Promise<void> {
       out: { type: 'string' },
       model: { type: 'string' },
       'allow-unknown-site': { type: 'boolean' },
+      'score-kind': { type: 'string' },
       overwrite: { type: 'boolean' },
       json: { type: 'boolean' },
     },
@@ -59,7 +64,12 @@ export async function run(argv: string[]): Promise<void> {
       result = { vectors: await transportSteering(input, gauge, out, { overwrite }) };
       break;
     case 'neurons':
-      result = { entries: await transportNeurons(input, gauge, out, { overwrite }) };
+      result = {
+        entries: await transportNeurons(input, gauge, out, {
+          overwrite,
+          scoreKind: values['score-kind'] === undefined ? undefined : oneOf(values['score-kind'], '--score-kind', SCORE_KINDS, 'linear'),
+        }),
+      };
       break;
     case 'sae':
       result = { ...(await transportSae(input, gauge, out, { overwrite, allowUnknownSite: values['allow-unknown-site'] === true })) };

@@ -28,6 +28,7 @@ pub mod rng;
 pub mod rotation;
 pub mod stats;
 pub mod stats_file;
+pub mod stream;
 pub mod transport;
 pub mod weight_moments;
 

@@ -150,7 +150,8 @@ export async function runNeuronsExperiment(o: NeuronsExperimentOptions, log: (s:
         const listA = topK(await steeringVector(a, e.positive, e.negative, site), k);
         const reference = topK(await steeringVector(b, e.positive, e.negative, site), k);
         for (const t of TRANSPORTS) {
-          const moved = moveEntries(pair.gauges[t], listA);
+          // The scores are steering-vector entries: linear in the coordinate.
+          const moved = moveEntries(pair.gauges[t], listA, 'list', 'linear');
           const ov = overlap(moved, reference);
           rows.push({ pair: pair.label, behaviour: beh.name, site, k, d: pair.d, transport: t, indices: ov.indices, signed: ov.signed });
         }

@@ -2,14 +2,12 @@
 //! are exactly `g·h` and its outputs equal the input's.
 //!
 //! It streams each shard block by block on a few threads (memory: a few blocks plus the input slabs they read;
-//! see `shard.rs`), keeps the input's sharding, dtypes and tensor offsets, and is exact: moving a float tensor is
-//! a gather plus, for negative signs, a flip of the sign bit (`kernel.rs`). Output goes to a temporary sibling
+//! see `stream/shard.rs`), keeps the input's sharding, dtypes and tensor offsets, and is exact: moving a float tensor is
+//! a gather plus, for negative signs, a flip of the sign bit (`stream/kernel.rs`). Output goes to a temporary sibling
 //! directory, every file of which is fsynced, then the directory; it is renamed into place and the parent
 //! directory fsynced. The input and any existing non-empty directory are never written over.
 
-mod kernel;
-mod shard;
-mod sink;
+use crate::stream::{kernel, shard};
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -122,81 +120,6 @@ fn apply_tuned(
     })?;
     report.out = out.into();
     Ok(report)
-}
-
-/// Writes the safetensors file `input` to `out` with every tensor moved by `gauge` as `action` says (`None`:
-/// copied; `Some((axis, signed))`: moved along `axis`, with signs or as `|g|`), streaming through the same
-/// kernel as [`apply`], with `metadata` added to the input's. `action` sees every tensor before anything is
-/// written and may refuse one; a moving tensor must be a float with length `d` on its axis (checked here, naming
-/// the file and tensor). Written to a temporary sibling and renamed: an existing `out` is an error unless
-/// `overwrite`, and `out` may not be `input`. Returns the number of tensors moved.
-pub fn rewrite_file(
-    input: &Path,
-    out: &Path,
-    gauge: &Gauge,
-    metadata: &[(String, String)],
-    overwrite: bool,
-    action: impl Fn(&crate::checkpoint::TensorInfo) -> Result<Option<(usize, bool)>>,
-) -> Result<usize> {
-    let header = crate::checkpoint::read_header(input)?;
-    let d = gauge.dim();
-    let mut moves = Vec::with_capacity(header.tensors.len());
-    let mut moved = 0;
-    for t in &header.tensors {
-        let a = action(t)?;
-        if let Some((axis, _)) = a {
-            let where_ = format!("{}: tensor {:?}", input.display(), t.name);
-            if axis >= t.shape.len() || t.shape[axis] != d {
-                return Err(Error::shape(
-                    where_,
-                    format!("length {d} (the gauge's d) on axis {axis}"),
-                    format!("shape {:?}", t.shape),
-                ));
-            }
-            if !t.dtype.is_float() {
-                return Err(Error::invalid(
-                    where_,
-                    format!(
-                        "has dtype {}, but a moving tensor must be a float",
-                        t.dtype.as_str()
-                    ),
-                ));
-            }
-            moved += 1;
-        }
-        moves.push(kernel::Move::new(t, a));
-    }
-    if let (Ok(a), Ok(b)) = (input.canonicalize(), out.canonicalize()) {
-        if a == b {
-            return Err(Error::invalid(
-                out.display().to_string(),
-                "is the input file; refusing to write over it",
-            ));
-        }
-    }
-    if !overwrite && out.exists() {
-        return Err(Error::OutputExists { path: out.into() });
-    }
-    let mut meta = header.metadata.clone();
-    for (k, v) in metadata {
-        meta.insert(k.clone(), v.clone());
-    }
-    let bytes = crate::checkpoint::header_bytes(&header.tensors, &meta);
-    let shard = crate::checkpoint::Shard {
-        path: input.to_path_buf(),
-        header,
-    };
-    crate::atomic::write_path(out, overwrite, |tmp| {
-        shard::write_shard(
-            &shard,
-            &bytes,
-            &moves,
-            &kernel::Tables::new(gauge),
-            tmp,
-            shard::Tuning::default(),
-        )
-    })?;
-    Ok(moved)
 }
 
 /// The role of every tensor, with its residual axis checked against `d`, before anything is written.

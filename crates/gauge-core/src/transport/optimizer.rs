@@ -134,7 +134,7 @@ pub(crate) fn move_state(
         ));
     }
     check_second_moments(input, &header)?;
-    let moved = crate::recharting::rewrite_file(
+    let moved = crate::stream::rewrite_file(
         input,
         out,
         gauge,

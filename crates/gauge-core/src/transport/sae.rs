@@ -126,7 +126,7 @@ pub fn transport_sae(
     let d_sae = field("d_sae");
     crate::atomic::write_dir(out, opts.overwrite, |tmp| {
         let mut unchanged = 0;
-        let moved = crate::recharting::rewrite_file(
+        let moved = crate::stream::rewrite_file(
             &weights,
             &tmp.join(SAE_WEIGHTS),
             gauge,

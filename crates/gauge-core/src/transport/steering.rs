@@ -17,7 +17,7 @@ pub fn transport_steering_file(
     overwrite: bool,
 ) -> Result<usize> {
     let d = gauge.dim();
-    crate::recharting::rewrite_file(
+    crate::stream::rewrite_file(
         input,
         out,
         gauge,

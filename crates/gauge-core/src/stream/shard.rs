@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 
 /// How a shard is written (tests shrink the blocks and force the buffered path).
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Tuning {
+pub(crate) struct Tuning {
     /// Bytes per block (a multiple of [`ALIGN`] for direct writes).
     pub block: usize,
     /// Threads making blocks.
@@ -64,7 +64,7 @@ enum Piece<'a> {
 
 /// Writes shard `shard` re-charted to `path` with `header` (the new header bytes) and `moves` (one per tensor,
 /// in data order), durably. Returns the data bytes written (gaps included, header excluded).
-pub(super) fn write_shard(
+pub(crate) fn write_shard(
     shard: &Shard,
     header: &[u8],
     moves: &[Move],

@@ -10,7 +10,7 @@ use crate::gauge::Gauge;
 
 /// The gauge as the kernels read it: per output coordinate `p`, its source coordinate `inv[p]` in the low 31
 /// bits and, in the top bit, whether that coordinate's sign is negative (one load per element in the gathers).
-pub(super) struct Tables {
+pub(crate) struct Tables {
     /// Signs included.
     signed: Vec<u32>,
     /// Signs left out (the top bits clear).
@@ -22,7 +22,7 @@ const NEG: u32 = 1 << 31;
 
 impl Tables {
     /// Checks that the permutation is one of `0..d` (the kernels' unchecked reads rely on it).
-    pub(super) fn new(gauge: &Gauge) -> Self {
+    pub(crate) fn new(gauge: &Gauge) -> Self {
         let d = gauge.dim();
         assert!(d < NEG as usize, "a residual axis shorter than 2^31");
         let mut unsigned = vec![u32::MAX; d];
@@ -41,7 +41,7 @@ impl Tables {
 
 /// How one tensor is produced.
 #[derive(Clone, Copy)]
-pub(super) enum Move {
+pub(crate) enum Move {
     /// Copied as it is.
     Copy,
     /// Moved along `axis`, sign-flipped when `signed`.
@@ -57,7 +57,7 @@ pub(super) enum Move {
 }
 
 impl Move {
-    pub(super) fn new(t: &TensorInfo, action: Option<(usize, bool)>) -> Self {
+    pub(crate) fn new(t: &TensorInfo, action: Option<(usize, bool)>) -> Self {
         match action {
             None => Move::Copy,
             Some((axis, signed)) => {
@@ -74,7 +74,7 @@ impl Move {
 
     /// The source bytes that output bytes `lo..hi` of a tensor of `len` bytes are made of: whole slabs (the
     /// residual axis and what follows it), which an output slab is a permutation of.
-    pub(super) fn source_range(&self, lo: usize, hi: usize, len: usize) -> (usize, usize) {
+    pub(crate) fn source_range(&self, lo: usize, hi: usize, len: usize) -> (usize, usize) {
         match *self {
             Move::Copy => (lo, hi),
             Move::Axis { es, d, inner, .. } => {
@@ -88,7 +88,7 @@ impl Move {
     }
 
     /// Writes bytes `lo..lo + dst.len()` of the moved tensor whose source bytes are `src` into `dst`.
-    pub(super) fn fill(&self, tables: &Tables, src: &[u8], dst: &mut [u8], lo: usize) {
+    pub(crate) fn fill(&self, tables: &Tables, src: &[u8], dst: &mut [u8], lo: usize) {
         let hi = lo + dst.len();
         assert!(hi <= src.len(), "an output range inside the tensor");
         if dst.is_empty() {

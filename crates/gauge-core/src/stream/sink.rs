@@ -10,7 +10,7 @@ use std::path::Path;
 
 /// Offsets, lengths and buffer addresses of direct writes are multiples of this (a page; every logical block
 /// size in common use divides it).
-pub(super) const ALIGN: usize = 4096;
+pub(crate) const ALIGN: usize = 4096;
 
 #[cfg(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "x86")))]
 const O_DIRECT: Option<i32> = Some(0o40000);
@@ -28,7 +28,7 @@ const O_DIRECT: Option<i32> = Some(0o200000);
 const O_DIRECT: Option<i32> = None;
 
 /// A shard's output file.
-pub(super) struct Sink {
+pub(crate) struct Sink {
     file: File,
     direct: bool,
 }
@@ -36,7 +36,7 @@ pub(super) struct Sink {
 impl Sink {
     /// Creates (or truncates) `path`, with `O_DIRECT` when `want_direct` and the filesystem takes an aligned
     /// direct write (tried once at offset 0, which the first block overwrites).
-    pub(super) fn create(path: &Path, want_direct: bool) -> std::io::Result<Sink> {
+    pub(crate) fn create(path: &Path, want_direct: bool) -> std::io::Result<Sink> {
         if let (true, Some(flag)) = (want_direct, O_DIRECT) {
             if let Ok(file) = open(path, flag) {
                 let probe = staging_buffer(ALIGN)?;
@@ -52,12 +52,12 @@ impl Sink {
     }
 
     /// Whether writes must be aligned to [`ALIGN`] (offset, length and buffer).
-    pub(super) fn direct(&self) -> bool {
+    pub(crate) fn direct(&self) -> bool {
         self.direct
     }
 
     /// Writes `buf` at `offset`.
-    pub(super) fn write_at(&self, buf: &[u8], offset: u64) -> std::io::Result<()> {
+    pub(crate) fn write_at(&self, buf: &[u8], offset: u64) -> std::io::Result<()> {
         debug_assert!(
             !self.direct
                 || (offset.is_multiple_of(ALIGN as u64)
@@ -69,7 +69,7 @@ impl Sink {
 
     /// Cuts the file to `len` bytes (direct writes of the last block are padded) and makes data and metadata
     /// durable.
-    pub(super) fn finish(self, len: u64) -> std::io::Result<()> {
+    pub(crate) fn finish(self, len: u64) -> std::io::Result<()> {
         if self.file.metadata()?.len() != len {
             self.file.set_len(len)?;
         }
@@ -105,7 +105,7 @@ fn write_all_at(file: &File, buf: &[u8], offset: u64) -> std::io::Result<()> {
 
 /// A zeroed staging buffer for direct writes: an anonymous map, so page-aligned, and backed by huge pages where
 /// the kernel allows (fewer pages to fault in, and to pin on every direct write). Nothing is touched until used.
-pub(super) fn staging_buffer(len: usize) -> std::io::Result<memmap2::MmapMut> {
+pub(crate) fn staging_buffer(len: usize) -> std::io::Result<memmap2::MmapMut> {
     let buf = memmap2::MmapMut::map_anon(len.max(1))?;
     #[cfg(target_os = "linux")]
     let _ = buf.advise(memmap2::Advice::HugePage);
