@@ -31,7 +31,7 @@ export type { TrajectoryOptions, TrajectoryResult, Manifest, GaugeEdge, Composit
 export type { TrainOptions, TrainProgress, TrainSummary } from './train';
 export type { AlignOptions, AlignResult, AlignProgress, StatsOptions, PairStats, Pool, Agreement } from './align';
 export { transportSteering, transportSae, transportNeurons, transportOptimizer, mergeCheckpoints, moveEntries, moveVector } from './transport';
-export type { TransportFileOptions, TransportSaeOptions, CoordinateEntry, MergeOptions } from './transport';
+export type { TransportFileOptions, TransportSaeOptions, TransportNeuronsOptions, ScoreKind, CoordinateEntry, MergeOptions } from './transport';
 export { siteActivations, meanRows, trainSae, evaluateSae, meanResidual, steeringVector, steeringEffect, logitContrast, topK, overlap } from './tools';
 export type { ActivationOptions, TrainSaeOptions, TrainSaeResult, SaeMetrics, LogitContrast, SteeringEffectOptions } from './tools';
 export { audit, parseClaims, readClaims, moveClaim, holds } from './audit';

@@ -13,7 +13,8 @@
  */
 export type { TransportFileOptions } from './options';
 export { transportSteering, moveVector } from './steering';
-export { transportNeurons, moveEntries } from './neurons';
+export { transportNeurons, moveEntries, SCORE_KINDS } from './neurons';
+export type { ScoreKind, TransportNeuronsOptions } from './neurons';
 export type { CoordinateEntry } from './neurons';
 export { transportSae } from './sae';
 export type { TransportSaeOptions } from './sae';
