@@ -95,3 +95,57 @@ export function readJson(file: string): unknown {
     throw invalidArgument(file, `is not JSON: ${(e as Error).message}`);
   }
 }
+
+function resolvedReal(p: string): string {
+  try {
+    return fs.realpathSync(p);
+  } catch {
+    return path.resolve(p);
+  }
+}
+
+const inside = (child: string, parent: string) => child === parent || child.startsWith(parent.endsWith(path.sep) ? parent : parent + path.sep);
+
+/**
+ * A directory at `out` made by `produce(dir)`, which writes a new directory at `dir` (a temporary sibling of
+ * `out`; the addon's writers create it atomically themselves). An existing non-empty `out` is `OUTPUT_EXISTS`
+ * unless `overwrite`; with it, the old directory is moved aside and removed only once the new one is in place, so
+ * `out` is at every moment the old or the complete new directory. `out` may not be, contain or lie inside any of
+ * `inputs` (the user's checkpoints are never replaced). Temporaries of dead processes are reclaimed first.
+ */
+export async function writeDir<T>(out: string, overwrite: boolean, produce: (dir: string) => Promise<T>, inputs: string[] = []): Promise<T> {
+  const o = resolvedReal(out);
+  for (const input of inputs) {
+    const i = resolvedReal(input);
+    if (inside(o, i) || inside(i, o)) {
+      throw invalidArgument('--out', `${out} ${o === i ? 'is' : inside(o, i) ? 'is inside' : 'contains'} the input checkpoint ${input}; refusing to write there (choose a directory outside it)`);
+    }
+  }
+  const exists = fs.existsSync(out);
+  const empty = exists && fs.statSync(out).isDirectory() && fs.readdirSync(out).length === 0;
+  if (exists && !empty && !overwrite) {
+    throw new GaugeTransportError('OUTPUT_EXISTS', `${out}: already exists; not replacing it (pass --overwrite to replace it)`);
+  }
+  fs.mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
+  reclaim(out);
+  const tmp = tempSibling(out);
+  try {
+    const value = await produce(tmp);
+    if (fs.existsSync(out)) {
+      const old = `${tempSibling(out)}-old`;
+      fs.renameSync(out, old);
+      try {
+        fs.renameSync(tmp, out);
+      } catch (e) {
+        fs.renameSync(old, out);
+        throw e;
+      }
+      fs.rmSync(old, { recursive: true, force: true });
+    } else {
+      fs.renameSync(tmp, out);
+    }
+    return value;
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}

@@ -322,7 +322,9 @@ describe('transport, merge', () => {
     expect(moved).toEqual(Array.from(g.applyVector(Float32Array.from(v))));
 
     fs.writeFileSync(path.join(dir, 'n.json'), JSON.stringify([{ index: 5, score: 1.5 }]));
-    expect(cli('transport', 'neurons', 'n.json', '--gauge', 'est.safetensors', '--out', 'n-b.json').status).toBe(0);
+    const unstated = cli('transport', 'neurons', 'n.json', '--gauge', 'est.safetensors', '--out', 'n-b.json');
+    expect(unstated.stderr).toMatch(/has a score but no score_kind/);
+    expect(cli('transport', 'neurons', 'n.json', '--gauge', 'est.safetensors', '--out', 'n-b.json', '--score-kind', 'LINEAR').status).toBe(0);
     expect(JSON.parse(fs.readFileSync(path.join(dir, 'n-b.json'), 'utf8'))).toEqual([{ index: g.perm[5], score: g.sign[5] * 1.5 }]);
 
     expect(cli('random-gauge', '--d', '64', '--seed', '8', '--out', 'g.safetensors', '--overwrite').status).toBe(0);
@@ -361,5 +363,40 @@ describe('enum flags', () => {
     const bad = cli('random-gauge', '--d', '16', '--group', 'xd', '--out', 'tmp/h.safetensors');
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/--group: "xd" is not one of Bd, Sd/);
+  });
+});
+
+describe('--overwrite on every command that writes a directory', () => {
+  const TINY = path.join(__dirname, '..', 'crates', 'gauge-models', 'tests', 'fixtures', 'tiny');
+  test('apply, init, perturb and merge keep an existing output unless --overwrite, and never replace an input', () => {
+    expect(cli('random-gauge', '--d', '64', '--seed', '3', '--out', 'ow-g.safetensors').status).toBe(0);
+    fs.mkdirSync(path.join(dir, 'ow'));
+    fs.writeFileSync(path.join(dir, 'ow', 'mine.txt'), 'keep me');
+    const runs: string[][] = [
+      ['apply', TINY, '--gauge', 'ow-g.safetensors', '--out', 'ow'],
+      ['init', '--config', 'tiny', '--out', 'ow'],
+      ['perturb', TINY, '--out', 'ow'],
+      ['merge', TINY, TINY, '--gauge', 'ow-g.safetensors', '--out', 'ow'],
+    ];
+    for (const args of runs) {
+      const r = cli(...args);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(/OUTPUT_EXISTS.*--overwrite/);
+      expect(fs.readFileSync(path.join(dir, 'ow', 'mine.txt'), 'utf8')).toBe('keep me');
+    }
+    for (const args of runs) {
+      const r = cli(...args, '--overwrite', '--json');
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      expect(JSON.parse(r.stdout).out).toBe('ow');
+      expect(fs.existsSync(path.join(dir, 'ow', 'mine.txt'))).toBe(false);
+      expect(fs.existsSync(path.join(dir, 'ow', 'model.safetensors'))).toBe(true);
+    }
+    expect(fs.readdirSync(dir).filter((n) => n.startsWith('.ow'))).toEqual([]);
+    // The input is never the output, even with --overwrite.
+    fs.cpSync(TINY, path.join(dir, 'own'), { recursive: true });
+    const r = cli('perturb', 'own', '--out', 'own', '--overwrite');
+    expect(r.stderr).toMatch(/INVALID_ARGUMENT.*own is the input checkpoint/);
+    expect(fs.existsSync(path.join(dir, 'own', 'reference.safetensors'))).toBe(true);
   });
 });

@@ -1,11 +1,12 @@
 /** `gauge-transport demo`: the main job on the built-in model (see `demo.ts`). */
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { runDemo, type DemoResult } from '../demo';
-import { invalidArgument } from '../errors';
+import { GaugeTransportError, invalidArgument } from '../errors';
 import { parse, num, str } from './args';
 
-export const usage = `gauge-transport demo [--out DIR] [--seed S] [--json]
+export const usage = `gauge-transport demo [--out DIR] [--seed S] [--overwrite] [--json]
 
 The built-in model (a byte-level Llama with RMSNorm gains, d = 64, pre-trained on prose; models/tiny-base) is
 re-charted by a hidden random signed permutation and nudged by a short fine-tuning; the gauge is then estimated
@@ -14,7 +15,9 @@ estimate) recovers it; permutation-only matching (the Sd estimate, what permutat
 permutation but not the negative signs. A steering vector and a sparse autoencoder made for the model are then
 moved to the re-charted copy with each estimate and scored there, side by side.
 
-  --out DIR    where the gauges and report.json go (default: <tmp>/gauge-transport-demo)
+  --out DIR    where the gauges and report.json go (default: <tmp>/gauge-transport-demo, replaced each run);
+               a DIR of your own that is not empty is kept unless --overwrite
+  --overwrite  replace the demo's files in an existing --out DIR
   --seed S     seed of the hidden gauge (default 0)
   --json       print the result as JSON`;
 
@@ -56,9 +59,13 @@ export function demoText(r: DemoResult): string {
 }
 
 export async function run(argv: string[]): Promise<void> {
-  const { values, positionals } = parse(argv, { out: { type: 'string' }, seed: { type: 'string' }, json: { type: 'boolean' } }, 'demo');
+  const { values, positionals } = parse(argv, { out: { type: 'string' }, seed: { type: 'string' }, overwrite: { type: 'boolean' }, json: { type: 'boolean' } }, 'demo');
   if (positionals.length) throw invalidArgument('demo', `unexpected argument ${JSON.stringify(positionals[0])}`);
-  const outDir = str(values.out, '--out') ?? path.join(os.tmpdir(), 'gauge-transport-demo');
+  const given = str(values.out, '--out');
+  const outDir = given ?? path.join(os.tmpdir(), 'gauge-transport-demo');
+  if (given && values.overwrite !== true && fs.existsSync(given) && (!fs.statSync(given).isDirectory() || fs.readdirSync(given).length > 0)) {
+    throw new GaugeTransportError('OUTPUT_EXISTS', `${given}: already exists and is not empty; not writing the demo's files into it (pass --overwrite to replace them)`);
+  }
   const json = values.json === true;
   if (!json) process.stdout.write('gauge-transport demo: the built-in model (tiny Llama with RMSNorm gains, d = 64, byte-level)\n\n');
   const r = await runDemo({

@@ -1,25 +1,27 @@
-/** `gauge-transport merge <A> <B> --gauge g.safetensors --out DIR [--weight 0.5] [--base DIR] [--json]`. */
+/** `gauge-transport merge <A> <B> --gauge g.safetensors --out DIR [--weight 0.5] [--base DIR] [--overwrite] [--json]`. */
 import native = require('../native');
 import { invalidArgument } from '../errors';
 import { mergeCheckpoints } from '../transport';
+import { writeDir } from '../files';
 import { num, parse, str } from './args';
 
-export const usage = `gauge-transport merge <A> <B> --gauge g.safetensors --out DIR [--weight 0.5] [--base DIR] [--json]
+export const usage = `gauge-transport merge <A> <B> --gauge g.safetensors --out DIR [--weight 0.5] [--base DIR] [--overwrite] [--json]
 
 Merges checkpoint B into the chart of A (GAUGE.md §4): every tensor of B is moved by the gauge g: B -> A (from
 \`gauge-transport align B A\`) by its role, then combined with A's coordinate-wise and written as the new
 directory DIR (A's dtypes, config and tokenizer).
 
   --gauge FILE     the gauge B -> A (required)
-  --out DIR        where to write (required; must not exist)
+  --out DIR        where to write (required; an existing one is kept unless --overwrite)
   --weight α       B's weight: (1 - α)·θ_A + α·g·θ_B  (default 0.5)
   --base DIR       task arithmetic instead: θ_A + α·(g·θ_B - θ_base), with the common ancestor in A's chart
+  --overwrite      replace an existing DIR (once the new one is complete; never A, B or the base)
   --json           print the result as JSON`;
 
 export async function run(argv: string[]): Promise<void> {
   const { values, positionals } = parse(
     argv,
-    { gauge: { type: 'string' }, out: { type: 'string' }, weight: { type: 'string' }, base: { type: 'string' }, json: { type: 'boolean' } },
+    { gauge: { type: 'string' }, out: { type: 'string' }, weight: { type: 'string' }, base: { type: 'string' }, overwrite: { type: 'boolean' }, json: { type: 'boolean' } },
     'merge',
   );
   const [a, b, ...rest] = positionals;
@@ -32,7 +34,7 @@ export async function run(argv: string[]): Promise<void> {
   const weight = num(values.weight, '--weight', 0.5, { min: -10, max: 10 });
   const base = str(values.base, '--base');
   const gauge = native.Gauge.read(gaugeFile);
-  const r = await mergeCheckpoints(a, b, gauge, out, { weight, base });
+  const r = await writeDir(out, values.overwrite === true, (dir) => mergeCheckpoints(a, b, gauge, dir, { weight, base }), [a, b, ...(base ? [base] : [])]);
   if (values.json) process.stdout.write(JSON.stringify({ a, b, out, weight, base: base ?? null, group: gauge.group(), ...r }, null, 2) + '\n');
   else {
     const how = base ? `θ_A + ${weight}·(g·θ_B - θ_base)` : `${1 - weight}·θ_A + ${weight}·g·θ_B`;

@@ -69,18 +69,19 @@ export async function run(argv: string[]): Promise<void> {
   process.stdout.write(`wrote ${out}: ${stats.sites.length} sites, d = ${stats.d}, ${probe.tokens} tokens from ${probe.source}\n`);
 }
 
-export const mergeUsage = `gauge-transport stats-merge <stats.safetensors…> --out merged.safetensors [--overwrite]
+export const mergeUsage = `gauge-transport stats-merge <stats.safetensors…> --out merged.safetensors [--overwrite] [--json]
 
 Adds statistics shards of the same two models and sites (computed on disjoint parts of a probe) into one file.
 Merging is exact, associative and commutative; shards of different models or sites are refused.`;
 
 export async function merge(argv: string[]): Promise<void> {
-  const { values, positionals } = parse(argv, { out: { type: 'string' }, overwrite: { type: 'boolean' } }, 'stats-merge');
+  const { values, positionals } = parse(argv, { out: { type: 'string' }, overwrite: { type: 'boolean' }, json: { type: 'boolean' } }, 'stats-merge');
   if (positionals.length < 2) throw invalidArgument('stats-merge', `expected at least two statistics files, got ${positionals.length}`);
   const out = str(values.out, '--out');
   if (!out) throw invalidArgument('--out', 'is required (the statistics file to write)');
   const total = native.PairStats.load(positionals[0]);
   for (const file of positionals.slice(1)) total.merge(native.PairStats.load(file));
   total.save(out, values.overwrite === true);
-  process.stdout.write(`wrote ${out}: ${positionals.length} shards, ${total.count} tokens per site\n`);
+  if (values.json) process.stdout.write(JSON.stringify({ out, shards: positionals.length, tokens: total.count }, null, 2) + '\n');
+  else process.stdout.write(`wrote ${out}: ${positionals.length} shards, ${total.count} tokens per site\n`);
 }
