@@ -276,6 +276,19 @@ export interface CollectOptions {
  */
 export declare function collectPairStats(a: Model, b: Model, ids: Uint32Array, options: CollectOptions, onProgress?: ((progress: StatsProgress) => void) | undefined | null, signal?: AbortSignal | undefined | null): Promise<PairStats>
 
+/** The result of `transportControlVector`. */
+export interface ControlVectorResult {
+  /**
+   * The layers `N` of the `direction.N` tensors moved, in file order (llama.cpp adds `direction.N` after block
+   * `N`, counting from 1: the residual site `h_N`).
+   */
+  layers: Array<number>
+  /** The residual width. */
+  d: number
+  /** `controlvector.model_hint`, if the file has one. */
+  modelHint?: string
+}
+
 /**
  * Converts a Llama GGUF file (F32, F16, Q4_0, Q4_1, Q8_0, Q6_K) into a new Hugging Face directory `out`
  * (`config.json`, `model.safetensors` in F32, `tokenizer.json` when the GGUF carries one), dequantizing every
@@ -931,6 +944,13 @@ export interface TrainSummary {
 }
 
 /**
+ * Writes the llama.cpp control vector `input` (a GGUF with `general.architecture = "controlvector"` and F32
+ * `direction.N` tensors of length d) moved by `gauge` to `out`: every direction `v' = g·v`, every metadata key and
+ * tensor kept. Refuses other architectures, tensors that are not directions, and directions of another length.
+ */
+export declare function transportControlVector(input: string, gauge: Gauge, out: string, overwrite?: boolean | undefined | null): Promise<ControlVectorResult>
+
+/**
  * Writes the AdamW state `input` (GAUGE.md §4 layout) of a run of checkpoint `model` moved by `gauge` to `out`:
  * `exp_avg` moves like its parameter, `exp_avg_sq` like its parameter under `|g|`; `step` and hyper-parameters
  * are kept. Refuses state with missing or foreign entries, shapes that differ from the model's, or signs on a
@@ -947,10 +967,11 @@ export interface TransportOptimizerResult {
 }
 
 /**
- * Writes the SAELens SAE directory `input` (`cfg.json`, `sae_weights.safetensors`), made for checkpoint A, moved
- * by `gauge: A -> B` into the new directory `out`: `W_enc` rows, `W_dec` columns and `b_dec` move signed,
- * per-feature tensors stay. Refuses an SAE whose `d_in` is not the gauge's d, whose hook is on attention heads
- * or MLP neurons (another chart), or that holds a tensor outside the SAELens layout.
+ * Writes the SAE directory `input` (SAELens `cfg.json` + `sae_weights.safetensors`, EleutherAI sparsify
+ * `cfg.json` + `sae.safetensors`, or Gemma Scope `params.safetensors`), made for checkpoint A, moved by
+ * `gauge: A -> B` into the new directory `out` in the same layout: the encoder's and decoder's residual axes and
+ * `b_dec` move signed, per-feature tensors stay. Refuses an SAE whose input width is not the gauge's d, whose hook
+ * is on attention heads or MLP neurons (another chart), or that holds a tensor outside its layout.
  */
 export declare function transportSae(input: string, gauge: Gauge, out: string, options?: TransportSaeOptions | undefined | null): Promise<TransportSaeResult>
 

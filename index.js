@@ -863,6 +863,7 @@ module.exports.solveAssignment = nativeBinding.solveAssignment
 module.exports.solveAssignmentSync = nativeBinding.solveAssignmentSync
 module.exports.train = nativeBinding.train
 module.exports.trainSae = nativeBinding.trainSae
+module.exports.transportControlVector = nativeBinding.transportControlVector
 module.exports.transportOptimizer = nativeBinding.transportOptimizer
 module.exports.transportSae = nativeBinding.transportSae
 module.exports.transportSteeringFile = nativeBinding.transportSteeringFile

@@ -98,6 +98,19 @@ describe('steering vectors', () => {
     expect(back.metadata['gauge_transport.group']).toBe('Bd');
   });
 
+  test('a llama.cpp control vector (GGUF, written by gguf-py) moves direction by direction, keeping its metadata', async () => {
+    const input = path.join(FIXTURES, 'control_vector', 'control.gguf');
+    const out = path.join(t.dir, 'control-moved.gguf');
+    expect(await transportSteering(input, g, out)).toBe(3);
+    const r = await native.transportControlVector(out, g.inverse(), path.join(t.dir, 'control-back.gguf'));
+    expect(r).toEqual({ layers: [1, 2, 3], d: 64, modelHint: 'llama' });
+    // Back by the inverse: the same bytes of every direction as the input (the header may be laid out differently).
+    const tail = (f: string) => fs.readFileSync(f).subarray(-3 * 64 * 4 - 32);
+    expect(tail(path.join(t.dir, 'control-back.gguf')).subarray(-3 * 64 * 4).equals(tail(input).subarray(-3 * 64 * 4))).toBe(true);
+    const e = await rejection(transportSteering(input, g, out));
+    expect(e.code).toBe('OUTPUT_EXISTS');
+  });
+
   test('a vector of another length is refused as living in another chart; outputs are never replaced', async () => {
     const json = path.join(t.dir, 'neuron-vector.json');
     fs.writeFileSync(json, JSON.stringify(Array.from(randomVector(256, 3))));

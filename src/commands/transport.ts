@@ -12,9 +12,12 @@ Moves a tool made for checkpoint A to checkpoint B with the gauge g: A -> B (fro
 --overwrite.
 
   steering <file>    steering vectors: .safetensors (every tensor's last axis), .npy [d] or [k, d], .json
-                     (a vector, a list of vectors, or an object of vectors): v' = g·v
-  sae <dir>          a SAELens SAE (cfg.json + sae_weights.safetensors): W_enc rows, W_dec columns and b_dec
-                     move signed, per-feature tensors stay; SAEs on attention heads or MLP neurons are refused
+                     (a vector, a list of vectors, or an object of vectors), or a llama.cpp control vector
+                     (.gguf; direction.N is applied after block N, counting from 1: site h_N): v' = g·v
+  sae <dir>          an SAE: SAELens (cfg.json + sae_weights.safetensors), EleutherAI sparsify (cfg.json +
+                     sae.safetensors) or Gemma Scope (params.safetensors): the encoder's and decoder's residual
+                     axes and b_dec move signed, per-feature tensors stay; SAEs on attention heads or MLP neurons
+                     are refused
   neurons <file>     a neuron set or attribution list (.json: {score_kind, entries: [{index, score?, sign?}]},
                      [entries], or [indices]): i -> perm[i]; a "linear" score s -> sign[i]·s, an "invariant"
                      one (DLA, gradient x activation) unchanged; scores of no stated kind are refused

@@ -1,4 +1,15 @@
-/** SAEs in the SAELens layout: `W_enc` rows, `W_dec` columns and `b_dec` move signed (GAUGE.md §4). */
+/**
+ * SAEs (GAUGE.md §4) in the layouts users have, found by the weights file in the directory:
+ *
+ * - SAELens: `cfg.json` + `sae_weights.safetensors` (`W_enc [d, L]`, `b_enc`, `W_dec [L, d]`, `b_dec`, extras);
+ * - EleutherAI sparsify: `cfg.json` + `sae.safetensors` (`encoder.weight [L, d]`, `encoder.bias`, `W_dec [L, d]`,
+ *   `b_dec`);
+ * - Gemma Scope: `params.safetensors` (`W_enc`/`w_enc [d, L]`, `W_dec`/`w_dec [L, d]`, `b_enc`, `b_dec`,
+ *   `threshold`); `params.npz` is refused with the one-line conversion.
+ *
+ * The encoder's residual axis, the decoder's residual axis and `b_dec` move signed; per-feature tensors stay. The
+ * output keeps the input's layout and other files.
+ */
 import native = require('../native');
 import type { Gauge } from '../gauge';
 import type { TransportFileOptions } from './options';
@@ -8,7 +19,7 @@ export interface TransportSaeOptions extends TransportFileOptions {
   allowUnknownSite?: boolean;
 }
 
-/** Moves the SAELens SAE directory `input` by `gauge` into the new directory `out`; see the module docs. */
+/** Moves the SAE directory `input` by `gauge` into the new directory `out`; see the module docs. */
 export function transportSae(input: string, gauge: Gauge, out: string, options: TransportSaeOptions = {}): Promise<native.TransportSaeResult> {
   return native.transportSae(input, gauge, out, options);
 }

@@ -1,6 +1,8 @@
 /**
  * Steering vectors (residual site): `v' = g·v` (GAUGE.md §4), from safetensors (every tensor's last axis), `.npy`
- * (`[d]` or `[k, d]`) or JSON. A vector whose length is not d lives in another chart and is refused with the reason.
+ * (`[d]` or `[k, d]`), JSON, or a llama.cpp control vector (`.gguf`: `direction.N` is added after block N,
+ * counting from 1, i.e. at the residual site `h_N`; every metadata key and tensor is kept). A vector whose length
+ * is not d lives in another chart and is refused with the reason.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -26,13 +28,14 @@ export function moveVector(g: Gauge, v: unknown, where: string): number[] {
 
 /**
  * Moves steering vectors by `gauge` from `input` to `out` (same format, chosen by extension): `.safetensors`
- * (every tensor's last axis), `.npy` (`[d]` or `[k, d]`), or `.json`: an array of d numbers, an array of such
+ * (every tensor's last axis), `.npy` (`[d]` or `[k, d]`), `.gguf` (a llama.cpp control vector), or `.json`: an array of d numbers, an array of such
  * arrays, or an object whose number-array values are vectors (other values are kept). Resolves to the number of
  * vectors (or tensors) moved.
  */
 export async function transportSteering(input: string, gauge: Gauge, out: string, options: TransportFileOptions = {}): Promise<number> {
   const ext = path.extname(input).toLowerCase();
   if (ext === '.safetensors') return native.transportSteeringFile(input, gauge, out, options.overwrite);
+  if (ext === '.gguf') return (await native.transportControlVector(input, gauge, out, options.overwrite)).layers.length;
   if (ext === '.npy') {
     checkOutput(out, options.overwrite);
     const m = native.readNpyMatrix(input, true);

@@ -375,3 +375,184 @@ fn adamw_state_moves_like_its_parameters_with_unsigned_second_moments() {
     assert!(!dir.join("x.safetensors").exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// An SAE of `d = 8`, `L = 5` in the sparsify or Gemma Scope layout; `(encoder [d, L] as x·W, b_enc, W_dec [L, d],
+/// b_dec)` of it for the reconstruction.
+fn other_layout(dir: &Path, layout: &str) -> HashMap<String, Vec<f32>> {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut rng = SplitMix64::new(11);
+    let (d, l) = (8, 5);
+    let t = match layout {
+        "sparsify" => vec![
+            ("encoder.weight", vec![l, d], randn(l * d, &mut rng)),
+            ("encoder.bias", vec![l], randn(l, &mut rng)),
+            ("W_dec", vec![l, d], randn(l * d, &mut rng)),
+            ("b_dec", vec![d], randn(d, &mut rng)),
+        ],
+        _ => vec![
+            ("W_enc", vec![d, l], randn(d * l, &mut rng)),
+            ("b_enc", vec![l], randn(l, &mut rng)),
+            ("W_dec", vec![l, d], randn(l * d, &mut rng)),
+            ("b_dec", vec![d], randn(d, &mut rng)),
+            (
+                "threshold",
+                vec![l],
+                randn(l, &mut rng).iter().map(|x| x.abs() * 0.1).collect(),
+            ),
+        ],
+    };
+    let file = if layout == "sparsify" {
+        "sae.safetensors"
+    } else {
+        "params.safetensors"
+    };
+    write_f32(&dir.join(file), &t, None);
+    if layout == "sparsify" {
+        std::fs::write(
+            dir.join("cfg.json"),
+            r#"{"expansion_factor": 1, "normalize_decoder": true, "num_latents": 5, "k": 2, "d_in": 8}"#,
+        )
+        .unwrap();
+    }
+    t.into_iter().map(|(n, _, v)| (n.to_string(), v)).collect()
+}
+
+/// The reconstruction of `x` (length 8) by either layout: sparsify `W_decᵀ relu(E (x − b_dec) + b_E) + b_dec`,
+/// Gemma Scope `W_decᵀ jumprelu(W_encᵀ x + b_enc) + b_dec`.
+fn reconstruct_layout(
+    w: &HashMap<String, (Vec<usize>, Vec<f32>)>,
+    x: &[f32],
+    layout: &str,
+) -> Vec<f32> {
+    let (d, l) = (8, 5);
+    let acts: Vec<f32> = (0..l)
+        .map(|k| {
+            if layout == "sparsify" {
+                let (e, b, bd) = (&w["encoder.weight"].1, &w["encoder.bias"].1, &w["b_dec"].1);
+                ((0..d).map(|i| e[k * d + i] * (x[i] - bd[i])).sum::<f32>() + b[k]).max(0.0)
+            } else {
+                let (e, b, th) = (&w["W_enc"].1, &w["b_enc"].1, &w["threshold"].1);
+                let pre = (0..d).map(|i| x[i] * e[i * l + k]).sum::<f32>() + b[k];
+                if pre > th[k] {
+                    pre
+                } else {
+                    0.0
+                }
+            }
+        })
+        .collect();
+    let (wd, bd) = (&w["W_dec"].1, &w["b_dec"].1);
+    (0..d)
+        .map(|i| (0..l).map(|k| acts[k] * wd[k * d + i]).sum::<f32>() + bd[i])
+        .collect()
+}
+
+#[test]
+fn sparsify_and_gemma_scope_saes_move_by_the_rule_and_back() {
+    for layout in ["sparsify", "gemma-scope-2b-pt-res"] {
+        let dir = tmp(&format!("sae-{layout}"));
+        let orig = other_layout(&dir.join("a"), layout);
+        let g = gauge(8, 2);
+        let report =
+            transport_sae(&dir.join("a"), &dir.join("b"), &g, SaeOptions::default()).unwrap();
+        assert_eq!(
+            (report.d_in, report.d_sae, report.moved),
+            (8, Some(5), 3),
+            "{layout}"
+        );
+        let file = if layout == "sparsify" {
+            "sae.safetensors"
+        } else {
+            "params.safetensors"
+        };
+        let w = read_f32(&dir.join("b").join(file));
+        let (p, s) = (g.perm(), g.sign());
+        for i in 0..8 {
+            let (pi, si) = (p[i] as usize, s[i] as f32);
+            for k in 0..5 {
+                if layout == "sparsify" {
+                    assert_eq!(
+                        w["encoder.weight"].1[k * 8 + pi],
+                        si * orig["encoder.weight"][k * 8 + i]
+                    );
+                } else {
+                    assert_eq!(w["W_enc"].1[pi * 5 + k], si * orig["W_enc"][i * 5 + k]);
+                }
+                assert_eq!(w["W_dec"].1[k * 8 + pi], si * orig["W_dec"][k * 8 + i]);
+            }
+            assert_eq!(w["b_dec"].1[pi], si * orig["b_dec"][i]);
+        }
+        // The SAE computes the same features in the new chart: x̂_B(g·x) = g·x̂_A(x).
+        let a = read_f32(&dir.join("a").join(file));
+        let x = randn(8, &mut SplitMix64::new(5));
+        let want = g.apply_vector(&reconstruct_layout(&a, &x, layout)).unwrap();
+        let got = reconstruct_layout(&w, &g.apply_vector(&x).unwrap(), layout);
+        for (u, v) in got.iter().zip(&want) {
+            assert!((u - v).abs() < 1e-5, "{layout}: {u} vs {v}");
+        }
+        transport_sae(
+            &dir.join("b"),
+            &dir.join("c"),
+            &g.inverse(),
+            SaeOptions::default(),
+        )
+        .unwrap();
+        let back = read_f32(&dir.join("c").join(file));
+        for (n, v) in &orig {
+            assert_eq!(&back[n].1, v, "{layout}: {n}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+#[test]
+fn sae_layouts_refuse_what_they_do_not_know() {
+    let dir = tmp("sae-layouts-bad");
+    // A sparsify SAE with a skip connection, a Gemma Scope attention SAE, an .npz and an empty directory.
+    let skip = dir.join("skip");
+    let o = other_layout(&skip, "sparsify");
+    let t = vec![
+        ("encoder.weight", vec![5, 8], o["encoder.weight"].clone()),
+        ("encoder.bias", vec![5], o["encoder.bias"].clone()),
+        ("W_dec", vec![5, 8], o["W_dec"].clone()),
+        ("b_dec", vec![8], o["b_dec"].clone()),
+        ("W_skip", vec![8, 8], vec![0.0; 64]),
+    ];
+    write_f32(&skip.join("sae.safetensors"), &t, None);
+    let e = transport_sae(&skip, &dir.join("o1"), &gauge(8, 1), SaeOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("\"W_skip\" is not a tensor of the EleutherAI sparsify layout"),
+        "{e}"
+    );
+    let att = dir.join("gemma-scope-2b-pt-att").join("layer_3");
+    other_layout(&att, "gemma");
+    let e = transport_sae(&att, &dir.join("o2"), &gauge(8, 1), SaeOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("Gemma Scope attention SAE"), "{e}");
+    let npz = dir.join("npz");
+    std::fs::create_dir_all(&npz).unwrap();
+    std::fs::write(npz.join("params.npz"), b"PK").unwrap();
+    let e = transport_sae(&npz, &dir.join("o3"), &gauge(8, 1), SaeOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("params.npz") && e.contains("params.safetensors"),
+        "{e}"
+    );
+    let e = transport_sae(&dir, &dir.join("o4"), &gauge(8, 1), SaeOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("holds no SAE weights"), "{e}");
+    // Another width is named at b_dec for Gemma Scope (no config).
+    let gs = dir.join("gs");
+    other_layout(&gs, "gemma");
+    let e = transport_sae(&gs, &dir.join("o5"), &gauge(16, 1), SaeOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("params.safetensors: tensor \"b_dec\""), "{e}");
+    assert!(!dir.join("o1").exists() && !dir.join("o2").exists() && !dir.join("o5").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -21,6 +21,7 @@ mod attention;
 mod bert;
 pub mod blocks;
 mod config;
+pub mod control_vector;
 pub mod device;
 pub mod error;
 mod gemma;

@@ -7,6 +7,7 @@ use gauge_core::transport::{merge, optimizer, sae, steering};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
+use crate::error::CodedError;
 use crate::gauge::Gauge;
 use crate::job::Job;
 
@@ -38,10 +39,11 @@ pub struct TransportSaeResult {
     pub out: String,
 }
 
-/// Writes the SAELens SAE directory `input` (`cfg.json`, `sae_weights.safetensors`), made for checkpoint A, moved
-/// by `gauge: A -> B` into the new directory `out`: `W_enc` rows, `W_dec` columns and `b_dec` move signed,
-/// per-feature tensors stay. Refuses an SAE whose `d_in` is not the gauge's d, whose hook is on attention heads
-/// or MLP neurons (another chart), or that holds a tensor outside the SAELens layout.
+/// Writes the SAE directory `input` (SAELens `cfg.json` + `sae_weights.safetensors`, EleutherAI sparsify
+/// `cfg.json` + `sae.safetensors`, or Gemma Scope `params.safetensors`), made for checkpoint A, moved by
+/// `gauge: A -> B` into the new directory `out` in the same layout: the encoder's and decoder's residual axes and
+/// `b_dec` move signed, per-feature tensors stay. Refuses an SAE whose input width is not the gauge's d, whose hook
+/// is on attention heads or MLP neurons (another chart), or that holds a tensor outside its layout.
 #[napi(ts_return_type = "Promise<TransportSaeResult>")]
 pub fn transport_sae(
     input: String,
@@ -88,6 +90,45 @@ pub fn transport_steering_file(
             overwrite.unwrap_or(false),
         )?;
         Ok(n as u32)
+    }))
+}
+
+/// The result of `transportControlVector`.
+#[napi(object)]
+pub struct ControlVectorResult {
+    /// The layers `N` of the `direction.N` tensors moved, in file order (llama.cpp adds `direction.N` after block
+    /// `N`, counting from 1: the residual site `h_N`).
+    pub layers: Vec<u32>,
+    /// The residual width.
+    pub d: u32,
+    /// `controlvector.model_hint`, if the file has one.
+    pub model_hint: Option<String>,
+}
+
+/// Writes the llama.cpp control vector `input` (a GGUF with `general.architecture = "controlvector"` and F32
+/// `direction.N` tensors of length d) moved by `gauge` to `out`: every direction `v' = g·v`, every metadata key and
+/// tensor kept. Refuses other architectures, tensors that are not directions, and directions of another length.
+#[napi(ts_return_type = "Promise<ControlVectorResult>")]
+pub fn transport_control_vector(
+    input: String,
+    gauge: &Gauge,
+    out: String,
+    overwrite: Option<bool>,
+) -> AsyncTask<Job<ControlVectorResult>> {
+    let g = gauge.inner.clone();
+    AsyncTask::new(Job::new(move || {
+        let r = gauge_models::control_vector::transport(
+            Path::new(&input),
+            &g,
+            Path::new(&out),
+            overwrite.unwrap_or(false),
+        )
+        .map_err(CodedError::from)?;
+        Ok(ControlVectorResult {
+            layers: r.layers.iter().map(|&l| l as u32).collect(),
+            d: r.d as u32,
+            model_hint: r.model_hint,
+        })
     }))
 }
 

@@ -1,4 +1,5 @@
-//! Sparse autoencoders in the SAELens layout: a directory with `cfg.json` (`d_in`, `d_sae`, `hook_name`) and
+//! Sparse autoencoders in the layouts users have (SAELens, EleutherAI sparsify, Gemma Scope; see [`SaeLayout`]).
+//! SAELens: a directory with `cfg.json` (`d_in`, `d_sae`, `hook_name`) and
 //! `sae_weights.safetensors` holding `W_enc [d_in, d_sae]`, `b_enc [d_sae]`, `W_dec [d_sae, d_in]`,
 //! `b_dec [d_in]`, and per-feature extras (`threshold`, `log_threshold`, gated SAEs' `r_mag`, `b_mag`, `b_gate`).
 //!
@@ -65,27 +66,147 @@ fn hook_name(cfg: &serde_json::Value) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Writes the SAE directory `input` (made for checkpoint `A`) moved by `gauge: A -> B` into the new directory `out`.
+/// The on-disk layouts read, each a directory with one weights file; found by which weights file it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaeLayout {
+    /// SAELens: `cfg.json` (`d_in`, `d_sae`, `hook_name`) + `sae_weights.safetensors` (`W_enc [d_in, d_sae]`,
+    /// `b_enc`, `W_dec [d_sae, d_in]`, `b_dec [d_in]`, per-feature extras).
+    SaeLens,
+    /// EleutherAI sparsify: `cfg.json` (`d_in`, `num_latents`, ...) + `sae.safetensors` (`encoder.weight [L, d_in]`,
+    /// `encoder.bias [L]`, `W_dec [L, d_in]`, `b_dec [d_in]`). A skip connection (`W_skip`) is refused.
+    Sparsify,
+    /// Gemma Scope: `params.safetensors` (`W_enc`/`w_enc [d_in, L]`, `W_dec`/`w_dec [L, d_in]`, `b_enc [L]`,
+    /// `b_dec [d_in]`, `threshold [L]`), no config: `d_in` is read from `b_dec`. Gemma Scope's `params.npz` is refused
+    /// with how to convert it.
+    GemmaScope,
+}
+
+impl SaeLayout {
+    /// The layout of directory `input`, by the weights file it holds.
+    pub fn detect(input: &Path) -> Result<Self> {
+        for (file, layout) in [
+            (SAE_WEIGHTS, SaeLayout::SaeLens),
+            ("sae.safetensors", SaeLayout::Sparsify),
+            ("params.safetensors", SaeLayout::GemmaScope),
+        ] {
+            if input.join(file).is_file() {
+                return Ok(layout);
+            }
+        }
+        if input.join("params.npz").is_file() {
+            return Err(Error::invalid(
+                input.join("params.npz").display().to_string(),
+                "is a Gemma Scope SAE as .npz, which is not read here; convert it once to params.safetensors with the \
+                 same names (python: safetensors.numpy.save_file(dict(numpy.load('params.npz')), 'params.safetensors'))",
+            ));
+        }
+        Err(Error::invalid(
+            input.display().to_string(),
+            "holds no SAE weights: expected cfg.json + sae_weights.safetensors (SAELens), cfg.json + \
+             sae.safetensors (EleutherAI sparsify) or params.safetensors (Gemma Scope)",
+        ))
+    }
+
+    /// The weights file of this layout.
+    pub fn weights(self) -> &'static str {
+        match self {
+            SaeLayout::SaeLens => SAE_WEIGHTS,
+            SaeLayout::Sparsify => "sae.safetensors",
+            SaeLayout::GemmaScope => "params.safetensors",
+        }
+    }
+
+    /// Its name in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            SaeLayout::SaeLens => "SAELens",
+            SaeLayout::Sparsify => "EleutherAI sparsify",
+            SaeLayout::GemmaScope => "Gemma Scope",
+        }
+    }
+
+    /// How tensor `name` moves: its expected shape (`D` the residual width, `L` the features, 0 any) and its action
+    /// (`Some((axis, signed))` or `None` for unchanged). `None` overall: not a tensor of this layout.
+    fn rule(self, name: &str, d: usize, l: usize) -> Option<(Vec<usize>, Option<(usize, bool)>)> {
+        let moves = |shape: Vec<usize>, axis: usize| Some((shape, Some((axis, true))));
+        let stays = |shape: Vec<usize>| Some((shape, None));
+        match (self, name) {
+            (SaeLayout::SaeLens, "W_enc") => moves(vec![d, l], 0),
+            (SaeLayout::SaeLens, "W_dec") => moves(vec![l, d], 1),
+            (SaeLayout::SaeLens, "b_dec") => moves(vec![d], 0),
+            (SaeLayout::SaeLens, n) if PER_FEATURE.contains(&n) => stays(vec![l]),
+            (SaeLayout::Sparsify, "encoder.weight") => moves(vec![l, d], 1),
+            (SaeLayout::Sparsify, "W_dec") => moves(vec![l, d], 1),
+            (SaeLayout::Sparsify, "b_dec") => moves(vec![d], 0),
+            (SaeLayout::Sparsify, "encoder.bias") => stays(vec![l]),
+            (SaeLayout::GemmaScope, "W_enc" | "w_enc") => moves(vec![d, l], 0),
+            (SaeLayout::GemmaScope, "W_dec" | "w_dec") => moves(vec![l, d], 1),
+            (SaeLayout::GemmaScope, "b_dec") => moves(vec![d], 0),
+            (SaeLayout::GemmaScope, "b_enc" | "threshold") => stays(vec![l]),
+            _ => None,
+        }
+    }
+
+    /// The tensor names this layout knows, for refusals.
+    fn known(self) -> String {
+        match self {
+            SaeLayout::SaeLens => format!(
+                "W_enc, W_dec, b_dec move; {} do not",
+                PER_FEATURE.join(", ")
+            ),
+            SaeLayout::Sparsify => {
+                "encoder.weight, W_dec, b_dec move; encoder.bias does not".into()
+            }
+            SaeLayout::GemmaScope => "W_enc, W_dec, b_dec move; b_enc, threshold do not".into(),
+        }
+    }
+}
+
+/// Writes the SAE directory `input` (made for checkpoint `A`, in any [`SaeLayout`]) moved by `gauge: A -> B` into
+/// the new directory `out`, in the same layout; other files of the directory are copied.
 pub fn transport_sae(
     input: &Path,
     out: &Path,
     gauge: &Gauge,
     opts: SaeOptions,
 ) -> Result<SaeReport> {
+    let layout = SaeLayout::detect(input)?;
+    let weights = input.join(layout.weights());
+    let header = crate::checkpoint::read_header(&weights)?;
     let cfg_path = input.join(SAE_CONFIG);
-    let text = crate::bounded::read_to_string(&cfg_path, crate::bounded::JSON_LIMIT)?;
-    let cfg: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| Error::invalid(cfg_path.display().to_string(), format!("is not JSON: {e}")))?;
+    let cfg: serde_json::Value = if layout == SaeLayout::GemmaScope && !cfg_path.is_file() {
+        serde_json::Value::Null
+    } else {
+        let text = crate::bounded::read_to_string(&cfg_path, crate::bounded::JSON_LIMIT)?;
+        serde_json::from_str(&text).map_err(|e| {
+            Error::invalid(cfg_path.display().to_string(), format!("is not JSON: {e}"))
+        })?
+    };
     let field = |k: &str| cfg.get(k).and_then(|v| v.as_u64()).map(|v| v as usize);
-    let d_in = field("d_in").ok_or_else(|| {
+    let tensor_len = |name: &str, axis: usize| {
+        header
+            .tensors
+            .iter()
+            .find(|t| t.name == name)
+            .and_then(|t| t.shape.get(axis).copied())
+    };
+    // The residual width: the config's d_in, or for Gemma Scope (no config) the length of b_dec.
+    let (d_in, d_where) = match layout {
+        SaeLayout::GemmaScope if cfg.is_null() => (
+            tensor_len("b_dec", 0),
+            format!("{}: tensor \"b_dec\"", weights.display()),
+        ),
+        _ => (field("d_in"), format!("{}: d_in", cfg_path.display())),
+    };
+    let d_in = d_in.ok_or_else(|| {
         Error::invalid(
-            cfg_path.display().to_string(),
-            "has no whole-number d_in (the SAE's input width)",
+            d_where.clone(),
+            format!("is missing: a {} SAE states its input width", layout.name()),
         )
     })?;
     if d_in != gauge.dim() {
         return Err(Error::shape(
-            format!("{}: d_in", cfg_path.display()),
+            d_where,
             format!(
                 "{} (the gauge's d, the model's residual width)",
                 gauge.dim()
@@ -94,6 +215,15 @@ pub fn transport_sae(
         ));
     }
     let hook = hook_name(&cfg);
+    // Gemma Scope names its site by its repository, not a config: its attention SAEs read the heads' outputs before
+    // the output projection, another chart.
+    if layout == SaeLayout::GemmaScope && input.to_string_lossy().contains("-att") {
+        return Err(Error::invalid(
+            input.display().to_string(),
+            "is a Gemma Scope attention SAE (its path says -att): it reads the attention heads' outputs before the \
+             output projection, a chart the residual gauge does not act on",
+        ));
+    }
     match hook.as_deref().map(site_chart) {
         Some(SiteChart::Other(reason)) => {
             return Err(Error::invalid(
@@ -113,73 +243,72 @@ pub fn transport_sae(
         }
         _ => {}
     }
-    let weights = input.join(SAE_WEIGHTS);
-    if !weights.is_file() {
-        return Err(Error::invalid(
-            weights.display().to_string(),
-            "is missing (SAELens layout: cfg.json + sae_weights.safetensors)",
-        ));
+    // The features: the config's, else the decoder's first axis.
+    let d_sae = field("d_sae")
+        .or_else(|| field("num_latents"))
+        .or_else(|| ["W_dec", "w_dec"].iter().find_map(|n| tensor_len(n, 0)));
+    for required in match layout {
+        SaeLayout::SaeLens => &["W_enc", "W_dec", "b_dec"][..],
+        SaeLayout::Sparsify => &["encoder.weight", "W_dec", "b_dec"][..],
+        SaeLayout::GemmaScope => &["b_dec"][..],
+    } {
+        if !header.tensors.iter().any(|t| t.name == *required) {
+            return Err(Error::invalid(
+                weights.display().to_string(),
+                format!(
+                    "has no tensor {required:?}, which a {} SAE needs",
+                    layout.name()
+                ),
+            ));
+        }
     }
-    if out.exists() && !opts.overwrite {
-        return Err(Error::OutputExists { path: out.into() });
-    }
-    let d_sae = field("d_sae");
     crate::atomic::write_dir(out, opts.overwrite, |tmp| {
-        let mut unchanged = 0;
         let moved = crate::stream::rewrite_file(
             &weights,
-            &tmp.join(SAE_WEIGHTS),
+            &tmp.join(layout.weights()),
             gauge,
             &super::provenance(gauge, input, "sae"),
             false,
             |t| {
                 let where_ = || format!("{}: tensor {:?}", weights.display(), t.name);
-                let want = |shape: Vec<usize>| -> Result<()> {
-                    let fits = t.shape.len() == shape.len()
-                        && t.shape.iter().zip(&shape).all(|(&a, &b)| b == 0 || a == b);
-                    if fits {
-                        Ok(())
-                    } else {
-                        Err(Error::shape(
-                            where_(),
-                            format!("shape {shape:?} (0: any)"),
-                            format!("{:?}", t.shape),
-                        ))
-                    }
-                };
-                let ds = d_sae.unwrap_or(0);
-                match t.name.as_str() {
-                    "W_enc" => want(vec![d_in, ds]).map(|()| Some((0, true))),
-                    "W_dec" => want(vec![ds, d_in]).map(|()| Some((1, true))),
-                    "b_dec" => want(vec![d_in]).map(|()| Some((0, true))),
-                    n if PER_FEATURE.contains(&n) => Ok(None),
-                    n => Err(Error::invalid(
+                let (shape, action) = layout.rule(&t.name, d_in, d_sae.unwrap_or(0)).ok_or_else(|| {
+                    Error::invalid(
                         where_(),
                         format!(
-                            "{n:?} is not a tensor of the SAELens layout (W_enc, W_dec, b_dec move; {} do not); \
-                             refusing to guess how it moves",
-                            PER_FEATURE.join(", ")
+                            "{:?} is not a tensor of the {} layout ({}); refusing to guess how it moves",
+                            t.name,
+                            layout.name(),
+                            layout.known()
                         ),
-                    )),
+                    )
+                })?;
+                let fits = shape == [0]
+                    || (t.shape.len() == shape.len()
+                        && t.shape.iter().zip(&shape).all(|(&a, &b)| b == 0 || a == b));
+                if !fits {
+                    return Err(Error::shape(
+                        where_(),
+                        format!("shape {shape:?} (0: any)"),
+                        format!("{:?}", t.shape),
+                    ));
                 }
+                Ok(action)
             },
         )?;
         for entry in std::fs::read_dir(input).map_err(|e| Error::io(input, e))? {
             let entry = entry.map_err(|e| Error::io(input, e))?;
             let path = entry.path();
-            if path.is_file() && entry.file_name() != SAE_WEIGHTS {
+            if path.is_file() && entry.file_name() != layout.weights() {
                 std::fs::copy(&path, tmp.join(entry.file_name()))
                     .map_err(|e| Error::io(&path, e))?;
             }
         }
-        let header = crate::checkpoint::read_header(&weights)?;
-        unchanged += header.tensors.len() - moved;
         Ok(SaeReport {
             d_in,
             d_sae,
             hook_name: hook.clone(),
             moved,
-            unchanged,
+            unchanged: header.tensors.len() - moved,
             out: out.into(),
         })
     })
