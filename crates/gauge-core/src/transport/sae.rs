@@ -66,6 +66,9 @@ fn hook_name(cfg: &serde_json::Value) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// How a tensor moves: `Some((axis, signed))`, or `None` for unchanged.
+type Move = Option<(usize, bool)>;
+
 /// The on-disk layouts read, each a directory with one weights file; found by which weights file it holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SaeLayout {
@@ -127,7 +130,7 @@ impl SaeLayout {
 
     /// How tensor `name` moves: its expected shape (`D` the residual width, `L` the features, 0 any) and its action
     /// (`Some((axis, signed))` or `None` for unchanged). `None` overall: not a tensor of this layout.
-    fn rule(self, name: &str, d: usize, l: usize) -> Option<(Vec<usize>, Option<(usize, bool)>)> {
+    fn rule(self, name: &str, d: usize, l: usize) -> Option<(Vec<usize>, Move)> {
         let moves = |shape: Vec<usize>, axis: usize| Some((shape, Some((axis, true))));
         let stays = |shape: Vec<usize>| Some((shape, None));
         match (self, name) {
