@@ -30,8 +30,8 @@ export { Trajectory, CheckpointGraph, ActivationCache, estimateTrajectory, readM
 export type { TrajectoryOptions, TrajectoryResult, Manifest, GaugeEdge, Composition, CycleReport } from './trajectory';
 export type { TrainOptions, TrainProgress, TrainSummary } from './train';
 export type { AlignOptions, AlignResult, AlignProgress, StatsOptions, PairStats, Pool, Agreement } from './align';
-export { transportSteering, transportSae, transportNeurons, transportOptimizer, mergeCheckpoints, moveEntries, moveVector } from './transport';
-export type { TransportFileOptions, TransportSaeOptions, TransportNeuronsOptions, ScoreKind, CoordinateEntry, MergeOptions } from './transport';
+export { transportSteering, transportSae, transportNeurons, transportOptimizer, mergeCheckpoints, emitMergekit, moveEntries, moveVector } from './transport';
+export type { TransportFileOptions, TransportSaeOptions, TransportNeuronsOptions, ScoreKind, CoordinateEntry, MergeOptions, EmitMergekitOptions, MergekitMethod } from './transport';
 export { siteActivations, meanRows, trainSae, evaluateSae, meanResidual, steeringVector, steeringEffect, logitContrast, topK, overlap } from './tools';
 export type { ActivationOptions, TrainSaeOptions, TrainSaeResult, SaeMetrics, LogitContrast, SteeringEffectOptions } from './tools';
 export { audit, parseClaims, readClaims, moveClaim, holds } from './audit';

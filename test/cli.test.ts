@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Gauge } from '../src';
-import { floatBytes, npyBytes, plantedCorrelation, tempDir } from './helpers';
+import { floatBytes, npyBytes, plantedCorrelation, readSafetensors, tempDir } from './helpers';
 
 const CLI = path.join(__dirname, '..', 'dist', 'cli.js');
 
@@ -398,5 +398,33 @@ describe('--overwrite on every command that writes a directory', () => {
     const r = cli('perturb', 'own', '--out', 'own', '--overwrite');
     expect(r.stderr).toMatch(/INVALID_ARGUMENT.*own is the input checkpoint/);
     expect(fs.existsSync(path.join(dir, 'own', 'reference.safetensors'))).toBe(true);
+  });
+});
+
+describe('merge --emit-mergekit', () => {
+  const TINY = path.join(__dirname, '..', 'crates', 'gauge-models', 'tests', 'fixtures', 'tiny');
+  test('writes B moved into A\'s chart (here exactly A) and a mergekit YAML naming both, for the method asked', () => {
+    const yaml = require('js-yaml') as { load(s: string): any };
+    expect(cli('random-gauge', '--d', '64', '--seed', '12', '--out', 'mk-g.safetensors').status).toBe(0);
+    expect(cli('apply', TINY, '--gauge', 'mk-g.safetensors', '--out', 'mk-b').status).toBe(0);
+    Gauge.read(path.join(dir, 'mk-g.safetensors')).inverse().write(path.join(dir, 'mk-inv.safetensors'));
+    const r = cli('merge', TINY, 'mk-b', '--gauge', 'mk-inv.safetensors', '--out', 'mk', '--emit-mergekit', 'SLERP', '--weight', '0.3', '--json');
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toMatchObject({ method: 'slerp', mergekit: path.join('mk', 'mergekit.yaml') });
+    const cfg = yaml.load(fs.readFileSync(path.join(dir, 'mk', 'mergekit.yaml'), 'utf8'));
+    const moved = path.join(dir, 'mk', 'B-in-A');
+    expect(cfg).toEqual({ merge_method: 'slerp', base_model: TINY, models: [{ model: TINY }, { model: moved }], parameters: { t: 0.3 }, dtype: 'float32' });
+    // B moved back by the inverse of its gauge is A, tensor for tensor (GAUGE.md §4: θ_B -> apply(g_{B->A}, θ_B)).
+    const a = readSafetensors(path.join(TINY, 'model.safetensors')).tensors;
+    const b = readSafetensors(path.join(moved, 'model.safetensors')).tensors;
+    expect(Object.keys(b).sort()).toEqual(Object.keys(a).sort());
+    for (const [name, t] of Object.entries(a)) expect(Array.from(b[name].data)).toEqual(Array.from(t.data));
+    // The task-vector methods need the common ancestor; linear weights the parents.
+    const noBase = cli('merge', TINY, 'mk-b', '--gauge', 'mk-inv.safetensors', '--out', 'mk2', '--emit-mergekit', 'ties');
+    expect(noBase.stderr).toMatch(/merge method ties needs the common ancestor/);
+    expect(cli('merge', TINY, 'mk-b', '--gauge', 'mk-inv.safetensors', '--out', 'mk3', '--emit-mergekit', 'linear').status).toBe(0);
+    const lin = yaml.load(fs.readFileSync(path.join(dir, 'mk3', 'mergekit.yaml'), 'utf8'));
+    expect(lin.models.map((m: any) => m.parameters.weight)).toEqual([0.5, 0.5]);
+    expect(cli('merge', TINY, 'mk-b', '--gauge', 'mk-inv.safetensors', '--out', 'mk4', '--emit-mergekit', 'frankenmerge').stderr).toMatch(/--emit-mergekit.*linear, slerp/);
   });
 });

@@ -1,9 +1,10 @@
 /** `gauge-transport merge <A> <B> --gauge g.safetensors --out DIR [--weight 0.5] [--base DIR] [--overwrite] [--json]`. */
 import native = require('../native');
 import { invalidArgument } from '../errors';
-import { mergeCheckpoints } from '../transport';
+import * as path from 'node:path';
+import { emitMergekit, mergeCheckpoints, MERGEKIT_METHODS } from '../transport';
 import { writeDir } from '../files';
-import { num, parse, str } from './args';
+import { num, oneOf, parse, str } from './args';
 
 export const usage = `gauge-transport merge <A> <B> --gauge g.safetensors --out DIR [--weight 0.5] [--base DIR] [--overwrite] [--json]
 
@@ -15,13 +16,18 @@ directory DIR (A's dtypes, config and tokenizer).
   --out DIR        where to write (required; an existing one is kept unless --overwrite)
   --weight α       B's weight: (1 - α)·θ_A + α·g·θ_B  (default 0.5)
   --base DIR       task arithmetic instead: θ_A + α·(g·θ_B - θ_base), with the common ancestor in A's chart
+  --emit-mergekit METHOD
+                   instead of merging here, hand off to mergekit: write DIR/B-in-A (B moved into A's chart)
+                   and DIR/mergekit.yaml merging A with it by METHOD (linear, slerp, task_arithmetic, ties,
+                   dare_ties, dare_linear, breadcrumbs; the last five need --base); then
+                   mergekit-yaml DIR/mergekit.yaml merged/
   --overwrite      replace an existing DIR (once the new one is complete; never A, B or the base)
   --json           print the result as JSON`;
 
 export async function run(argv: string[]): Promise<void> {
   const { values, positionals } = parse(
     argv,
-    { gauge: { type: 'string' }, out: { type: 'string' }, weight: { type: 'string' }, base: { type: 'string' }, overwrite: { type: 'boolean' }, json: { type: 'boolean' } },
+    { gauge: { type: 'string' }, out: { type: 'string' }, weight: { type: 'string' }, base: { type: 'string' }, 'emit-mergekit': { type: 'string' }, overwrite: { type: 'boolean' }, json: { type: 'boolean' } },
     'merge',
   );
   const [a, b, ...rest] = positionals;
@@ -34,6 +40,15 @@ export async function run(argv: string[]): Promise<void> {
   const weight = num(values.weight, '--weight', 0.5, { min: -10, max: 10 });
   const base = str(values.base, '--base');
   const gauge = native.Gauge.read(gaugeFile);
+  const emit = str(values['emit-mergekit'], '--emit-mergekit');
+  if (emit !== undefined) {
+    const method = oneOf(emit, '--emit-mergekit', MERGEKIT_METHODS, 'linear');
+    const yaml = await writeDir(out, values.overwrite === true, (dir) => emitMergekit(a, b, gauge, dir, { method, weight, base, finalDir: out }), [a, b, ...(base ? [base] : [])]);
+    const file = path.join(out, path.basename(yaml));
+    if (values.json) process.stdout.write(JSON.stringify({ a, b, out, method, weight, base: base ?? null, mergekit: file, moved: path.join(out, 'B-in-A') }, null, 2) + '\n');
+    else process.stdout.write(`wrote ${path.join(out, 'B-in-A')} (B in A's chart) and ${file}; merge with: mergekit-yaml ${file} <merged-dir>\n`);
+    return;
+  }
   const r = await writeDir(out, values.overwrite === true, (dir) => mergeCheckpoints(a, b, gauge, dir, { weight, base }), [a, b, ...(base ? [base] : [])]);
   if (values.json) process.stdout.write(JSON.stringify({ a, b, out, weight, base: base ?? null, group: gauge.group(), ...r }, null, 2) + '\n');
   else {

@@ -19,5 +19,5 @@ export type { CoordinateEntry } from './neurons';
 export { transportSae } from './sae';
 export type { TransportSaeOptions } from './sae';
 export { transportOptimizer } from './optimizer';
-export { mergeCheckpoints } from './merge';
-export type { MergeOptions } from './merge';
+export { mergeCheckpoints, emitMergekit, MERGEKIT_METHODS } from './merge';
+export type { MergeOptions, EmitMergekitOptions, MergekitMethod } from './merge';
