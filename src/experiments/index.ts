@@ -10,6 +10,7 @@ import { groupsTable, runGroups, SMOLLM2_GGUF, type GroupsResult } from './group
 import { runSmollm2, smollm2Table, type Smollm2Result } from './smollm2';
 import { runTinyBase, tinyBaseTable, type TinyBaseResult } from './tiny-base';
 import { adamw, auditExperiment, merge, neurons, sae, steering } from './transport';
+import { paperTable, runPaper, type PaperResult } from './paper';
 import { runTrajectorySmollm2, type TrajectorySmollm2Result } from './trajectory-smollm2';
 import { fineTuneTable, runFineTune, type FineTuneResult } from './finetune';
 import { CORPORA, type CorpusName } from './corpus';
@@ -248,7 +249,16 @@ const trajectorySmollm2: Experiment<TrajectorySmollm2Result> = {
   figure: (r) => trajectoryFigure({ rows: r.rows, params: { runLrs: r.params.lrs } }),
 };
 
+const paper: Experiment<PaperResult> = {
+  summary: "the paper's headline numbers (GAUGE.md §7) beside ours, compiled from the recorded results (runs nothing)",
+  flags: '(no flags; run the experiments it cites first)',
+  options: {},
+  run: async () => runPaper(),
+  table: paperTable,
+};
+
 export const EXPERIMENTS: Record<string, Experiment<any>> = {
+  paper,
   trajectory,
   'trajectory-smollm2': trajectorySmollm2,
   finetune,
