@@ -6,7 +6,6 @@ use std::io::Read;
 use std::path::Path;
 
 use safetensors::tensor::{Dtype, TensorView};
-use safetensors::SafeTensors;
 
 use crate::atomic;
 use crate::error::{Error, Result};
@@ -71,15 +70,8 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<(Gauge, GaugeMeta)> {
         path: path.into(),
         reason,
     };
-    let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| Error::Safetensors {
-        path: path.into(),
-        reason: e.to_string(),
-    })?;
-    let st = SafeTensors::deserialize(bytes).map_err(|e| Error::Safetensors {
-        path: path.into(),
-        reason: e.to_string(),
-    })?;
-    let md = header.metadata().clone().unwrap_or_default();
+    let header = crate::checkpoint::parse_header(bytes, path)?;
+    let md = &header.metadata;
     match md.get("format").map(String::as_str) {
         Some(FORMAT) => {}
         Some(other) => {
@@ -97,39 +89,44 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<(Gauge, GaugeMeta)> {
             )))
         }
     }
-    let tensor = |name: &str, dtype: Dtype| {
-        let t = st
-            .tensor(name)
-            .map_err(|_| bad(format!("no tensor {name:?}")))?;
-        if t.dtype() != dtype || t.shape().len() != 1 {
+    let tensor = |name: &str, dtype: crate::checkpoint::Dtype| {
+        let t = header
+            .find(name)
+            .ok_or_else(|| bad(format!("no tensor {name:?}")))?;
+        if t.dtype != dtype || t.shape.len() != 1 {
             return Err(bad(format!(
-                "tensor {name:?} is {:?} {:?}, expected {dtype:?} of rank 1",
-                t.dtype(),
-                t.shape()
+                "tensor {name:?} is {} {:?}, expected {} of rank 1",
+                t.dtype.as_str(),
+                t.shape,
+                dtype.as_str()
             )));
         }
         Ok(t)
     };
-    let perm_t = tensor("perm", Dtype::I64)?;
-    let sign_t = tensor("sign", Dtype::I8)?;
-    if let Some(extra) = st
-        .names()
-        .into_iter()
-        .find(|n| *n != "perm" && *n != "sign")
+    let perm_t = tensor("perm", crate::checkpoint::Dtype::I64)?;
+    let sign_t = tensor("sign", crate::checkpoint::Dtype::I8)?;
+    if let Some(extra) = header
+        .tensors
+        .iter()
+        .find(|t| t.name != "perm" && t.name != "sign")
     {
-        return Err(bad(format!("unexpected tensor {extra:?}")));
+        return Err(bad(format!("unexpected tensor {:?}", extra.name)));
     }
-    let mut perm = Vec::with_capacity(perm_t.shape()[0]);
-    for (i, chunk) in perm_t.data().chunks_exact(8).enumerate() {
+    let mut perm = Vec::with_capacity(perm_t.shape[0]);
+    for (i, chunk) in header.data(bytes, perm_t).chunks_exact(8).enumerate() {
         let p = i64::from_le_bytes(chunk.try_into().expect("chunks of 8"));
         let p = u32::try_from(p).map_err(|_| Error::NotPermutation {
             what: path.display().to_string(),
-            d: perm_t.shape()[0],
+            d: perm_t.shape[0],
             detail: format!("perm[{i}] = {p} is out of range"),
         })?;
         perm.push(p);
     }
-    let sign: Vec<i8> = sign_t.data().iter().map(|&b| b as i8).collect();
+    let sign: Vec<i8> = header
+        .data(bytes, sign_t)
+        .iter()
+        .map(|&b| b as i8)
+        .collect();
     let gauge = Gauge::from_parts(perm, sign, &path.display().to_string())?;
     if let Some(g) = md.get("group") {
         let declared = Group::parse(g)

@@ -116,6 +116,7 @@ pub struct Header {
 
 /// Reads and validates the header of the safetensors file at `path`: every tensor has a known dtype, a shape
 /// whose bytes equal its `data_offsets` span, and the spans tile the data exactly (no overlap, hole or tail).
+/// This is the project's one safetensors header parser; [`parse_header`] is the same for a file already in memory.
 pub fn read_header(path: &Path) -> Result<Header> {
     let bad = |reason: String| Error::Safetensors {
         path: path.into(),
@@ -137,8 +138,55 @@ pub fn read_header(path: &Path) -> Result<Header> {
     }
     let mut json = vec![0u8; n as usize];
     f.read_exact(&mut json).map_err(|e| Error::io(path, e))?;
+    parse_json(&json, file_len, path)
+}
+
+/// [`read_header`] for the bytes of a whole safetensors file in memory; `path` only names it in errors.
+pub fn parse_header(bytes: &[u8], path: &Path) -> Result<Header> {
+    let bad = |reason: String| Error::Safetensors {
+        path: path.into(),
+        reason,
+    };
+    let file_len = bytes.len() as u64;
+    let len8: [u8; 8] = bytes
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| {
+            bad(format!(
+                "file of {file_len} bytes is too short for a header"
+            ))
+        })?;
+    let n = u64::from_le_bytes(len8);
+    if n > MAX_HEADER || 8 + n > file_len {
+        return Err(bad(format!(
+            "header length {n} runs past the end of the {file_len}-byte file"
+        )));
+    }
+    parse_json(&bytes[8..8 + n as usize], file_len, path)
+}
+
+impl Header {
+    /// The tensor `name`, if the file has it.
+    pub fn find(&self, name: &str) -> Option<&TensorInfo> {
+        self.tensors.iter().find(|t| t.name == name)
+    }
+
+    /// The data bytes of `t` within `bytes`, the whole file this header was parsed from (offsets were checked).
+    pub fn data<'a>(&self, bytes: &'a [u8], t: &TensorInfo) -> &'a [u8] {
+        let start = (self.data_start + t.start) as usize;
+        &bytes[start..start + (t.end - t.start) as usize]
+    }
+}
+
+/// Validates the header JSON of a file of `file_len` bytes (see [`read_header`]).
+fn parse_json(json: &[u8], file_len: u64, path: &Path) -> Result<Header> {
+    let bad = |reason: String| Error::Safetensors {
+        path: path.into(),
+        reason,
+    };
+    let n = json.len() as u64;
     let value: serde_json::Value =
-        serde_json::from_slice(&json).map_err(|e| bad(format!("header is not JSON: {e}")))?;
+        serde_json::from_slice(json).map_err(|e| bad(format!("header is not JSON: {e}")))?;
     let obj = value
         .as_object()
         .ok_or_else(|| bad("header is not a JSON object".into()))?;

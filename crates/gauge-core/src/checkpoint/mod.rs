@@ -10,7 +10,7 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-pub use header::{header_bytes, read_header, Dtype, Header, TensorInfo};
+pub use header::{header_bytes, parse_header, read_header, Dtype, Header, TensorInfo};
 
 use crate::error::{Error, Result};
 use crate::family::Architecture;

@@ -173,10 +173,10 @@ impl Sae {
         let weights = dir.join(SAE_WEIGHTS);
         let wfile = weights.display().to_string();
         let bytes = std::fs::read(&weights).map_err(|e| gauge_core::Error::io(&weights, e))?;
-        let st = safetensors::SafeTensors::deserialize(&bytes)
-            .map_err(|e| Error::input(&wfile, format!("is not a safetensors file: {e}")))?;
+        let header = gauge_core::checkpoint::parse_header(&bytes, &weights)?;
         let mut found: HashMap<String, Tensor> = HashMap::new();
-        for (name, view) in st.tensors() {
+        for view in &header.tensors {
+            let name = view.name.clone();
             let expected: &[usize] = match name.as_str() {
                 "W_enc" => &[d_in, d_sae],
                 "W_dec" => &[d_sae, d_in],
@@ -189,17 +189,21 @@ impl Sae {
                     ))
                 }
             };
-            if view.shape() != expected {
+            if view.shape != expected {
                 return Err(Error::input(
                     format!("{wfile}: tensor {name:?}"),
                     format!(
                         "has shape {:?}, but cfg.json (d_in {d_in}, d_sae {d_sae}) implies {expected:?}",
-                        view.shape()
+                        view.shape
                     ),
                 ));
             }
-            let values = view_f32(&view, &format!("{wfile}: tensor {name:?}"))?;
-            found.insert(name, Tensor::from_vec(values, view.shape(), device)?);
+            let data = header.data(&bytes, view);
+            let values = view_f32(view.dtype, data, &format!("{wfile}: tensor {name:?}"))?;
+            found.insert(
+                name,
+                Tensor::from_vec(values, view.shape.as_slice(), device)?,
+            );
         }
         let mut take = |k: &str| {
             found
@@ -278,26 +282,29 @@ impl Sae {
     }
 }
 
-/// The values of an F32, F16 or BF16 safetensors view, widened exactly to `f32`.
-fn view_f32(view: &safetensors::tensor::TensorView<'_>, location: &str) -> Result<Vec<f32>> {
-    let data = view.data();
-    Ok(match view.dtype() {
-        safetensors::Dtype::F32 => data
+/// The values of an F32, F16 or BF16 tensor's bytes, widened exactly to `f32`.
+fn view_f32(dtype: gauge_core::checkpoint::Dtype, data: &[u8], location: &str) -> Result<Vec<f32>> {
+    use gauge_core::checkpoint::Dtype;
+    Ok(match dtype {
+        Dtype::F32 => data
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
             .collect(),
-        safetensors::Dtype::F16 => data
+        Dtype::F16 => data
             .chunks_exact(2)
             .map(|b| gauge_core::checkpoint::f16_to_f32(u16::from_le_bytes([b[0], b[1]])))
             .collect(),
-        safetensors::Dtype::BF16 => data
+        Dtype::BF16 => data
             .chunks_exact(2)
             .map(|b| f32::from_bits((u16::from_le_bytes([b[0], b[1]]) as u32) << 16))
             .collect(),
         other => {
             return Err(Error::input(
                 location,
-                format!("has dtype {other:?}; SAE weights are F32, F16 or BF16"),
+                format!(
+                    "has dtype {}; SAE weights are F32, F16 or BF16",
+                    other.as_str()
+                ),
             ))
         }
     })

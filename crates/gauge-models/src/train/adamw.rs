@@ -183,11 +183,8 @@ impl AdamW {
         let file = path.display().to_string();
         let bytes = std::fs::read(path).map_err(|e| gauge_core::Error::io(path, e))?;
         let bad = |reason: String| Error::input(file.clone(), reason);
-        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
-            .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
-        let st = safetensors::SafeTensors::deserialize(&bytes)
-            .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
-        let meta = header.metadata().clone().unwrap_or_default();
+        let header = gauge_core::checkpoint::parse_header(&bytes, path)?;
+        let meta = &header.metadata;
         let key = |k: &str| -> Result<&String> {
             meta.get(k).ok_or_else(|| {
                 bad(format!(
@@ -237,7 +234,8 @@ impl AdamW {
         })?;
         let known: std::collections::HashSet<&str> =
             params.iter().map(|(n, _)| n.as_str()).collect();
-        for (name, _) in st.tensors() {
+        for t in &header.tensors {
+            let name = &t.name;
             let base = name
                 .strip_suffix(".exp_avg_sq")
                 .or_else(|| name.strip_suffix(".exp_avg"))
@@ -257,28 +255,32 @@ impl AdamW {
         for (name, var) in params {
             let read = |suffix: &str| -> Result<Option<Tensor>> {
                 let key = format!("{name}.{suffix}");
-                let Ok(view) = st.tensor(&key) else {
+                let Some(view) = header.find(&key) else {
                     return Ok(None);
                 };
-                if view.dtype() != safetensors::Dtype::F32 {
+                if view.dtype != gauge_core::checkpoint::Dtype::F32 {
                     return Err(bad(format!(
-                        "tensor {key:?} is {:?}, expected F32",
-                        view.dtype()
+                        "tensor {key:?} is {}, expected F32",
+                        view.dtype.as_str()
                     )));
                 }
-                if view.shape() != var.dims() {
+                if view.shape != var.dims() {
                     return Err(bad(format!(
                         "tensor {key:?} has shape {:?} but the parameter has {:?}",
-                        view.shape(),
+                        view.shape,
                         var.dims()
                     )));
                 }
-                let values: Vec<f32> = view
-                    .data()
+                let values: Vec<f32> = header
+                    .data(&bytes, view)
                     .chunks_exact(4)
                     .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
                     .collect();
-                Ok(Some(Tensor::from_vec(values, view.shape(), device)?))
+                Ok(Some(Tensor::from_vec(
+                    values,
+                    view.shape.as_slice(),
+                    device,
+                )?))
             };
             match (read("exp_avg")?, read("exp_avg_sq")?) {
                 (Some(exp_avg), Some(exp_avg_sq)) => {
