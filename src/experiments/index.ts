@@ -11,6 +11,7 @@ import { runSmollm2, smollm2Table, type Smollm2Result } from './smollm2';
 import { runTinyBase, tinyBaseTable, type TinyBaseResult } from './tiny-base';
 import { adamw, auditExperiment, merge, neurons, sae, steering } from './transport';
 import { paperTable, runPaper, type PaperResult } from './paper';
+import { fuzzTable, robustnessTable, runFuzz, runRobustness, type FuzzResult, type RobustnessResult } from './robustness';
 import { runTrajectorySmollm2, type TrajectorySmollm2Result } from './trajectory-smollm2';
 import { fineTuneTable, runFineTune, type FineTuneResult } from './finetune';
 import { CORPORA, type CorpusName } from './corpus';
@@ -257,8 +258,26 @@ const paper: Experiment<PaperResult> = {
   table: paperTable,
 };
 
+const robustness: Experiment<RobustnessResult> = {
+  summary: 'a corpus of 300+ malformed CLI inputs and 100+ bad addon calls: typed error / accepted / unclear / crash / hang / over 1 GB',
+  flags: '[--timeout 30] (seconds per input)',
+  options: { timeout: { type: 'string' } },
+  run: (v) => runRobustness({ timeoutMs: 1000 * num(v.timeout, '--timeout', 30, { min: 1, max: 600 }) }, (s) => process.stderr.write(`  ${s}\n`)),
+  table: robustnessTable,
+};
+
+const fuzz: Experiment<FuzzResult> = {
+  summary: 'coverage-guided fuzzing (libFuzzer on stable Rust) of every parser of untrusted bytes, a fixed time each: executions and findings',
+  flags: '[--seconds 60] (per target)',
+  options: { seconds: { type: 'string' } },
+  run: async (v) => runFuzz({ seconds: num(v.seconds, '--seconds', 60, { min: 1, max: 86400, integer: true }) }),
+  table: fuzzTable,
+};
+
 export const EXPERIMENTS: Record<string, Experiment<any>> = {
   paper,
+  robustness,
+  fuzz,
   trajectory,
   'trajectory-smollm2': trajectorySmollm2,
   finetune,
