@@ -69,10 +69,16 @@ where
             return Ok(Err(e));
         }
         let work = self.work.take();
-        Ok(guard(move || match work {
+        let t0 = std::time::Instant::now();
+        let out = guard(move || match work {
             Some(f) => f(),
             None => Err(CodedError::invalid("job", "computed twice")),
-        }))
+        });
+        // A long job (training, statistics, a forward pass) freed large buffers: give them back to the system.
+        if t0.elapsed() > std::time::Duration::from_millis(200) {
+            crate::allocator::release();
+        }
+        Ok(out)
     }
 
     fn resolve(&mut self, env: Env, output: Self::Output) -> Result<Self::JsValue> {

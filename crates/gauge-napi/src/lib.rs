@@ -8,6 +8,7 @@
 // napi-derive compiles the export registrations out of test builds, which leaves everything they call unused.
 #![cfg_attr(test, allow(dead_code))]
 
+mod allocator;
 mod args;
 mod assignment;
 mod canonical;
@@ -26,3 +27,9 @@ mod stats;
 mod tokenizer;
 mod train;
 mod transport;
+
+/// Runs when the addon loads: the allocator's setting for bounded memory across calls (see [`allocator`]).
+#[napi_derive::module_init]
+fn init() {
+    allocator::init();
+}

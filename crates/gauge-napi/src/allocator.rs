@@ -1,0 +1,43 @@
+//! Keeps a long-lived Node process's memory bounded across heavy calls on glibc Linux.
+//!
+//! glibc's allocator raises its mmap threshold each time a large block is freed (up to 32 MiB), after which tensor
+//! buffers below that size come from per-thread arenas, and memory freed there stays mapped. A training
+//! orchestrator that calls `train` or `collectPairStats` again and again in one process then grows by hundreds of
+//! MiB per call. Two remedies, both no-ops elsewhere: a fixed mmap threshold of 1 MiB (so tensor-sized blocks are
+//! mapped and unmapped on their own), set when the addon loads, and `malloc_trim` after every job that ran long.
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+mod glibc {
+    extern "C" {
+        fn mallopt(param: i32, value: i32) -> i32;
+        fn malloc_trim(pad: usize) -> i32;
+    }
+    /// `M_MMAP_THRESHOLD` in glibc's `malloc.h`.
+    const M_MMAP_THRESHOLD: i32 = -3;
+
+    pub fn fix_threshold() {
+        // SAFETY: mallopt only sets an allocator parameter; any value is accepted or refused by glibc.
+        unsafe {
+            mallopt(M_MMAP_THRESHOLD, 1 << 20);
+        }
+    }
+
+    pub fn trim() {
+        // SAFETY: malloc_trim releases free memory at the top of the heaps and in arenas; it is thread-safe.
+        unsafe {
+            malloc_trim(0);
+        }
+    }
+}
+
+/// Called once when the addon loads.
+pub fn init() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    glibc::fix_threshold();
+}
+
+/// Called after a job that ran for a while: hands freed memory back to the operating system.
+pub fn release() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    glibc::trim();
+}
