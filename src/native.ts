@@ -8,38 +8,49 @@
 import native = require('../index.js');
 import { GaugeTransportError, errorCode } from './errors';
 
-function converted(e: unknown): unknown {
+/**
+ * Node-API's own status codes, which the binding raises before our code runs when a JavaScript value has the
+ * wrong type (a string where a typed array belongs, `null` for an object). They become `INVALID_ARGUMENT`, with the
+ * function named, like every other refusal of an argument.
+ */
+const NAPI_TYPE_STATUS = new Set(['InvalidArg', 'ObjectExpected', 'StringExpected', 'NumberExpected', 'BooleanExpected', 'ArrayExpected', 'FunctionExpected', 'BigintExpected', 'DateExpected', 'ArrayBufferExpected', 'DetachableArraybufferExpected']);
+
+function converted(e: unknown, fn: string): unknown {
   // Not `instanceof Error`: the addon's errors belong to the main realm, which a vm context (jest) does not share.
-  const code = errorCode(e);
+  let code = errorCode(e);
   if (e instanceof GaugeTransportError || code === undefined) return e;
-  const { message, stack } = e as { message?: unknown; stack?: unknown };
+  let { message, stack } = e as { message?: unknown; stack?: unknown };
+  if (NAPI_TYPE_STATUS.has(code)) {
+    message = `${fn}: an argument has the wrong type or shape for this function (${String(message)}; see its signature in index.d.ts)`;
+    code = 'INVALID_ARGUMENT';
+  }
   const ours = new GaugeTransportError(code, String(message ?? ''));
   if (typeof stack === 'string') ours.stack = stack;
   return ours;
 }
 
-function wrapped<F extends (...args: any[]) => any>(f: F): F {
+function wrapped<F extends (...args: any[]) => any>(f: F, fn: string): F {
   return function (this: unknown, ...args: unknown[]) {
     try {
       const r = f.apply(this, args);
       // Duck-typed: the addon's promises, like its errors, belong to the main realm.
       return r !== null && typeof r === 'object' && typeof r.then === 'function'
-        ? r.then(undefined, (e: unknown) => Promise.reject(converted(e)))
+        ? r.then(undefined, (e: unknown) => Promise.reject(converted(e, fn)))
         : r;
     } catch (e) {
-      throw converted(e);
+      throw converted(e, fn);
     }
   } as F;
 }
 
 /** Wraps the function-valued own properties of `target` (methods and getters), where they can be redefined. */
-function wrapMembers(target: object, skip: string[]): void {
+function wrapMembers(target: object, skip: string[], cls: string): void {
   for (const key of Object.getOwnPropertyNames(target)) {
     if (skip.includes(key)) continue;
     const d = Object.getOwnPropertyDescriptor(target, key);
     if (!d || !d.configurable) continue;
-    if (typeof d.value === 'function') Object.defineProperty(target, key, { ...d, value: wrapped(d.value) });
-    else if (d.get) Object.defineProperty(target, key, { ...d, get: wrapped(d.get) });
+    if (typeof d.value === 'function') Object.defineProperty(target, key, { ...d, value: wrapped(d.value, `${cls}.${key}`) });
+    else if (d.get) Object.defineProperty(target, key, { ...d, get: wrapped(d.get, `${cls}.${key}`) });
   }
 }
 
@@ -49,7 +60,7 @@ for (const [name, value] of Object.entries(exports_)) {
   if (/^[A-Z]/.test(name) && value.prototype) {
     // A class: its prototype keeps its identity (instances pass `instanceof`) and its methods convert errors; its
     // static methods, which the addon defines read-only, are converted through a proxy of the class.
-    wrapMembers(value.prototype, ['constructor']);
+    wrapMembers(value.prototype, ['constructor'], name);
     const statics = new Map<PropertyKey, unknown>();
     const cls = value as unknown as new (...args: unknown[]) => object;
     // The proxy's target is a stand-in, so that the read-only statics can be answered by their wrappers (a proxy
@@ -60,14 +71,14 @@ for (const [name, value] of Object.entries(exports_)) {
       get(_, key) {
         const v = Reflect.get(cls, key);
         if (typeof v !== 'function' || key === 'prototype') return v;
-        if (!statics.has(key)) statics.set(key, wrapped((...args: unknown[]) => v.apply(cls, args)));
+        if (!statics.has(key)) statics.set(key, wrapped((...args: unknown[]) => v.apply(cls, args), `${name}.${String(key)}`));
         return statics.get(key);
       },
       has: (_, key) => key in cls,
       construct: (_, args) => Reflect.construct(cls, args),
     });
   } else {
-    exports_[name] = wrapped(value as (...args: unknown[]) => unknown);
+    exports_[name] = wrapped(value as (...args: unknown[]) => unknown, name);
   }
 }
 

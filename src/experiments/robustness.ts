@@ -4,7 +4,8 @@
  *
  * - `typed error`: exit 1 or 2 with `error [CODE]: ...` naming what is wrong (CLI), or a rejection or throw with a
  *   stable `code` (addon);
- * - `accepted`: exit 0 (a malformed input that was not refused; listed by name, since each is a finding);
+ * - `accepted`: exit 0 (listed by name: a malformed input that was not refused is a finding, unless what was
+ *   mutated left a valid file, e.g. a flipped bit in tensor data);
  * - `unclear`: an error without a code, or a message that names neither the file, the tensor nor the argument;
  * - `crash`: killed by a signal, an exit code other than 0-2, or (addon) the process died;
  * - `hang`: not done within the time limit;
@@ -285,9 +286,9 @@ function addonCalls(dir: string): { id: string; code: string }[] {
     ['correlation fractional rows', `native.correlation(${f32(4)}, ${f32(4)}, 1.5, 2, 2)`],
     ['correlation NaN data', `native.correlation(new Float32Array([NaN, 1, 2, 3]), ${f32(4)}, 2, 2, 2)`],
     ['correlation null', `native.correlation(null, null, 2, 2, 2)`],
-    ['matchGauge non-square', `native.matchGauge(${f32(6)}, 2, 3)`],
+    ['matchGauge non-square', `native.matchGauge(${f32(6)}, 2)`],
     ['matchGauge d 0', `native.matchGauge(${f32(0)}, 0)`],
-    ['matchGauge wrong method', `native.matchGauge(${f32(4)}, 2, 2, { method: 'telepathy' })`],
+    ['matchGauge wrong method', `native.matchGauge(${f32(4)}, 2, { method: 'telepathy' })`],
     ['Gauge.random d 0', `native.Gauge.random(0)`],
     ['Gauge.random d -1', `native.Gauge.random(-1)`],
     ['Gauge.random d 2**40', `native.Gauge.random(2**40)`],
@@ -355,15 +356,15 @@ function addonCalls(dir: string): { id: string; code: string }[] {
     ['Tokenizer.load no tokenizer', `native.Tokenizer.load(${JSON.stringify(TINY)})`],
     ['PairStats.load missing', `native.PairStats.load(${JSON.stringify(path.join(dir, 'nope'))})`],
     ['PairStats.load a gauge', `native.PairStats.load(${JSON.stringify(path.join(dir, 'g1.safetensors'))})`],
-    ['siteChart empty', `native.siteChart('')`],
-    ['siteChart 1 MB name', `native.siteChart('x'.repeat(1 << 20))`],
+    ['siteChart not a string', `native.siteChart(42)`],
+    ['siteChart undefined', `native.siteChart()`],
     ['canonicalGauge missing', `native.canonicalGauge(${JSON.stringify(path.join(dir, 'nope'))})`],
-    ['collectPairStats empty ids', `Promise.all([native.Model.load(${JSON.stringify(TINY)}), native.Model.load(${JSON.stringify(TINY)})]).then(([a, b]) => native.collectPairStats(a, b, new Uint32Array(0), { seq: 8 }))`],
-    ['collectPairStats seq 0', `Promise.all([native.Model.load(${JSON.stringify(TINY)}), native.Model.load(${JSON.stringify(TINY)})]).then(([a, b]) => native.collectPairStats(a, b, new Uint32Array(16), { seq: 0 }))`],
-    ['collectPairStats callback throws', `Promise.all([native.Model.load(${JSON.stringify(TINY)}), native.Model.load(${JSON.stringify(TINY)})]).then(([a, b]) => lib.collectStats(a, b, { tokens: 64, contextLength: 8, onProgress: () => { throw new Error('boom'); } }))`],
+    ['collectPairStats empty ids', `Promise.all([native.Model.load(${JSON.stringify(TINY)}), native.Model.load(${JSON.stringify(TINY)})]).then(([a, b]) => native.collectPairStats(a, b, new Uint32Array(0), { seq: 8, sites: ['h_1'] }))`],
+    ['collectPairStats seq 0', `Promise.all([native.Model.load(${JSON.stringify(TINY)}), native.Model.load(${JSON.stringify(TINY)})]).then(([a, b]) => native.collectPairStats(a, b, new Uint32Array(16), { seq: 0, sites: ['h_1'] }))`],
+    ['collectPairStats callback throws', `Promise.all([native.Model.load(${JSON.stringify(TINY)}), native.Model.load(${JSON.stringify(TINY)})]).then(([a, b]) => lib.collectStats(a, b, { tokens: 64, contextLength: 8, onProgress: own }))`],
     ['train steps 0', `lib.train(${JSON.stringify(TINY)}, new Uint32Array(100), ${JSON.stringify(path.join(dir, 'tr1'))}, { steps: 0 })`],
     ['train ids out of vocab', `lib.train(${JSON.stringify(TINY)}, new Uint32Array(100).fill(1e6), ${JSON.stringify(path.join(dir, 'tr2'))}, { steps: 1, batch: 1, seq: 8 })`],
-    ['train callback throws', `lib.train(${JSON.stringify(TINY)}, new Uint32Array(100), ${JSON.stringify(path.join(dir, 'tr3'))}, { steps: 2, batch: 1, seq: 8, onProgress: () => { throw new Error('boom'); } })`],
+    ['train callback throws', `lib.train(${JSON.stringify(TINY)}, new Uint32Array(100), ${JSON.stringify(path.join(dir, 'tr3'))}, { steps: 2, batch: 1, seq: 8, onProgress: own })`],
     ['train lr NaN', `lib.train(${JSON.stringify(TINY)}, new Uint32Array(100), ${JSON.stringify(path.join(dir, 'tr4'))}, { steps: 1, lr: NaN })`],
     ['align aborted', `lib.align(${JSON.stringify(TINY)}, ${JSON.stringify(TINY)}, { tokens: 256, contextLength: 8, signal: AbortSignal.abort() })`],
     ['align unknown pool', `lib.align(${JSON.stringify(TINY)}, ${JSON.stringify(TINY)}, { tokens: 256, contextLength: 8, pool: 'vote' })`],
@@ -388,7 +389,9 @@ function runAddon(calls: { id: string; code: string }[], dir: string, timeoutMs:
   // One child runs the calls in order and prints a line per call; a child that dies is restarted after that call.
   while (from < calls.length) {
     const script = `
-      const native = require(${JSON.stringify(path.join(PACKAGE_ROOT, 'index.js'))});
+      // The addon as the package exposes it (its errors converted to GaugeTransportError with stable codes).
+      const native = require(${JSON.stringify(path.join(PACKAGE_ROOT, 'dist', 'native.js'))});
+      const own = () => { throw Object.assign(new Error('thrown by the caller'), { own: true }); };
       const lib = require(${JSON.stringify(path.join(PACKAGE_ROOT, 'dist', 'index.js'))});
       const calls = ${JSON.stringify(calls.slice(from))};
       (async () => {
@@ -403,6 +406,7 @@ function runAddon(calls: { id: string; code: string }[], dir: string, timeoutMs:
             line = { outcome: 'accepted', detail: String(v && v.constructor ? v.constructor.name : v).slice(0, 80) };
           } catch (e) {
             if (e && e.hang) line = { outcome: 'hang', detail: 'no answer within ${timeoutMs} ms' };
+            else if (e && e.own) line = { outcome: 'typed error', detail: "rejected with the callback's own exception" };
             else if (e && typeof e.code === 'string' && /^[A-Z_]+$/.test(e.code)) line = { outcome: 'typed error', detail: e.code + ': ' + String(e.message).slice(0, 160) };
             else line = { outcome: 'unclear', detail: String(e && e.message).slice(0, 160) };
           }

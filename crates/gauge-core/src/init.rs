@@ -262,6 +262,30 @@ pub fn write_random(shape: &ModelShape, out: &Path, seed: u64, dtype: Dtype) -> 
             ),
         ));
     }
+    // Refuse a shape no disk holds before writing anything: 1 TiB is room for a 70B model in F32 (280 GB).
+    const MAX_BYTES: u128 = 1 << 40;
+    let bytes = shape.tensors().iter().try_fold(0u128, |acc, (_, dims, _)| {
+        let n = dims
+            .iter()
+            .try_fold(1u128, |a, &b| a.checked_mul(b as u128))?;
+        acc.checked_add(n.checked_mul(dtype.size() as u128)?)
+    });
+    match bytes {
+        Some(b) if b <= MAX_BYTES => {}
+        b => {
+            return Err(Error::invalid(
+                "model shape",
+                format!(
+                "needs {} of {} weights; init writes at most 1 TiB (a 70B model in F32 is 280 GB)",
+                b.map_or("more than 2^128 bytes".into(), |b| format!(
+                    "{:.1} TiB",
+                    b as f64 / (1u64 << 40) as f64
+                )),
+                dtype.as_str()
+            ),
+            ))
+        }
+    }
     crate::atomic::write_dir(out, false, |tmp| write_into(shape, tmp, seed, dtype))
 }
 

@@ -1066,3 +1066,61 @@ fn arbitrary_offsets_never_panic() {
         })
         .unwrap();
 }
+
+#[test]
+fn configs_whose_sizes_cannot_describe_a_model_are_refused_naming_the_key() {
+    let dir = Dir::new("cfgsizes");
+    let (config, tensors) = specs("tiny");
+    let cases: &[(&str, Value, &str)] = &[
+        (
+            "num_attention_heads",
+            json!(0),
+            "is 0, not a positive whole number",
+        ),
+        ("vocab_size", json!(0), "is 0, not a positive whole number"),
+        (
+            "hidden_size",
+            json!(-64),
+            "is -64, not a positive whole number",
+        ),
+        (
+            "intermediate_size",
+            json!("128"),
+            "is \"128\", not a positive whole number",
+        ),
+        (
+            "num_attention_heads",
+            json!(7),
+            "7 heads do not divide the width 64",
+        ),
+        (
+            "num_key_value_heads",
+            json!(3),
+            "3 key/value heads do not divide",
+        ),
+        (
+            "rms_norm_eps",
+            json!(-1.0),
+            "is -1.0, not a finite positive number",
+        ),
+    ];
+    for (k, (key, value, needle)) in cases.iter().enumerate() {
+        let mut c = config.clone();
+        c[*key] = value.clone();
+        let p = write(&dir, &format!("c{k}"), &c, &tensors);
+        let e = Checkpoint::open(&p).unwrap_err();
+        check(&e, "INVALID_ARGUMENT", &["config.json", key, needle]);
+    }
+}
+
+#[test]
+fn init_refuses_a_shape_no_disk_holds_before_writing() {
+    let dir = Dir::new("inithuge");
+    let mut s = ModelShape::preset("tiny").unwrap();
+    s.hidden = 1 << 22;
+    s.layers = 1000;
+    let out = dir.join("huge");
+    let e = write_random(&s, &out, 0, gauge_core::checkpoint::Dtype::F32).unwrap_err();
+    check(&e, "INVALID_ARGUMENT", &["init writes at most 1 TiB"]);
+    assert!(!out.exists());
+}

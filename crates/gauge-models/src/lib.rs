@@ -535,6 +535,8 @@ impl Model {
     /// `ids` as a `U32` tensor on the model's device, after checking its shape, dtype, vocabulary range and
     /// `sites`.
     fn checked(&self, ids: &Tensor, sites: &[Site]) -> Result<Tensor> {
+        /// Entries of one head's attention scores that a forward pass allows: 2^31 (8 GiB of f32).
+        const MAX_SCORES: u128 = 1 << 31;
         let (batch, seq) = ids.dims2().map_err(|_| {
             Error::input(
                 "ids",
@@ -543,6 +545,30 @@ impl Model {
         })?;
         if batch == 0 || seq == 0 {
             return Err(Error::input("ids", "is empty"));
+        }
+        if let Some(max) = self.inner.dims().max_positions {
+            if seq > max {
+                return Err(Error::input(
+                    "ids",
+                    format!(
+                        "has sequences of {seq} tokens, longer than the model's {max} positions"
+                    ),
+                ));
+            }
+        }
+        // Attention holds a [batch, seq, seq] score matrix per head: refuse what cannot be allocated rather than
+        // let the allocation end the process.
+        let scores = (batch as u128) * (seq as u128) * (seq as u128);
+        if scores > MAX_SCORES {
+            return Err(Error::input(
+                "ids",
+                format!(
+                    "is {batch} sequences of {seq} tokens, whose attention scores ({batch} x {seq}² per head, {:.1} GiB \
+                     in f32) exceed the {} GiB this runs in; use shorter sequences or a smaller batch",
+                    scores as f64 * 4.0 / (1u64 << 30) as f64,
+                    (MAX_SCORES * 4) >> 30
+                ),
+            ));
         }
         let ids = match ids.dtype() {
             DType::U32 => ids.to_device(&self.device)?,

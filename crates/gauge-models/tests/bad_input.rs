@@ -813,3 +813,26 @@ fn gguf_tensor_with_overflowing_dims_is_an_error_not_a_panic() {
         &[&gguf.display().to_string(), "blk.0.ffn_up.weight"],
     );
 }
+
+#[test]
+fn sequences_whose_attention_cannot_be_allocated_are_refused_before_running() {
+    let m = Model::load(&fixture("tiny"), &Device::Cpu).unwrap();
+    // 1 x 2^20 tokens: 2^40 attention scores per head, 4 TiB of f32.
+    let ids = gauge_models::candle_core::Tensor::zeros(
+        (1, 1 << 20),
+        gauge_models::candle_core::DType::U32,
+        &Device::Cpu,
+    )
+    .unwrap();
+    let e = m.forward(&ids, &[]).unwrap_err();
+    check(
+        &e,
+        "INVALID_ARGUMENT",
+        &[
+            "ids",
+            "1048576 tokens",
+            "attention scores",
+            "shorter sequences",
+        ],
+    );
+}

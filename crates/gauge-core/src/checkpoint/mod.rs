@@ -59,6 +59,7 @@ impl Checkpoint {
                 format!("is not JSON: {e}"),
             )
         })?;
+        check_config(&config, &config_path)?;
         let arch = Architecture::from_config(&config).map_err(|e| match e {
             Error::InvalidArgument { reason, .. } => {
                 Error::invalid(config_path.display().to_string(), reason)
@@ -186,6 +187,82 @@ pub fn f16_to_f32(h: u16) -> f32 {
         (e, f) => sign | ((e + 127 - 15) << 23) | (f << 13),
     };
     f32::from_bits(bits)
+}
+
+/// The size keys of a Hugging Face config, each a positive whole number when present.
+const SIZE_KEYS: &[&str] = &[
+    "hidden_size",
+    "n_embd",
+    "d_model",
+    "vocab_size",
+    "intermediate_size",
+    "n_inner",
+    "num_hidden_layers",
+    "n_layer",
+    "num_attention_heads",
+    "n_head",
+    "num_key_value_heads",
+    "head_dim",
+    "max_position_embeddings",
+    "n_positions",
+];
+
+/// The epsilon keys of the norms, each a finite positive number when present.
+const EPS_KEYS: &[&str] = &[
+    "rms_norm_eps",
+    "layer_norm_eps",
+    "layer_norm_epsilon",
+    "norm_epsilon",
+];
+
+/// Refuses a config whose sizes cannot describe a model: a size key that is present but not a positive whole
+/// number, attention heads that do not divide the width (without an explicit `head_dim`) or key/value heads that do
+/// not divide the heads, and a norm epsilon that is not a finite positive number. Each refusal names the key.
+fn check_config(config: &serde_json::Value, path: &Path) -> Result<()> {
+    let bad =
+        |key: &str, reason: String| Error::invalid(format!("{}: {key}", path.display()), reason);
+    let Some(obj) = config.as_object() else {
+        return Err(Error::invalid(
+            path.display().to_string(),
+            "is not a JSON object",
+        ));
+    };
+    let size = |k: &str| obj.get(k).and_then(|v| v.as_u64()).filter(|&v| v > 0);
+    for &k in SIZE_KEYS {
+        if let Some(v) = obj.get(k) {
+            if !v.is_null() && size(k).is_none() {
+                return Err(bad(k, format!("is {v}, not a positive whole number")));
+            }
+        }
+    }
+    for &k in EPS_KEYS {
+        if let Some(v) = obj.get(k) {
+            if !v.as_f64().is_some_and(|e| e.is_finite() && e > 0.0) {
+                return Err(bad(k, format!("is {v}, not a finite positive number")));
+            }
+        }
+    }
+    let hidden = ["hidden_size", "n_embd", "d_model"]
+        .iter()
+        .find_map(|k| size(k));
+    let heads = size("num_attention_heads").or_else(|| size("n_head"));
+    if let (Some(h), Some(n), None) = (hidden, heads, size("head_dim")) {
+        if h % n != 0 {
+            return Err(bad(
+                "num_attention_heads",
+                format!("{n} heads do not divide the width {h} (and there is no head_dim)"),
+            ));
+        }
+    }
+    if let (Some(n), Some(kv)) = (heads, size("num_key_value_heads")) {
+        if n % kv != 0 {
+            return Err(bad(
+                "num_key_value_heads",
+                format!("{kv} key/value heads do not divide the {n} attention heads"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn open_shards(dir: &Path, index_path: &Path) -> Result<Vec<Shard>> {
