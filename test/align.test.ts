@@ -128,7 +128,9 @@ test('acceptance with further training: a re-charted copy trained for 100 more s
   fs.writeFileSync(corpus, 'Rivers run to the sea, and the sea rises as rain over the hills. '.repeat(60));
   const run = await train(moved0, corpus, path.join(t.dir, 'trained'), { steps: 100, batch: 8, seq: 64, lr: 3e-3 });
   expect(run.losses[99]).toBeLessThan(run.losses[0] - 1); // it really trained
-  const r = await align(TINY, run.checkpoints[0].dir, { tokens: 2048, contextLength: 64, truth: g });
+  // Random ids: the fixture is an untrained random model, for which the probe text read as bytes (60-odd distinct
+  // ids) carries less than uniform ids do.
+  const r = await align(TINY, run.checkpoints[0].dir, { probe: 'builtin:random', tokens: 2048, contextLength: 64, truth: g });
   expect(r.truth!.marginalized.signedAccuracy).toBeGreaterThanOrEqual(0.99);
   expect(r.truth!.signed.permAccuracy).toBeLessThan(0.7);
   expect(r.truth!.permutation.permAccuracy).toBeGreaterThanOrEqual(0.99);
