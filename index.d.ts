@@ -968,7 +968,7 @@ export interface TransportOptimizerResult {
 
 /**
  * Writes the SAE directory `input` (SAELens `cfg.json` + `sae_weights.safetensors`, EleutherAI sparsify
- * `cfg.json` + `sae.safetensors`, or Gemma Scope `params.safetensors`), made for checkpoint A, moved by
+ * `cfg.json` + `sae.safetensors`, or Gemma Scope `params.npz` / `params.safetensors`), made for checkpoint A, moved by
  * `gauge: A -> B` into the new directory `out` in the same layout: the encoder's and decoder's residual axes and
  * `b_dec` move signed, per-feature tensors stay. Refuses an SAE whose input width is not the gauge's d, whose hook
  * is on attention heads or MLP neurons (another chart), or that holds a tensor outside its layout.

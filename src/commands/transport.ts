@@ -15,7 +15,7 @@ Moves a tool made for checkpoint A to checkpoint B with the gauge g: A -> B (fro
                      (a vector, a list of vectors, or an object of vectors), or a llama.cpp control vector
                      (.gguf; direction.N is applied after block N, counting from 1: site h_N): v' = g·v
   sae <dir>          an SAE: SAELens (cfg.json + sae_weights.safetensors), EleutherAI sparsify (cfg.json +
-                     sae.safetensors) or Gemma Scope (params.safetensors): the encoder's and decoder's residual
+                     sae.safetensors) or Gemma Scope (params.npz or params.safetensors): the encoder's and decoder's residual
                      axes and b_dec move signed, per-feature tensors stay; SAEs on attention heads or MLP neurons
                      are refused
   neurons <file>     a neuron set or attribution list (.json: {score_kind, entries: [{index, score?, sign?}]},

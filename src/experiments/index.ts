@@ -11,7 +11,7 @@ import { runSmollm2, smollm2Table, type Smollm2Result } from './smollm2';
 import { runTinyBase, tinyBaseTable, type TinyBaseResult } from './tiny-base';
 import { adamw, auditExperiment, merge, neurons, sae, steering } from './transport';
 import { paperTable, runPaper, type PaperResult } from './paper';
-import { fuzzTable, robustnessTable, runFuzz, runRobustness, type FuzzResult, type RobustnessResult } from './robustness';
+import { fuzzTable, responsivenessTable, robustnessTable, runFuzz, runResponsiveness, runRobustness, type FuzzResult, type ResponsivenessResult, type RobustnessResult } from './robustness';
 import { runTrajectorySmollm2, type TrajectorySmollm2Result } from './trajectory-smollm2';
 import { fineTuneTable, runFineTune, type FineTuneResult } from './finetune';
 import { CORPORA, type CorpusName } from './corpus';
@@ -274,9 +274,18 @@ const fuzz: Experiment<FuzzResult> = {
   table: fuzzTable,
 };
 
+const responsiveness: Experiment<ResponsivenessResult> = {
+  summary: 'the event loop stays free during heavy calls, and an abort lands promptly: largest timer gap, abort latency',
+  flags: '(no flags)',
+  options: {},
+  run: () => runResponsiveness(),
+  table: responsivenessTable,
+};
+
 export const EXPERIMENTS: Record<string, Experiment<any>> = {
   paper,
   robustness,
+  responsiveness,
   fuzz,
   trajectory,
   'trajectory-smollm2': trajectorySmollm2,

@@ -487,3 +487,73 @@ export function fuzzTable(r: FuzzResult): Table {
     rows: r.targets.map((t) => [t.target, String(t.seconds), String(t.executions), String(t.coverage), String(t.corpus), String(t.findings)]),
   };
 }
+
+export interface ResponsivenessRow {
+  operation: string;
+  /** Largest interval between ticks of a 10 ms timer while the call ran (ms; 10 is a free event loop). */
+  gapMs: number;
+  /** From `abort()` 100 ms into the call to its rejection with `ABORTED` (ms). */
+  abortMs: number;
+  abortCode: string;
+}
+
+export interface ResponsivenessResult {
+  name: 'responsiveness';
+  rows: ResponsivenessRow[];
+  machine: Record<string, string | number>;
+}
+
+/** Experiment `responsiveness`: the event loop stays free during heavy calls, and an abort lands promptly. */
+export async function runResponsiveness(): Promise<ResponsivenessResult> {
+  // Loaded lazily: the addon is not needed by the rest of this module's child-process runners.
+  const native = await import('../native');
+  const lib = await import('../index');
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'gt-responsiveness-'));
+  const big = native.randomUniform(4096 * 4096, 17);
+  const moved = path.join(work, 'moved');
+  await native.applyGauge(TINY, native.Gauge.random(64, { seed: 3, positiveFraction: 0.5 }), moved);
+  const ids = Uint32Array.from({ length: 1 << 16 }, (_, i) => (i * 2654435761) % 256);
+  const ops: [string, (signal?: AbortSignal) => Promise<unknown>][] = [
+    ['solveAssignment, 4096 x 4096 uniform (jv)', (signal) => lib.solveAssignment(big, 4096, 4096, { solver: 'jv', signal })],
+    ['matchGauge, d = 4096', (signal) => lib.matchGauge(big, 4096, { signal })],
+    ['align, tiny fixture pair, 16,384 tokens', (signal) => lib.align(TINY, moved, { tokens: 16384, contextLength: 64, signal })],
+    ['train, tiny fixture, 200 steps of 8 x 64', (signal) => lib.train(TINY, ids, path.join(work, `run-${Math.random()}`), { steps: 200, batch: 8, seq: 64, signal })],
+  ];
+  const rows: ResponsivenessRow[] = [];
+  try {
+    for (const [operation, run] of ops) {
+      let last = performance.now();
+      let gap = 0;
+      const timer = setInterval(() => {
+        const now = performance.now();
+        gap = Math.max(gap, now - last);
+        last = now;
+      }, 10);
+      await run();
+      clearInterval(timer);
+      const ac = new AbortController();
+      const started = run(ac.signal);
+      await new Promise((r) => setTimeout(r, 100));
+      const t0 = performance.now();
+      ac.abort();
+      let code = 'resolved';
+      await started.then(
+        () => undefined,
+        (e) => {
+          code = (e as { code?: string }).code ?? 'no code';
+        },
+      );
+      rows.push({ operation, gapMs: gap, abortMs: performance.now() - t0, abortCode: code });
+    }
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+  return { name: 'responsiveness', rows, machine: machine() };
+}
+
+export function responsivenessTable(r: ResponsivenessResult): Table {
+  return {
+    header: ['operation', 'largest event-loop gap (10 ms timer)', 'abort 100 ms in: latency', 'rejected with'],
+    rows: r.rows.map((x) => [x.operation, `${x.gapMs.toFixed(1)} ms`, `${x.abortMs.toFixed(1)} ms`, x.abortCode]),
+  };
+}

@@ -5,7 +5,7 @@
  * - EleutherAI sparsify: `cfg.json` + `sae.safetensors` (`encoder.weight [L, d]`, `encoder.bias`, `W_dec [L, d]`,
  *   `b_dec`);
  * - Gemma Scope: `params.safetensors` (`W_enc`/`w_enc [d, L]`, `W_dec`/`w_dec [L, d]`, `b_enc`, `b_dec`,
- *   `threshold`); `params.npz` is refused with the one-line conversion.
+ *   `threshold`), or the same arrays in `params.npz` as Gemma Scope releases them (`numpy.savez`, float32).
  *
  * The encoder's residual axis, the decoder's residual axis and `b_dec` move signed; per-feature tensors stay. The
  * output keeps the input's layout and other files.

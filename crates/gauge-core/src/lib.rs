@@ -21,6 +21,7 @@ pub mod init;
 pub mod inspect;
 pub mod matching;
 pub mod npy;
+pub mod npz;
 pub mod perturb;
 pub mod recharting;
 pub mod rewrite;

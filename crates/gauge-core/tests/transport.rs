@@ -556,3 +556,58 @@ fn sae_layouts_refuse_what_they_do_not_know() {
     assert!(!dir.join("o1").exists() && !dir.join("o2").exists() && !dir.join("o5").exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn gemma_scope_npz_written_by_numpy_moves_by_the_rule_and_back() {
+    use gauge_core::npz;
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gemma_scope/params.npz");
+    let dir = tmp("npz");
+    let input = dir.join("gemma-scope-2b-pt-res").join("layer_3");
+    std::fs::create_dir_all(&input).unwrap();
+    std::fs::copy(&fixture, input.join("params.npz")).unwrap();
+    let read = |p: &Path| -> HashMap<String, (Vec<usize>, Vec<f32>)> {
+        npz::parse(&std::fs::read(p).unwrap(), p)
+            .unwrap()
+            .into_iter()
+            .map(|(n, a)| (n, (a.shape.clone(), a.into_f32(p).unwrap())))
+            .collect()
+    };
+    let orig = read(&input.join("params.npz"));
+    let g = gauge(8, 4);
+    let r = transport_sae(&input, &dir.join("b"), &g, SaeOptions::default()).unwrap();
+    assert_eq!((r.d_in, r.d_sae, r.moved, r.unchanged), (8, Some(5), 3, 2));
+    let w = read(&dir.join("b/params.npz"));
+    let (p, s) = (g.perm(), g.sign());
+    for i in 0..8 {
+        let (pi, si) = (p[i] as usize, s[i] as f32);
+        for k in 0..5 {
+            assert_eq!(w["W_enc"].1[pi * 5 + k], si * orig["W_enc"].1[i * 5 + k]);
+            assert_eq!(w["W_dec"].1[k * 8 + pi], si * orig["W_dec"].1[k * 8 + i]);
+        }
+        assert_eq!(w["b_dec"].1[pi], si * orig["b_dec"].1[i]);
+    }
+    assert_eq!(w["b_enc"], orig["b_enc"]);
+    assert_eq!(w["threshold"], orig["threshold"]);
+    transport_sae(
+        &dir.join("b"),
+        &dir.join("c"),
+        &g.inverse(),
+        SaeOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(read(&dir.join("c/params.npz")), orig);
+    // Another width, and an attention SAE, are refused with the reason.
+    let e = transport_sae(&input, &dir.join("d"), &gauge(16, 1), SaeOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("params.npz: b_dec"), "{e}");
+    let att = dir.join("gemma-scope-2b-pt-att").join("layer_3");
+    std::fs::create_dir_all(&att).unwrap();
+    std::fs::copy(&fixture, att.join("params.npz")).unwrap();
+    let e = transport_sae(&att, &dir.join("e"), &g, SaeOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("attention SAE"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

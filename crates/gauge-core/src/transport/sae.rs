@@ -79,9 +79,10 @@ pub enum SaeLayout {
     /// `encoder.bias [L]`, `W_dec [L, d_in]`, `b_dec [d_in]`). A skip connection (`W_skip`) is refused.
     Sparsify,
     /// Gemma Scope: `params.safetensors` (`W_enc`/`w_enc [d_in, L]`, `W_dec`/`w_dec [L, d_in]`, `b_enc [L]`,
-    /// `b_dec [d_in]`, `threshold [L]`), no config: `d_in` is read from `b_dec`. Gemma Scope's `params.npz` is refused
-    /// with how to convert it.
+    /// `b_dec [d_in]`, `threshold [L]`), no config: `d_in` is read from `b_dec`.
     GemmaScope,
+    /// Gemma Scope as released: the same arrays in `params.npz` (`numpy.savez`, float32), written back as `.npz`.
+    GemmaScopeNpz,
 }
 
 impl SaeLayout {
@@ -91,22 +92,16 @@ impl SaeLayout {
             (SAE_WEIGHTS, SaeLayout::SaeLens),
             ("sae.safetensors", SaeLayout::Sparsify),
             ("params.safetensors", SaeLayout::GemmaScope),
+            ("params.npz", SaeLayout::GemmaScopeNpz),
         ] {
             if input.join(file).is_file() {
                 return Ok(layout);
             }
         }
-        if input.join("params.npz").is_file() {
-            return Err(Error::invalid(
-                input.join("params.npz").display().to_string(),
-                "is a Gemma Scope SAE as .npz, which is not read here; convert it once to params.safetensors with the \
-                 same names (python: safetensors.numpy.save_file(dict(numpy.load('params.npz')), 'params.safetensors'))",
-            ));
-        }
         Err(Error::invalid(
             input.display().to_string(),
             "holds no SAE weights: expected cfg.json + sae_weights.safetensors (SAELens), cfg.json + \
-             sae.safetensors (EleutherAI sparsify) or params.safetensors (Gemma Scope)",
+             sae.safetensors (EleutherAI sparsify) or params.safetensors / params.npz (Gemma Scope)",
         ))
     }
 
@@ -116,6 +111,7 @@ impl SaeLayout {
             SaeLayout::SaeLens => SAE_WEIGHTS,
             SaeLayout::Sparsify => "sae.safetensors",
             SaeLayout::GemmaScope => "params.safetensors",
+            SaeLayout::GemmaScopeNpz => "params.npz",
         }
     }
 
@@ -124,7 +120,7 @@ impl SaeLayout {
         match self {
             SaeLayout::SaeLens => "SAELens",
             SaeLayout::Sparsify => "EleutherAI sparsify",
-            SaeLayout::GemmaScope => "Gemma Scope",
+            SaeLayout::GemmaScope | SaeLayout::GemmaScopeNpz => "Gemma Scope",
         }
     }
 
@@ -142,10 +138,16 @@ impl SaeLayout {
             (SaeLayout::Sparsify, "W_dec") => moves(vec![l, d], 1),
             (SaeLayout::Sparsify, "b_dec") => moves(vec![d], 0),
             (SaeLayout::Sparsify, "encoder.bias") => stays(vec![l]),
-            (SaeLayout::GemmaScope, "W_enc" | "w_enc") => moves(vec![d, l], 0),
-            (SaeLayout::GemmaScope, "W_dec" | "w_dec") => moves(vec![l, d], 1),
-            (SaeLayout::GemmaScope, "b_dec") => moves(vec![d], 0),
-            (SaeLayout::GemmaScope, "b_enc" | "threshold") => stays(vec![l]),
+            (SaeLayout::GemmaScope | SaeLayout::GemmaScopeNpz, "W_enc" | "w_enc") => {
+                moves(vec![d, l], 0)
+            }
+            (SaeLayout::GemmaScope | SaeLayout::GemmaScopeNpz, "W_dec" | "w_dec") => {
+                moves(vec![l, d], 1)
+            }
+            (SaeLayout::GemmaScope | SaeLayout::GemmaScopeNpz, "b_dec") => moves(vec![d], 0),
+            (SaeLayout::GemmaScope | SaeLayout::GemmaScopeNpz, "b_enc" | "threshold") => {
+                stays(vec![l])
+            }
             _ => None,
         }
     }
@@ -160,7 +162,9 @@ impl SaeLayout {
             SaeLayout::Sparsify => {
                 "encoder.weight, W_dec, b_dec move; encoder.bias does not".into()
             }
-            SaeLayout::GemmaScope => "W_enc, W_dec, b_dec move; b_enc, threshold do not".into(),
+            SaeLayout::GemmaScope | SaeLayout::GemmaScopeNpz => {
+                "W_enc, W_dec, b_dec move; b_enc, threshold do not".into()
+            }
         }
     }
 }
@@ -174,6 +178,9 @@ pub fn transport_sae(
     opts: SaeOptions,
 ) -> Result<SaeReport> {
     let layout = SaeLayout::detect(input)?;
+    if layout == SaeLayout::GemmaScopeNpz {
+        return transport_npz(input, out, gauge, opts);
+    }
     let weights = input.join(layout.weights());
     let header = crate::checkpoint::read_header(&weights)?;
     let cfg_path = input.join(SAE_CONFIG);
@@ -253,7 +260,7 @@ pub fn transport_sae(
     for required in match layout {
         SaeLayout::SaeLens => &["W_enc", "W_dec", "b_dec"][..],
         SaeLayout::Sparsify => &["encoder.weight", "W_dec", "b_dec"][..],
-        SaeLayout::GemmaScope => &["b_dec"][..],
+        SaeLayout::GemmaScope | SaeLayout::GemmaScopeNpz => &["b_dec"][..],
     } {
         if !header.tensors.iter().any(|t| t.name == *required) {
             return Err(Error::invalid(
@@ -312,6 +319,99 @@ pub fn transport_sae(
             hook_name: hook.clone(),
             moved,
             unchanged: header.tensors.len() - moved,
+            out: out.into(),
+        })
+    })
+}
+
+/// [`transport_sae`] for Gemma Scope's `params.npz`: every array read (float32), moved by the layout's rule, and
+/// written back as `.npz` with the same names and order; other files copied.
+fn transport_npz(input: &Path, out: &Path, gauge: &Gauge, opts: SaeOptions) -> Result<SaeReport> {
+    let layout = SaeLayout::GemmaScopeNpz;
+    let file = input.join(layout.weights());
+    if input.to_string_lossy().contains("-att") {
+        return Err(Error::invalid(
+            input.display().to_string(),
+            "is a Gemma Scope attention SAE (its path says -att): it reads the attention heads' outputs before the \
+             output projection, a chart the residual gauge does not act on",
+        ));
+    }
+    // The archive is read whole (the arrays are moved in memory): at most 16 GiB, about a 1M-feature SAE at d = 4096.
+    let bytes = crate::bounded::read(&file, 16 << 30)?;
+    let members = crate::npz::parse(&bytes, &file)?;
+    let find = |n: &str| members.iter().find(|(m, _)| m == n).map(|(_, a)| a);
+    let b_dec = find("b_dec").ok_or_else(|| {
+        Error::invalid(
+            file.display().to_string(),
+            "has no b_dec, which a Gemma Scope SAE needs",
+        )
+    })?;
+    let d_in = b_dec.shape.first().copied().unwrap_or(0);
+    let d_where = format!("{}: b_dec", file.display());
+    if b_dec.shape.len() != 1 || d_in != gauge.dim() {
+        return Err(Error::shape(
+            d_where,
+            format!(
+                "[{}] (the gauge's d, the model's residual width)",
+                gauge.dim()
+            ),
+            format!("{:?}", b_dec.shape),
+        ));
+    }
+    let d_sae = ["W_dec", "w_dec"]
+        .iter()
+        .find_map(|n| find(n))
+        .and_then(|a| a.shape.first().copied());
+    let mut moved = 0;
+    let mut written = Vec::with_capacity(members.len());
+    for (name, array) in &members {
+        let where_ = format!("{}: {name}", file.display());
+        let (shape, action) = layout.rule(name, d_in, d_sae.unwrap_or(0)).ok_or_else(|| {
+            Error::invalid(
+                where_.clone(),
+                format!("is not an array of the Gemma Scope layout ({}); refusing to guess how it moves", layout.known()),
+            )
+        })?;
+        let fits = array.shape.len() == shape.len()
+            && array
+                .shape
+                .iter()
+                .zip(&shape)
+                .all(|(&a, &b)| b == 0 || a == b);
+        if !fits {
+            return Err(Error::shape(
+                where_,
+                format!("shape {shape:?} (0: any)"),
+                format!("{:?}", array.shape),
+            ));
+        }
+        let data = array.clone().into_f32(&file)?;
+        let data = match action {
+            Some((axis, signed)) => {
+                moved += 1;
+                gauge.apply_axis(&data, &array.shape, axis, signed)?
+            }
+            None => data,
+        };
+        written.push((name.clone(), data, array.shape.clone()));
+    }
+    let npz = crate::npz::to_bytes(&written)?;
+    crate::atomic::write_dir(out, opts.overwrite, |tmp| {
+        crate::atomic::write_file(&tmp.join(layout.weights()), &npz, false)?;
+        for entry in std::fs::read_dir(input).map_err(|e| Error::io(input, e))? {
+            let entry = entry.map_err(|e| Error::io(input, e))?;
+            let path = entry.path();
+            if path.is_file() && entry.file_name() != layout.weights() {
+                std::fs::copy(&path, tmp.join(entry.file_name()))
+                    .map_err(|e| Error::io(&path, e))?;
+            }
+        }
+        Ok(SaeReport {
+            d_in,
+            d_sae,
+            hook_name: None,
+            moved,
+            unchanged: members.len() - moved,
             out: out.into(),
         })
     })
