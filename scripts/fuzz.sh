@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER=${1:-60}
 shift || true
-TARGETS=${*:-safetensors_header gauge_file npy sae_config gguf}
+TARGETS=${*:-safetensors_header gauge_file npy npz sae_config gguf}
 export CARGO_TARGET_DIR=${FUZZ_TARGET_DIR:-/var/tmp/gauge-transport-fuzz-target}
 export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
  -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \

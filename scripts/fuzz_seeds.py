@@ -50,3 +50,4 @@ for name, arr in [("f32", w), ("i64", np.arange(5, dtype=np.int64)), ("f16", w.a
 put("sae_config", "standard", json.dumps({"d_in": 4, "d_sae": 2, "hook_name": "blocks.1.hook_resid_post", "architecture": "standard"}).encode())
 put("sae_config", "metadata", json.dumps({"d_in": 4, "metadata": {"hook_name": "blocks.0.hook_resid_pre"}}).encode())
 put("gguf", "control", (ROOT / "crates" / "gauge-models" / "tests" / "fixtures" / "control_vector" / "control.gguf").read_bytes())
+put("npz", "gemma-scope", (ROOT / "crates" / "gauge-core" / "tests" / "fixtures" / "gemma_scope" / "params.npz").read_bytes())
