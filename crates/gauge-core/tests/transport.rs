@@ -508,7 +508,7 @@ fn sparsify_and_gemma_scope_saes_move_by_the_rule_and_back() {
 #[test]
 fn sae_layouts_refuse_what_they_do_not_know() {
     let dir = tmp("sae-layouts-bad");
-    // A sparsify SAE with a skip connection, a Gemma Scope attention SAE, an .npz and an empty directory.
+    // A sparsify SAE with a skip connection, a Gemma Scope attention SAE, a broken .npz and an empty directory.
     let skip = dir.join("skip");
     let o = other_layout(&skip, "sparsify");
     let t = vec![
@@ -539,7 +539,7 @@ fn sae_layouts_refuse_what_they_do_not_know() {
         .unwrap_err()
         .to_string();
     assert!(
-        e.contains("params.npz") && e.contains("params.safetensors"),
+        e.contains("params.npz") && e.contains("not a readable .npz archive"),
         "{e}"
     );
     let e = transport_sae(&dir, &dir.join("o4"), &gauge(8, 1), SaeOptions::default())

@@ -546,16 +546,6 @@ impl Model {
         if batch == 0 || seq == 0 {
             return Err(Error::input("ids", "is empty"));
         }
-        if let Some(max) = self.inner.dims().max_positions {
-            if seq > max {
-                return Err(Error::input(
-                    "ids",
-                    format!(
-                        "has sequences of {seq} tokens, longer than the model's {max} positions"
-                    ),
-                ));
-            }
-        }
         // Attention holds a [batch, seq, seq] score matrix per head: refuse what cannot be allocated rather than
         // let the allocation end the process.
         let scores = (batch as u128) * (seq as u128) * (seq as u128);
