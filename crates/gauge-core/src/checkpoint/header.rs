@@ -118,24 +118,10 @@ pub struct Header {
 /// whose bytes equal its `data_offsets` span, and the spans tile the data exactly (no overlap, hole or tail).
 /// This is the project's one safetensors header parser; [`parse_header`] is the same for a file already in memory.
 pub fn read_header(path: &Path) -> Result<Header> {
-    let bad = |reason: String| Error::Safetensors {
-        path: path.into(),
-        reason,
-    };
     let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
     let file_len = f.metadata().map_err(|e| Error::io(path, e))?.len();
     let mut len8 = [0u8; 8];
-    f.read_exact(&mut len8).map_err(|_| {
-        bad(format!(
-            "file of {file_len} bytes is too short for a header"
-        ))
-    })?;
-    let n = u64::from_le_bytes(len8);
-    if n > MAX_HEADER || 8 + n > file_len {
-        return Err(bad(format!(
-            "header length {n} runs past the end of the {file_len}-byte file"
-        )));
-    }
+    let n = header_len(f.read_exact(&mut len8).ok().map(|()| len8), file_len, path)?;
     let mut json = vec![0u8; n as usize];
     f.read_exact(&mut json).map_err(|e| Error::io(path, e))?;
     parse_json(&json, file_len, path)
@@ -143,25 +129,9 @@ pub fn read_header(path: &Path) -> Result<Header> {
 
 /// [`read_header`] for the bytes of a whole safetensors file in memory; `path` only names it in errors.
 pub fn parse_header(bytes: &[u8], path: &Path) -> Result<Header> {
-    let bad = |reason: String| Error::Safetensors {
-        path: path.into(),
-        reason,
-    };
     let file_len = bytes.len() as u64;
-    let len8: [u8; 8] = bytes
-        .get(..8)
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| {
-            bad(format!(
-                "file of {file_len} bytes is too short for a header"
-            ))
-        })?;
-    let n = u64::from_le_bytes(len8);
-    if n > MAX_HEADER || 8 + n > file_len {
-        return Err(bad(format!(
-            "header length {n} runs past the end of the {file_len}-byte file"
-        )));
-    }
+    let len8 = bytes.get(..8).and_then(|b| b.try_into().ok());
+    let n = header_len(len8, file_len, path)?;
     parse_json(&bytes[8..8 + n as usize], file_len, path)
 }
 
@@ -176,6 +146,26 @@ impl Header {
         let start = (self.data_start + t.start) as usize;
         &bytes[start..start + (t.end - t.start) as usize]
     }
+}
+
+/// The header length from the first 8 bytes of a file of `file_len` bytes (`None`: the file is shorter than 8),
+/// checked to fit in the file and under [`MAX_HEADER`].
+fn header_len(len8: Option<[u8; 8]>, file_len: u64, path: &Path) -> Result<u64> {
+    let bad = |reason: String| Error::Safetensors {
+        path: path.into(),
+        reason,
+    };
+    let n = u64::from_le_bytes(len8.ok_or_else(|| {
+        bad(format!(
+            "file of {file_len} bytes is too short for a header"
+        ))
+    })?);
+    if n > MAX_HEADER || 8 + n > file_len {
+        return Err(bad(format!(
+            "header length {n} runs past the end of the {file_len}-byte file"
+        )));
+    }
+    Ok(n)
 }
 
 /// Validates the header JSON of a file of `file_len` bytes (see [`read_header`]).

@@ -225,14 +225,8 @@ pub fn transport_sae(
         ));
     }
     let hook = hook_name(&cfg);
-    // Gemma Scope names its site by its repository, not a config: its attention SAEs read the heads' outputs before
-    // the output projection, another chart.
-    if layout == SaeLayout::GemmaScope && input.to_string_lossy().contains("-att") {
-        return Err(Error::invalid(
-            input.display().to_string(),
-            "is a Gemma Scope attention SAE (its path says -att): it reads the attention heads' outputs before the \
-             output projection, a chart the residual gauge does not act on",
-        ));
+    if layout == SaeLayout::GemmaScope {
+        refuse_gemma_scope_attention(input)?;
     }
     match hook.as_deref().map(site_chart) {
         Some(SiteChart::Other(reason)) => {
@@ -305,14 +299,7 @@ pub fn transport_sae(
                 Ok(action)
             },
         )?;
-        for entry in std::fs::read_dir(input).map_err(|e| Error::io(input, e))? {
-            let entry = entry.map_err(|e| Error::io(input, e))?;
-            let path = entry.path();
-            if path.is_file() && entry.file_name() != layout.weights() {
-                std::fs::copy(&path, tmp.join(entry.file_name()))
-                    .map_err(|e| Error::io(&path, e))?;
-            }
-        }
+        copy_side_files(input, tmp, layout.weights())?;
         Ok(SaeReport {
             d_in,
             d_sae,
@@ -329,13 +316,7 @@ pub fn transport_sae(
 fn transport_npz(input: &Path, out: &Path, gauge: &Gauge, opts: SaeOptions) -> Result<SaeReport> {
     let layout = SaeLayout::GemmaScopeNpz;
     let file = input.join(layout.weights());
-    if input.to_string_lossy().contains("-att") {
-        return Err(Error::invalid(
-            input.display().to_string(),
-            "is a Gemma Scope attention SAE (its path says -att): it reads the attention heads' outputs before the \
-             output projection, a chart the residual gauge does not act on",
-        ));
-    }
+    refuse_gemma_scope_attention(input)?;
     // The archive is read whole (the arrays are moved in memory): at most 16 GiB, about a 1M-feature SAE at d = 4096.
     let bytes = crate::bounded::read(&file, 16 << 30)?;
     let members = crate::npz::parse(&bytes, &file)?;
@@ -398,14 +379,7 @@ fn transport_npz(input: &Path, out: &Path, gauge: &Gauge, opts: SaeOptions) -> R
     let npz = crate::npz::to_bytes(&written)?;
     crate::atomic::write_dir(out, opts.overwrite, |tmp| {
         crate::atomic::write_file(&tmp.join(layout.weights()), &npz, false)?;
-        for entry in std::fs::read_dir(input).map_err(|e| Error::io(input, e))? {
-            let entry = entry.map_err(|e| Error::io(input, e))?;
-            let path = entry.path();
-            if path.is_file() && entry.file_name() != layout.weights() {
-                std::fs::copy(&path, tmp.join(entry.file_name()))
-                    .map_err(|e| Error::io(&path, e))?;
-            }
-        }
+        copy_side_files(input, tmp, layout.weights())?;
         Ok(SaeReport {
             d_in,
             d_sae,
@@ -415,4 +389,29 @@ fn transport_npz(input: &Path, out: &Path, gauge: &Gauge, opts: SaeOptions) -> R
             out: out.into(),
         })
     })
+}
+
+/// Gemma Scope names its site by its repository, not a config: its attention SAEs (`-att`) read the heads' outputs
+/// before the output projection, another chart.
+fn refuse_gemma_scope_attention(input: &Path) -> Result<()> {
+    if input.to_string_lossy().contains("-att") {
+        return Err(Error::invalid(
+            input.display().to_string(),
+            "is a Gemma Scope attention SAE (its path says -att): it reads the attention heads' outputs before the \
+             output projection, a chart the residual gauge does not act on",
+        ));
+    }
+    Ok(())
+}
+
+/// Copies every file of the SAE directory `input` but its weights file into `tmp`.
+fn copy_side_files(input: &Path, tmp: &Path, weights: &str) -> Result<()> {
+    for entry in std::fs::read_dir(input).map_err(|e| Error::io(input, e))? {
+        let entry = entry.map_err(|e| Error::io(input, e))?;
+        let path = entry.path();
+        if path.is_file() && entry.file_name() != weights {
+            std::fs::copy(&path, tmp.join(entry.file_name())).map_err(|e| Error::io(&path, e))?;
+        }
+    }
+    Ok(())
 }
