@@ -276,6 +276,18 @@ export interface CollectOptions {
  */
 export declare function collectPairStats(a: Model, b: Model, ids: Uint32Array, options: CollectOptions, onProgress?: ((progress: StatsProgress) => void) | undefined | null, signal?: AbortSignal | undefined | null): Promise<PairStats>
 
+/**
+ * The null of a matching's confidence: the same matching with B's coordinates shuffled, afresh for every
+ * coordinate of A (GAUGE.md §5). An estimate is reliable when its matched fraction (confidence above 0) exceeds
+ * `bound`.
+ */
+export interface ConfidenceNull {
+  /** The matched fraction of every draw. */
+  fractions: Array<number>
+  /** The draws' mean plus three standard deviations, and at least their maximum and 0.5. */
+  bound: number
+}
+
 /** The result of `transportControlVector`. */
 export interface ControlVectorResult {
   /**
@@ -346,6 +358,11 @@ export interface EstimateGaugeOptions {
    * @default 'jv'
    */
   solver?: string
+  /**
+   * Draws of the null of the confidence (B's coordinates shuffled; at most 1000, 0 for none).
+   * @default 8
+   */
+  nullDraws?: number
 }
 
 /** The reconstruction metrics of the SAELens SAE `dir` on `activations` (row-major `[n, d_in]`). */
@@ -432,6 +449,8 @@ export interface GaugeEstimate {
   gauge: Gauge
   /** Per source coordinate: the pooled matching's margin over the best alternative in its row and column. */
   confidence: Float32Array
+  /** The null of `confidence` (absent with `nullDraws: 0` or `d = 1`). */
+  null?: ConfidenceNull
   /** Per site: its own marginalized estimate. */
   perSite: Array<SiteEstimate>
   /** With `allMethods`: every method's estimate. */
@@ -525,6 +544,11 @@ export interface MatchOptions {
    * @default 'jv'
    */
   solver?: string
+  /**
+   * Draws of the null of the confidence (B's coordinates shuffled; at most 1000, 0 for none).
+   * @default 0
+   */
+  nullDraws?: number
 }
 
 /** A gauge estimated from a correlation matrix. */
@@ -539,6 +563,8 @@ export interface MatchResult {
   dualBound: number
   /** Whether the certificate fast path settled the assignment. */
   fastPath: boolean
+  /** With `nullDraws`: the null of `confidence`. */
+  null?: ConfidenceNull
 }
 
 /**

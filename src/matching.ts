@@ -24,6 +24,8 @@ export interface MatchOptions {
   solver?: Solver;
   /** Aborts the match, also while it runs; the Promise rejects with code `ABORTED`. */
   signal?: AbortSignal;
+  /** Draws of the null of the confidence (B's coordinates shuffled; 0 to 1000, see `reliability`). @default 0 */
+  nullDraws?: number;
 }
 
 export type MatchResult = native.MatchResult;
@@ -31,10 +33,10 @@ export type MatchResult = native.MatchResult;
 /** Estimates the gauge A -> B off the event loop. */
 export async function matchGauge(c: Float32Array, d: number, options: MatchOptions = {}): Promise<MatchResult> {
   throwIfAborted(options.signal, 'matchGauge');
-  return native.matchGauge(c, d, { method: options.method, solver: options.solver }, options.signal);
+  return native.matchGauge(c, d, { method: options.method, solver: options.solver, nullDraws: options.nullDraws }, options.signal);
 }
 
 /** Estimates the gauge A -> B on the calling thread. */
 export function matchGaugeSync(c: Float32Array, d: number, options: Omit<MatchOptions, 'signal'> = {}): MatchResult {
-  return native.matchGaugeSync(c, d, { method: options.method, solver: options.solver });
+  return native.matchGaugeSync(c, d, { method: options.method, solver: options.solver, nullDraws: options.nullDraws });
 }

@@ -135,8 +135,9 @@ test('acceptance with further training: a re-charted copy trained for 100 more s
   expect(r.truth!.signed.permAccuracy).toBeLessThan(0.7);
   expect(r.truth!.permutation.permAccuracy).toBeGreaterThanOrEqual(0.99);
   expect(r.truth!.permutation.signedAccuracy).toBeLessThan(0.6);
-  // A re-charted copy trained further passes the reliability verdict.
+  // A re-charted copy trained further passes the reliability verdict, far above its null.
   expect(r.reliability.reliable).toBe(true);
+  expect(r.reliability.matchedFraction).toBeGreaterThan(r.reliability.nullBound + 0.2);
 }, 120_000);
 
 test('unrelated models give an unreliable estimate: align says so, and the CLI writes nothing without --force', async () => {
@@ -146,14 +147,17 @@ test('unrelated models give an unreliable estimate: align says so, and the CLI w
   await native.initCheckpoint('tiny', b, { seed: 2 });
   const r = await align(a, b, { tokens: 2048, contextLength: 64 });
   expect(r.reliability.reliable).toBe(false);
-  expect(r.reliability.median).toBeLessThanOrEqual(r.reliability.minConfidence);
+  // Unrelated statistics are one more draw of their null (B's coordinates shuffled).
+  expect(r.reliability.nullFractions).toHaveLength(8);
+  expect(r.reliability.matchedFraction).toBeLessThanOrEqual(r.reliability.nullBound);
+  expect(Math.abs(r.reliability.matchedFraction - r.reliability.nullMean)).toBeLessThan(0.2);
   const { spawnSync } = await import('node:child_process');
   const cli = path.join(__dirname, '..', 'dist', 'cli.js');
   const out = path.join(t.dir, 'g.safetensors');
   const args = [cli, 'align', a, b, '--tokens', '2048', '--context', '64', '--out', out];
   const refused = spawnSync(process.execPath, args, { encoding: 'utf8' });
   expect(refused.status).toBe(1);
-  expect(refused.stderr).toMatch(/error \[UNRELIABLE\]: the estimate is not reliable: median confidence/);
+  expect(refused.stderr).toMatch(/error \[UNRELIABLE\]: the estimate is not reliable: \d+\.\d% of coordinates matched above their best alternative, against the null's bound of \d+\.\d% \(B's coordinates shuffled: /);
   expect(fs.existsSync(out)).toBe(false);
   const forced = spawnSync(process.execPath, [...args, '--force'], { encoding: 'utf8' });
   expect(forced.status).toBe(0);

@@ -14,7 +14,7 @@ import { loadProbe, packProbe } from '../probe';
 import { corpusTokenizer } from '../train';
 import { POOLS, reliability, summarizeConfidence, type ConfidenceSummary, type Pool, type Reliability } from './pool';
 
-export { POOLS, MIN_CONFIDENCE, reliability, type Pool, type ConfidenceSummary, type Reliability } from './pool';
+export { POOLS, MIN_CONFIDENCE, reliability, describeReliability, type Pool, type ConfidenceSummary, type Reliability, type ConfidenceNull } from './pool';
 
 /** Paired statistics of two models at several sites (the addon's class). */
 export type PairStats = native.PairStats;
@@ -67,8 +67,10 @@ export interface AlignOptions extends StatsOptions {
   method?: Method;
   /** @default 'signed-sum' */
   pool?: Pool;
-  /** The median confidence above which the estimate counts as reliable (see `reliability`). @default 0.05 */
+  /** A floor on the median confidence for the estimate to count as reliable, beside the null (see `reliability`). @default 0 */
   minConfidence?: number;
+  /** Draws of the null of the confidence (0 to 1000; 0 leaves the verdict to a matched majority). @default 8 */
+  nullDraws?: number;
   /** Statistics computed earlier (`gauge-transport stats`, `stats-merge`): no model is run. */
   stats?: PairStats;
   /**
@@ -104,7 +106,7 @@ export interface AlignResult {
   /** Per source coordinate: matched score minus the best alternative in its row and column (pooled matrix). */
   confidence: Float32Array;
   confidenceSummary: ConfidenceSummary;
-  /** The verdict on the estimate: reliable when its median confidence exceeds `minConfidence`. */
+  /** The verdict on the estimate: its matched fraction against the null of B's coordinates shuffled (see `reliability`). */
   reliability: Reliability;
   /** Fraction of negative signs in the estimate. */
   negativeFraction: number;
@@ -290,7 +292,7 @@ export async function align(a: string | Model, b: string | Model, options: Align
   // One call, off the event loop: the per-site correlations, pooling, prior and every matching stay in the core.
   const est = await native.estimateGauge(
     stats,
-    { method, pool, prior, priorWeight, allMethods: options.truth !== undefined, keepMatrix: options.keepMatrix === true },
+    { method, pool, prior, priorWeight, allMethods: options.truth !== undefined, keepMatrix: options.keepMatrix === true, nullDraws: options.nullDraws },
     options.signal,
   );
   const gauge = est.gauge;
@@ -318,7 +320,7 @@ export async function align(a: string | Model, b: string | Model, options: Align
     d,
     confidence: est.confidence,
     confidenceSummary: summarizeConfidence(est.confidence),
-    reliability: reliability(est.confidence, options.minConfidence),
+    reliability: reliability(est.confidence, est.null, options.minConfidence),
     negativeFraction,
     perLayer,
     truth,

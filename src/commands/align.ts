@@ -1,7 +1,7 @@
 /** `gauge-transport align <A> <B> …`: estimate the gauge A -> B from activations on a probe. */
 import * as path from 'node:path';
 import native = require('../native');
-import { align, MIN_CONFIDENCE, POOLS, type AlignResult, type Pool } from '../align';
+import { align, describeReliability, MIN_CONFIDENCE, POOLS, type AlignResult, type Pool } from '../align';
 import { GaugeTransportError, invalidArgument } from '../errors';
 import { checkOutput } from '../files';
 import { writeAlignReport } from '../report';
@@ -37,8 +37,11 @@ ${MEMORY_HELP}
   --out FILE            gauge file to write (refuses to replace an existing file unless --overwrite)
   --overwrite           replace --out
   --report FILE         also write a self-contained HTML report (|C| heatmap, confidence, signs, layers)
-  --min-confidence C    the median confidence above which the estimate is reliable (default 0.05); an unreliable
-                        estimate is an error (UNRELIABLE) and writes nothing
+  --null-draws N        draws of the null (B's coordinates shuffled afresh for every coordinate of A, then matched
+                        the same way; 0 to 1000, default 8): the estimate is reliable when more of its coordinates
+                        are matched above their best alternative than the null's bound (mean + 3 sd, at least
+                        its maximum and 50%); an unreliable estimate is an error (UNRELIABLE) and writes nothing
+  --min-confidence C    also require the median confidence to be above C (default 0: the null decides)
   --force               write an unreliable estimate anyway
   --json                print the result as JSON (with whether the models were streamed and the peak RSS)`;
 
@@ -85,6 +88,7 @@ export async function run(argv: string[]): Promise<void> {
       json: { type: 'boolean' },
       report: { type: 'string' },
       'min-confidence': { type: 'string' },
+      'null-draws': { type: 'string' },
       force: { type: 'boolean' },
     },
     'align',
@@ -105,6 +109,7 @@ export async function run(argv: string[]): Promise<void> {
     method: oneOf<Method>(values.method, '--method', METHODS, 'marginalized'),
     pool: oneOf<Pool>(values.pool, '--pool', POOLS, 'signed-sum'),
     minConfidence: num(values['min-confidence'], '--min-confidence', MIN_CONFIDENCE, { min: -1, max: 1 }),
+    nullDraws: num(values['null-draws'], '--null-draws', 8, { min: 0, max: 1000, integer: true }),
     from: oneOf(values.from, '--from', ['activations', 'weights'] as const, 'activations'),
     stats: statsFile ? native.PairStats.load(statsFile) : undefined,
     prior,
@@ -117,10 +122,8 @@ export async function run(argv: string[]): Promise<void> {
   if (!rel.reliable && values.force !== true) {
     throw new GaugeTransportError(
       'UNRELIABLE',
-      `the estimate is not reliable: median confidence ${rel.median.toFixed(4)} is not above ${rel.minConfidence} ` +
-        `(${pct(rel.lowFraction)} of coordinates at or below it), as for checkpoints whose coordinates do not ` +
-        `correspond or a probe too short for d = ${r.d}; nothing was written (--force writes it anyway, ` +
-        `--min-confidence sets the threshold)`,
+      `the estimate is not reliable: ${describeReliability(rel)}, as for checkpoints whose coordinates do not ` +
+        `correspond or a probe too short for d = ${r.d}; nothing was written (--force writes it anyway)`,
     );
   }
   r.gauge.write(out, { source: a, target: b, method: r.method }, { overwrite: values.overwrite === true });

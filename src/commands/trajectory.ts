@@ -22,10 +22,13 @@ checkpoints with the same content are the same model (identity edge). Cycles are
   --layers LIST    all (default) or e.g. 0,2,final_norm
   --cache DIR      keep each checkpoint's activations here (by content hash) for later runs
   --truth FILE     a known gauge from -> to: report the accuracy
+  --null-draws N   draws of each edge's null (0 to 1000, default 8): an edge is reliable, as for align, when
+                   more of its coordinates are matched above their best alternative than the null's bound
+                   (B's coordinates shuffled); the composed gauge is reliable when every edge on its path is
+                   and no inconsistent cycle blames an edge of the path. An unreliable one exits with
+                   UNRELIABLE and writes nothing
   --min-confidence C
-                   the median confidence above which an edge is reliable (default 0.05, as for align); the
-                   composed gauge is reliable when every edge on its path is and no inconsistent cycle
-                   blames an edge of the path. An unreliable one exits with UNRELIABLE and writes nothing
+                   also require each edge's median confidence to be above C (default 0)
   --force          write an unreliable composed gauge anyway
   --overwrite      replace --out
   --report FILE    also write a self-contained HTML report (edges, path, cycles)
@@ -45,6 +48,7 @@ export async function run(argv: string[]): Promise<void> {
       cache: { type: 'string' },
       truth: { type: 'string' },
       'min-confidence': { type: 'string' },
+      'null-draws': { type: 'string' },
       force: { type: 'boolean' },
       overwrite: { type: 'boolean' },
       json: { type: 'boolean' },
@@ -71,6 +75,7 @@ export async function run(argv: string[]): Promise<void> {
     layers: layers === undefined || layers === 'all' ? 'all' : layers.split(',').map((x) => (/^\d+$/.test(x) ? Number(x) : x)),
     cacheDir: str(values.cache, '--cache'),
     minConfidence: num(values['min-confidence'], '--min-confidence', MIN_CONFIDENCE, { min: -1, max: 1 }),
+    nullDraws: num(values['null-draws'], '--null-draws', 8, { min: 0, max: 1000, integer: true }),
     onEdge: (done, total, e) => bar.update(done, total, `${e.from} -> ${e.to}`),
   }).finally(() => bar.done());
   if (truth && truth.d !== r.gauge.d) throw invalidArgument('--truth', `the gauge has d = ${truth.d} but the checkpoints have d = ${r.gauge.d}`);
@@ -78,8 +83,8 @@ export async function run(argv: string[]): Promise<void> {
     throw new GaugeTransportError(
       'UNRELIABLE',
       `the composed gauge ${from} -> ${to} is not reliable: ${r.reliability.unreliable.join('; ')} ` +
-        `(an edge is reliable when its median confidence is above ${r.reliability.minConfidence}); nothing was ` +
-        `written (--force writes it anyway, --min-confidence sets the threshold)`,
+        `(an edge is reliable when more of its coordinates are matched above their best alternative than its null ` +
+        `with B's coordinates shuffled allows); nothing was written (--force writes it anyway)`,
     );
   }
   r.gauge.write(out, { source: from, target: to, method: 'marginalized (composed)' }, { overwrite: values.overwrite === true });

@@ -12,7 +12,7 @@ import native = require('../native');
 import { GaugeTransportError, invalidArgument } from '../errors';
 import type { Gauge } from '../gauge';
 import { matchGauge, type Method } from '../matching';
-import { meanMatrix } from '../align/pool';
+import { meanMatrix, type ConfidenceNull } from '../align/pool';
 import { ActivationCache, contentHash, type Activations } from './activations';
 
 /** A checkpoint in the graph. */
@@ -33,6 +33,8 @@ export interface GaugeEdge {
   confidence: Float32Array;
   /** `from` and `to` have the same content: the edge is the identity without estimation. */
   duplicate: boolean;
+  /** The null of `confidence` (B's coordinates shuffled), for an estimated edge. */
+  null?: ConfidenceNull;
 }
 
 /** A composed gauge and how it was obtained. */
@@ -61,6 +63,8 @@ export class CheckpointGraph {
   constructor(
     readonly cache: ActivationCache,
     private readonly method: Method = 'marginalized',
+    /** Draws of each estimated edge's null (see `reliability`). */
+    private readonly nullDraws = 8,
   ) {}
 
   /** Adds checkpoint `path` as node `id` (its content is hashed now). Re-adding an id is an error. */
@@ -125,9 +129,9 @@ export class CheckpointGraph {
       throw new GaugeTransportError('SHAPE_MISMATCH', `${a.path} has d = ${xa.d} but ${b.path} has d = ${xb.d}: no gauge relates them`);
     }
     const pooled = await pooledCorrelation(xa, xb);
-    const m = await matchGauge(pooled, xa.d, { method: this.method, signal });
+    const m = await matchGauge(pooled, xa.d, { method: this.method, signal, nullDraws: this.nullDraws });
     const mean = m.confidence.reduce((s, c) => s + c, 0) / m.confidence.length;
-    return { from: a.id, to: b.id, gauge: m.gauge, meanConfidence: mean, confidence: m.confidence, duplicate: false };
+    return { from: a.id, to: b.id, gauge: m.gauge, meanConfidence: mean, confidence: m.confidence, duplicate: false, ...(m.null ? { null: m.null } : {}) };
   }
 
   /**

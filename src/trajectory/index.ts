@@ -9,7 +9,7 @@ import type { Gauge } from '../gauge';
 import { loadProbe, packProbe } from '../probe';
 import { resolveSites } from '../align';
 import { corpusTokenizer } from '../train';
-import { MIN_CONFIDENCE, reliability } from '../align/pool';
+import { describeReliability, MIN_CONFIDENCE, reliability, type Reliability } from '../align/pool';
 import { ActivationCache, type ProbeDesign } from './activations';
 import { CheckpointGraph, type Composition, type CycleReport, type GaugeEdge } from './graph';
 import { readManifest, type Manifest } from './manifest';
@@ -49,8 +49,10 @@ export async function probeDesign(reference: string, o: DesignOptions = {}): Pro
 export interface TrajectoryOptions extends DesignOptions {
   /** A directory for cached activations (by content hash), reused across processes. */
   cacheDir?: string;
-  /** The median confidence above which an edge counts as reliable (as for `align`). @default 0.05 */
+  /** A floor on an edge's median confidence, beside its null (as for `align`). @default 0 */
   minConfidence?: number;
+  /** Draws of each edge's null (as for `align`). @default 8 */
+  nullDraws?: number;
 }
 
 /**
@@ -74,7 +76,7 @@ export class Trajectory {
   /** Starts a trajectory at `base` (a Hugging Face directory); the probe is designed for it. */
   static async create(base: string, options: TrajectoryOptions = {}): Promise<Trajectory> {
     const design = await probeDesign(base, options);
-    const graph = new CheckpointGraph(new ActivationCache(design, 4, options.cacheDir));
+    const graph = new CheckpointGraph(new ActivationCache(design, 4, options.cacheDir), 'marginalized', options.nullDraws ?? 8);
     graph.addCheckpoint(base, base);
     return new Trajectory(graph, base);
   }
@@ -108,7 +110,7 @@ export interface TrajectoryResult {
   gauge: Gauge;
   composition: Composition;
   /** Edges estimated, in manifest order, each with its verdict (`align`'s rule; a duplicate is reliable). */
-  edges: { from: string; to: string; meanConfidence: number; duplicate: boolean; medianConfidence: number; reliable: boolean }[];
+  edges: { from: string; to: string; meanConfidence: number; duplicate: boolean; medianConfidence: number; matchedFraction: number; nullBound: number; verdict: Reliability; reliable: boolean }[];
   cycles: CycleReport[];
   /**
    * The verdict on the composed gauge: reliable when every edge on its path is reliable and no inconsistent cycle
@@ -141,14 +143,24 @@ export async function estimateTrajectory(
   to = entry('--to', to);
   const basePath = m.checkpoints.find((c) => c.id === m.base)!.path;
   const design = await probeDesign(basePath, options);
-  const graph = new CheckpointGraph(new ActivationCache(design, 4, options.cacheDir));
+  const graph = new CheckpointGraph(new ActivationCache(design, 4, options.cacheDir), 'marginalized', options.nullDraws ?? 8);
   for (const c of m.checkpoints) graph.addCheckpoint(c.id, c.path);
   const minConfidence = options.minConfidence ?? MIN_CONFIDENCE;
   const edges: TrajectoryResult['edges'] = [];
   for (const [a, b] of m.edges) {
     const e = await graph.addEdge(a, b, options.signal);
-    const rel = reliability(e.confidence, minConfidence);
-    edges.push({ from: a, to: b, meanConfidence: e.meanConfidence, duplicate: e.duplicate, medianConfidence: e.duplicate ? Infinity : rel.median, reliable: e.duplicate || rel.reliable });
+    const rel = reliability(e.confidence, e.null, minConfidence);
+    edges.push({
+      from: a,
+      to: b,
+      meanConfidence: e.meanConfidence,
+      duplicate: e.duplicate,
+      medianConfidence: e.duplicate ? Infinity : rel.median,
+      matchedFraction: e.duplicate ? 1 : rel.matchedFraction,
+      nullBound: rel.nullBound,
+      verdict: rel,
+      reliable: e.duplicate || rel.reliable,
+    });
     options.onEdge?.(edges.length, m.edges.length, e);
   }
   const composition = graph.compose(from, to);
@@ -156,7 +168,9 @@ export async function estimateTrajectory(
   const onPath = new Set(composition.path.slice(1).map((v, i) => `${composition.path[i]}|${v}`));
   const hop = (x: string, y: string) => onPath.has(`${x}|${y}`) || onPath.has(`${y}|${x}`);
   const unreliable = [
-    ...edges.filter((e) => !e.reliable && hop(e.from, e.to)).map((e) => `${e.from} -> ${e.to} (median confidence ${e.medianConfidence.toFixed(4)})`),
+    ...edges
+      .filter((e) => !e.reliable && hop(e.from, e.to))
+      .map((e) => `${e.from} -> ${e.to} (${describeReliability(e.verdict)})`),
     ...cycles
       .filter((c) => c.signedAgreement !== 1 && hop(c.suspect.from, c.suspect.to))
       .map((c) => `cycle ${c.cycle.join(' -> ')} (agrees with the identity on ${(100 * c.signedAgreement).toFixed(1)}%)`),

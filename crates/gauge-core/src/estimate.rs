@@ -8,13 +8,15 @@
 //!   the number of sites voting for each pair, ties broken by the pooled `|C|`, each sign by majority vote.
 //!
 //! Per-site marginalized estimates are returned as a diagnostic (their agreement with the pooled estimate), and the
-//! confidence of the pooled matching per coordinate. Cost: `K` correlation matrices (`O(K d²)`), `K + 1` exact
-//! assignments (`O(d³)` worst case each).
+//! confidence of the pooled matching per coordinate, with its null ([`crate::null`]: the same matching on the pooled
+//! matrix with B's coordinates shuffled), against which the estimate is judged reliable. Cost: `K` correlation matrices (`O(K d²)`), `K + 1` exact
+//! assignments (`O(d³)` worst case each), plus the null's draws.
 
 use crate::assignment::{self, Cancel, Solver};
 use crate::error::{Error, Result};
 use crate::gauge::Gauge;
 use crate::matching::{match_gauge, Method};
+use crate::null::{null_bound, NullBound, DEFAULT_DRAWS};
 use crate::stats_file::PairStats;
 
 /// How the sites are pooled.
@@ -53,6 +55,8 @@ pub struct EstimateOptions<'a> {
     pub keep_matrix: bool,
     /// The solver.
     pub solver: Solver,
+    /// Draws of the null of the pooled matching's confidence (0: none).
+    pub null_draws: usize,
 }
 
 impl Default for EstimateOptions<'_> {
@@ -64,6 +68,7 @@ impl Default for EstimateOptions<'_> {
             all_methods: false,
             keep_matrix: false,
             solver: Solver::Jv,
+            null_draws: DEFAULT_DRAWS,
         }
     }
 }
@@ -79,6 +84,8 @@ pub struct Estimate {
     pub per_site: Vec<(String, Gauge)>,
     /// With `all_methods`: the estimate of every method (`marginalized`, `signed`, `permutation`).
     pub by_method: Vec<(Method, Gauge)>,
+    /// The null of `confidence` (`None` with `null_draws = 0` or `d = 1`).
+    pub null: Option<NullBound>,
     /// With `keep_matrix`: the pooled matrix, row-major `[d, d]`.
     pub matrix: Option<Vec<f32>>,
     /// The residual width.
@@ -224,9 +231,11 @@ pub fn estimate(stats: &PairStats, o: EstimateOptions<'_>, cancel: Cancel<'_>) -
             by_method.push((m, g));
         }
     }
+    let null = null_bound(&pooled, d, o.method, o.null_draws, o.solver, cancel)?;
     Ok(Estimate {
         gauge,
         confidence,
+        null,
         per_site,
         by_method,
         matrix: o.keep_matrix.then_some(pooled),
@@ -298,6 +307,11 @@ mod tests {
             );
             assert_eq!(e.per_site.len(), 3);
             assert!(e.confidence.iter().all(|c| *c > 0.0));
+            let null = e.null.as_ref().unwrap();
+            assert!(
+                crate::null::matched_fraction(&e.confidence) > null.bound,
+                "{null:?}"
+            );
             assert_eq!(e.matrix.as_ref().unwrap().len(), d * d);
             let by = |m: Method| e.by_method.iter().find(|(x, _)| *x == m).unwrap().1.clone();
             let perm = by(Method::Permutation).agreement(&g).unwrap();

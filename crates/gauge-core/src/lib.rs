@@ -22,6 +22,7 @@ pub mod inspect;
 pub mod matching;
 pub mod npy;
 pub mod npz;
+pub mod null;
 pub mod perturb;
 pub mod recharting;
 pub mod rewrite;

@@ -4,11 +4,13 @@ use std::sync::atomic::AtomicBool;
 
 use gauge_core::assignment::{self, Solver};
 use gauge_core::matching::{self, Method};
+use gauge_core::null::null_bound;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use crate::args::index;
 use crate::error::{sync, CResult, CodedError};
+use crate::estimate::ConfidenceNull;
 use crate::gauge::Gauge;
 use crate::job::{abort_flag, Job};
 
@@ -46,6 +48,9 @@ pub struct MatchOptions {
     /// Assignment solver, as in `solveAssignment`.
     /// @default 'jv'
     pub solver: Option<String>,
+    /// Draws of the null of the confidence (B's coordinates shuffled; at most 1000, 0 for none).
+    /// @default 0
+    pub null_draws: Option<u32>,
 }
 
 /// A gauge estimated from a correlation matrix.
@@ -61,6 +66,8 @@ pub struct MatchResult {
     pub dual_bound: f64,
     /// Whether the certificate fast path settled the assignment.
     pub fast_path: bool,
+    /// With `nullDraws`: the null of `confidence`.
+    pub null: Option<ConfidenceNull>,
 }
 
 pub(crate) fn solver(s: Option<&str>) -> CResult<Solver> {
@@ -107,25 +114,27 @@ fn run_match(
     o: &MatchOptionsOwned,
     cancel: &AtomicBool,
 ) -> CResult<MatchResult> {
-    let m = matching::match_gauge(
-        c,
+    let (d, method, solver) = (
         index(d, "d")?,
         method(o.method.as_deref())?,
         solver(o.solver.as_deref())?,
-        Some(cancel),
-    )?;
+    );
+    let m = matching::match_gauge(c, d, method, solver, Some(cancel))?;
+    let null = null_bound(c, d, method, o.null_draws, solver, Some(cancel))?;
     Ok(MatchResult {
         gauge: Gauge { inner: m.gauge },
         confidence: Float32Array::new(m.confidence),
         objective: m.objective,
         dual_bound: m.dual_bound,
         fast_path: m.fast_path,
+        null: null.map(ConfidenceNull::from),
     })
 }
 
 struct MatchOptionsOwned {
     method: Option<String>,
     solver: Option<String>,
+    null_draws: usize,
 }
 
 impl From<Option<MatchOptions>> for MatchOptionsOwned {
@@ -133,10 +142,12 @@ impl From<Option<MatchOptions>> for MatchOptionsOwned {
         let o = o.unwrap_or(MatchOptions {
             method: None,
             solver: None,
+            null_draws: None,
         });
         Self {
             method: o.method,
             solver: o.solver,
+            null_draws: o.null_draws.unwrap_or(0) as usize,
         }
     }
 }

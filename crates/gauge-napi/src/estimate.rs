@@ -38,6 +38,29 @@ pub struct EstimateGaugeOptions {
     /// `jv`, `jv-dense` or `pathfinding`.
     /// @default 'jv'
     pub solver: Option<String>,
+    /// Draws of the null of the confidence (B's coordinates shuffled; at most 1000, 0 for none).
+    /// @default 8
+    pub null_draws: Option<u32>,
+}
+
+/// The null of a matching's confidence: the same matching with B's coordinates shuffled, afresh for every
+/// coordinate of A (GAUGE.md §5). An estimate is reliable when its matched fraction (confidence above 0) exceeds
+/// `bound`.
+#[napi(object, object_from_js = false)]
+pub struct ConfidenceNull {
+    /// The matched fraction of every draw.
+    pub fractions: Vec<f64>,
+    /// The draws' mean plus three standard deviations, and at least their maximum and 0.5.
+    pub bound: f64,
+}
+
+impl From<gauge_core::null::NullBound> for ConfidenceNull {
+    fn from(n: gauge_core::null::NullBound) -> Self {
+        Self {
+            fractions: n.fractions.iter().map(|&m| m as f64).collect(),
+            bound: n.bound as f64,
+        }
+    }
 }
 
 /// One site's own estimate.
@@ -65,6 +88,8 @@ pub struct GaugeEstimate {
     pub gauge: Gauge,
     /// Per source coordinate: the pooled matching's margin over the best alternative in its row and column.
     pub confidence: Float32Array,
+    /// The null of `confidence` (absent with `nullDraws: 0` or `d = 1`).
+    pub null: Option<ConfidenceNull>,
     /// Per site: its own marginalized estimate.
     pub per_site: Vec<SiteEstimate>,
     /// With `allMethods`: every method's estimate.
@@ -84,6 +109,7 @@ struct Owned {
     solver: Option<String>,
     all: bool,
     keep: bool,
+    null_draws: usize,
 }
 
 fn run(o: &Owned, flag: &AtomicBool) -> CResult<GaugeEstimate> {
@@ -114,12 +140,14 @@ fn run(o: &Owned, flag: &AtomicBool) -> CResult<GaugeEstimate> {
             all_methods: o.all,
             keep_matrix: o.keep,
             solver: solver(o.solver.as_deref())?,
+            null_draws: o.null_draws,
         },
         Some(flag),
     )?;
     Ok(GaugeEstimate {
         d: e.d as u32,
         confidence: Float32Array::new(e.confidence),
+        null: e.null.map(ConfidenceNull::from),
         per_site: e
             .per_site
             .into_iter()
@@ -163,6 +191,7 @@ pub fn estimate_gauge(
         all_methods: None,
         keep_matrix: None,
         solver: None,
+        null_draws: None,
     });
     let owned = Owned {
         stats: stats.inner.clone(),
@@ -173,6 +202,9 @@ pub fn estimate_gauge(
         solver: o.solver,
         all: o.all_methods.unwrap_or(false),
         keep: o.keep_matrix.unwrap_or(false),
+        null_draws: o
+            .null_draws
+            .map_or(gauge_core::null::DEFAULT_DRAWS, |n| n as usize),
     };
     let job = Job::abortable(flag.clone(), "estimateGauge", move || run(&owned, &flag));
     Ok(AsyncTask::new(job))
