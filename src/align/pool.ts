@@ -54,9 +54,9 @@ export interface ConfidenceNull {
  * matched fraction is above the null's bound and its median confidence is above `minConfidence`.
  *
  * For models whose coordinates do not correspond (unrelated checkpoints, or too few tokens for the width) the
- * observed fraction is one more draw of the null; a re-charted or fine-tuned copy matches nearly every coordinate,
- * while its null stays near `1 - 1/e` (rows that keep a strong partner still win where their column has no
- * stronger claimant).
+ * observed fraction is one more draw of the null (or below it); a re-charted or fine-tuned copy matches nearly every
+ * coordinate, while its null stays near one half (rows that keep a strong partner still win where their column has
+ * no stronger claimant; `npm run experiment -- reliability`).
  */
 export interface Reliability {
   reliable: boolean;

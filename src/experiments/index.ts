@@ -17,6 +17,7 @@ import { fineTuneTable, runFineTune, type FineTuneResult } from './finetune';
 import { CORPORA, type CorpusName } from './corpus';
 import { invalidArgument } from '../errors';
 import { rechartingCheckTable, runRechartingCheck, type RechartingCheckResult } from './recharting-check';
+import { reliabilityTable, runReliability, type ReliabilityResult } from './reliability';
 
 /** An experiment the CLI can run and the README can show. */
 export interface Experiment<R = unknown> {
@@ -231,6 +232,14 @@ const finetune: Experiment<FineTuneResult> = {
   table: fineTuneTable,
 };
 
+const reliabilityExperiment: Experiment<ReliabilityResult> = {
+  summary: "align's reliability verdict (the null with B's coordinates shuffled) on related and unrelated real pairs",
+  flags: '[--null-draws 8]',
+  options: { 'null-draws': { type: 'string' } },
+  run: (v) => runReliability({ nullDraws: num(v['null-draws'], '--null-draws', 8, { min: 1, max: 1000, integer: true }) }),
+  table: reliabilityTable,
+};
+
 const trajectorySmollm2: Experiment<TrajectorySmollm2Result> = {
   summary: 'two real fine-tuning runs of SmolLM2-135M, every checkpoint in a hidden Bd chart: endpoint vs via-base vs composed',
   flags: '[--steps 300] [--lrs 2e-4,2e-3] [--report 25,100,200,300] [--tokens 4096] [--seed 0]',
@@ -285,6 +294,7 @@ const responsiveness: Experiment<ResponsivenessResult> = {
 export const EXPERIMENTS: Record<string, Experiment<any>> = {
   paper,
   robustness,
+  reliability: reliabilityExperiment,
   responsiveness,
   fuzz,
   trajectory,

@@ -9,7 +9,7 @@
 //! so the noise level of the statistics (token count, probe redundancy, outlier coordinates) is the data's own; what
 //! goes is the one-to-one structure that a gauge produces. The draw is matched by the same method and solver and its
 //! statistic recorded. Rows that keep a strong partner still win where their column has no stronger claimant, so for
-//! a related pair the null sits near `1 - 1/e ≈ 0.63`; for unrelated statistics the observed value is one more draw.
+//! a related pair the null sits near one half; for unrelated statistics the observed value is one more draw.
 //!
 //! The bound is the mean of the draws plus [`Z`] standard deviations, and at least their maximum and one half: an
 //! estimate is reliable when most of its coordinates are matched, and more of them than uncorrelated coordinates
