@@ -3,7 +3,8 @@
  * of rows into columns for all shapes n <= m <= 7 with n <= 6, plus the input validation that keeps
  * `pathfinding::kuhn_munkres` (which panics on n > m and loops on NaN) from ever seeing bad input.
  */
-import { solveAssignment, solveAssignmentSync, type AssignmentResult, type Solver } from '../src';
+import { solveAssignment, type AssignmentResult, type Solver } from '../src';
+import { solveAssignmentSync } from '../src/assignment';
 import { rejection, rng, thrown } from './helpers';
 
 const SOLVERS: Solver[] = ['jv', 'pathfinding'];

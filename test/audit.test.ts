@@ -6,7 +6,8 @@
  */
 import * as path from 'node:path';
 import native = require('../src/native');
-import { audit, canonicalGauge, Gauge, holds, loadModel, moveClaim, parseClaims, steeringVector, topK, type ClaimsFile } from '../src';
+import { audit, canonicalGauge, Gauge, loadModel, steeringVector, topK, type ClaimsFile } from '../src';
+import { holds, moveClaim, parseClaims } from '../src/audit';
 import { tempDir, thrown } from './helpers';
 
 const TINY = path.join(__dirname, '..', 'crates', 'gauge-models', 'tests', 'fixtures', 'tiny');

@@ -5,7 +5,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Gauge, readGauge } from '../src';
+import { Gauge } from '../src';
+import { readGauge } from '../src/gauge';
 import { rng, tempDir, thrown } from './helpers';
 
 type TensorSpec = { dtype: string; shape: number[]; data: Uint8Array };

@@ -3,7 +3,8 @@
  * `(g·x)[perm[i]] = sign[i] * x[i]`, the matrix `G[perm[i], i] = sign[i]`, composition `h ∘ g` (g first) as the
  * matrix product `H G`, and the inverse as `Gᵀ`.
  */
-import { Gauge, gaugeFromArrays } from '../src';
+import { Gauge } from '../src';
+import { gaugeFromArrays } from '../src/gauge';
 import { gaugeMatrix, matmul, randomPerm, rng, rows, thrown, transpose } from './helpers';
 
 const u32 = (a: number[]) => Uint32Array.from(a);

@@ -5,7 +5,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import native = require('../src/native');
-import { allSites, collectStats, Gauge, loadModel } from '../src';
+import { collectStats, Gauge, loadModel } from '../src';
+import { allSites } from '../src/model';
 import { rejection, tempDir, thrown } from './helpers';
 
 const FIXTURES = path.join(__dirname, '..', 'crates', 'gauge-models', 'tests', 'fixtures');

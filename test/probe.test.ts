@@ -6,17 +6,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {
-  DEFAULT_PROBE_KIND,
-  DEFAULT_PROBE_TEXT_PATH,
-  PROBE_KINDS,
-  defaultProbe,
-  defaultProbeText,
-  loadProbe,
-  packProbe,
-  readProbe,
-  type ProbeTokenizer,
-} from '../src';
+import { loadProbe } from '../src';
+import { DEFAULT_PROBE_KIND, DEFAULT_PROBE_TEXT_PATH, PROBE_KINDS, defaultProbe, defaultProbeText, packProbe, readProbe, type ProbeTokenizer } from '../src/probe';
 import native = require('../src/native');
 import { tempDir, thrown } from './helpers';
 

@@ -1,5 +1,5 @@
 import native = require('../src/native');
-import { solveAssignmentSync } from '../src';
+import { solveAssignmentSync } from '../src/assignment';
 
 // The default solver settles ordinary matrices on its sparse candidate graph; the dense solver and the
 // pathfinding reference must agree with it exactly.

@@ -6,7 +6,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import native = require('../src/native');
-import { loadModel, defaultProbeText } from '../src';
+import { loadModel } from '../src';
+import { defaultProbeText } from '../src/probe';
 import { sha256File, tinyBase, tinyBaseRecord, TINY_BASE_RECIPE, sameRecipe } from '../src/tiny-base';
 import { tempDir } from './helpers';
 

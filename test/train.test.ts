@@ -7,7 +7,8 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import native = require('../src/native');
-import { Gauge, train, readCorpus, loadModel } from '../src';
+import { Gauge, train, loadModel } from '../src';
+import { readCorpus } from '../src/train';
 import { rejection, tempDir } from './helpers';
 
 const FIXTURES = path.join(__dirname, '..', 'crates', 'gauge-models', 'tests', 'fixtures');

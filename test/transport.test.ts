@@ -304,7 +304,7 @@ describe('AdamW state', () => {
     const dir = path.join(t.dir, name);
     await native.applyGauge(step, g, dir);
     fs.rmSync(path.join(dir, 'optimizer.safetensors'));
-    await transportOptimizer(path.join(step, 'optimizer.safetensors'), by, step, path.join(dir, 'optimizer.safetensors'));
+    await transportOptimizer(path.join(step, 'optimizer.safetensors'), by, path.join(dir, 'optimizer.safetensors'), { model: step });
     return dir;
   }
 
@@ -340,10 +340,10 @@ describe('AdamW state', () => {
     for (const [k, v] of Object.entries(st.tensors)) if (!k.startsWith('model.norm.')) partial[k] = { dtype: 'F32', ...v };
     const file = path.join(t.dir, 'partial.safetensors');
     writeSafetensors(file, partial, st.metadata);
-    const e = await rejection(transportOptimizer(file, g, step, path.join(t.dir, 'x.safetensors')));
+    const e = await rejection(transportOptimizer(file, g, path.join(t.dir, 'x.safetensors'), { model: step }));
     expect(e.code).toBe('INVALID_ARGUMENT');
     expect(e.message).toMatch(/lacks 2 entries.*model\.norm\.weight\.exp_avg/);
-    const e2 = await rejection(transportOptimizer(path.join(step, 'optimizer.safetensors'), Gauge.identity(D), GPT2, path.join(t.dir, 'y.safetensors')));
+    const e2 = await rejection(transportOptimizer(path.join(step, 'optimizer.safetensors'), Gauge.identity(D), path.join(t.dir, 'y.safetensors'), { model: GPT2 }));
     expect(e2.message).toMatch(/which .* does not have|shape/);
   });
 });

@@ -80,7 +80,7 @@ export async function run(argv: string[]): Promise<void> {
     default: {
       const model = str(values.model, '--model');
       if (!model) throw invalidArgument('--model', "is required for optimizer state (the parameters' checkpoint)");
-      result = { ...(await transportOptimizer(input, gauge, model, out, { overwrite })) };
+      result = { ...(await transportOptimizer(input, gauge, out, { model, overwrite })) };
     }
   }
   if (values.json) process.stdout.write(JSON.stringify({ kind, input, out, group: gauge.group(), ...result }, null, 2) + '\n');

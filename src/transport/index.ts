@@ -18,6 +18,6 @@ export type { ScoreKind, TransportNeuronsOptions } from './neurons';
 export type { CoordinateEntry } from './neurons';
 export { transportSae } from './sae';
 export type { TransportSaeOptions } from './sae';
-export { transportOptimizer } from './optimizer';
+export { transportOptimizer, type TransportOptimizerOptions } from './optimizer';
 export { mergeCheckpoints, emitMergekit, MERGEKIT_METHODS } from './merge';
 export type { MergeOptions, EmitMergekitOptions, MergekitMethod } from './merge';

@@ -126,7 +126,7 @@ export async function runAdamwExperiment(o: AdamwExperimentOptions, log: (s: str
       for (const t of TRANSPORTS) {
         const target = path.join(work, `B-${t}`);
         fs.cpSync(b, target, { recursive: true });
-        await transportOptimizer(path.join(ak, 'optimizer.safetensors'), gauges[t], ak, path.join(target, 'optimizer.safetensors'));
+        await transportOptimizer(path.join(ak, 'optimizer.safetensors'), gauges[t], path.join(target, 'optimizer.safetensors'), { model: ak });
         log(`${src.label}: resuming from B with the state moved by ${t}`);
         const run = await train(target, corpus, path.join(work, `resume-${t}`), resume);
         curves[src.label][t] = run.losses;
