@@ -642,6 +642,14 @@ export interface NpyMatrix {
 }
 
 /**
+ * Paired statistics of activations already in memory: site `k` of `a` and `b` (row-major `[tokens, d]` each)
+ * accumulated into one site's cross-moments, as `collectPairStats` does from the models' passes. The arrays are
+ * copied before the call returns. Off the event loop. Rejects with `SHAPE_MISMATCH` when an array does not have
+ * `tokens x d` entries, `INVALID_ARGUMENT` when the three lists differ in length.
+ */
+export declare function pairStatsFromActivations(sites: Array<string>, a: Array<Float32Array>, b: Array<Float32Array>, tokens: number, d: number): Promise<PairStats>
+
+/**
  * Writes `model` with seeded Gaussian noise (`scale` × each tensor's std) added to every float tensor into the
  * new directory `out`; resolves to the number of tensors perturbed. For experiments. Off the event loop.
  */

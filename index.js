@@ -853,6 +853,7 @@ module.exports.inspectModel = nativeBinding.inspectModel
 module.exports.matchGauge = nativeBinding.matchGauge
 module.exports.matchGaugeSync = nativeBinding.matchGaugeSync
 module.exports.mergeCheckpoints = nativeBinding.mergeCheckpoints
+module.exports.pairStatsFromActivations = nativeBinding.pairStatsFromActivations
 module.exports.perturbCheckpoint = nativeBinding.perturbCheckpoint
 module.exports.randomNormal = nativeBinding.randomNormal
 module.exports.randomUniform = nativeBinding.randomUniform

@@ -172,3 +172,19 @@ test('a checkpoint unrelated to its neighbours makes the composed gauge unreliab
   expect(JSON.parse(forced.stdout).reliable).toBe(false);
   expect(fs.existsSync(path.join(t.dir, 'g-stranger.safetensors'))).toBe(true);
 }, 60_000);
+
+test("an edge is align's estimate: the same statistics, pooling, matching and null on the same probe", async () => {
+  const { align } = await import('../src');
+  const graph = new CheckpointGraph(new ActivationCache(await probeDesign(path.join(t.dir, 'base'), opts), 2));
+  graph.addCheckpoint('base', path.join(t.dir, 'base'));
+  graph.addCheckpoint('A4', path.join(t.dir, 'A4'));
+  const edge = await graph.addEdge('base', 'A4');
+  const r = await align(path.join(t.dir, 'base'), path.join(t.dir, 'A4'), { ...opts, batchSize: 8 });
+  expect(r.probe.tokens).toBe(graph.cache.design.ids.length);
+  expect(edge.gauge.equals(r.gauge)).toBe(true);
+  let worst = 0;
+  for (let i = 0; i < r.d; i++) worst = Math.max(worst, Math.abs(edge.confidence[i] - r.confidence[i]));
+  expect(worst).toBeLessThan(1e-4);
+  expect(edge.null!.fractions).toHaveLength(8);
+  expect(edge.null!.bound).toBeCloseTo(r.reliability.nullBound, 3);
+});

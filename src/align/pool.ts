@@ -1,19 +1,11 @@
 /**
  * Pooling per-site correlation matrices into one gauge estimate (GAUGE.md §5): the names of the pools and the
  * confidence summary. The pooling itself (`signed-sum`, or the `per-layer` consensus) runs in the core
- * (`gauge_core::estimate`, through `estimateGauge`); `meanMatrix` serves callers that hold matrices themselves.
+ * (`gauge_core::estimate`, through `estimateGauge`), for `align` and for trajectory edges alike.
  */
 
 export const POOLS = ['signed-sum', 'per-layer'] as const;
 export type Pool = (typeof POOLS)[number];
-
-/** `(1/K) Σ_k mats[k]`, row-major: the signed sum, scaled to stay in correlation units. */
-export function meanMatrix(mats: Float32Array[]): Float32Array {
-  const out = new Float32Array(mats[0].length);
-  for (const m of mats) for (let i = 0; i < m.length; i++) out[i] += m[i];
-  for (let i = 0; i < out.length; i++) out[i] /= mats.length;
-  return out;
-}
 
 /** Summary of per-coordinate confidences. */
 export interface ConfidenceSummary {

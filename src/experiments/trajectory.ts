@@ -243,7 +243,7 @@ export async function recoverAlong(
   /** Mean of sign·C over truly corresponding pairs: how alike two checkpoints still are. */
   const alike = async (x: string, y: string) => {
     const [ax, ay] = await Promise.all([graph.cache.get(exported.get(x)!, graph.node(x).hash), graph.cache.get(exported.get(y)!, graph.node(y).hash)]);
-    const c = await pooledCorrelation(ax, ay);
+    const c = await pooledCorrelation(ax, ay, graph.cache.design.sites);
     const g = truth(x, y);
     const d = g.d;
     const vals = Array.from(g.perm, (j, i) => g.sign[i] * c[i * d + j]);

@@ -11,8 +11,8 @@
 import native = require('../native');
 import { GaugeTransportError, invalidArgument } from '../errors';
 import type { Gauge } from '../gauge';
-import { matchGauge, type Method } from '../matching';
-import { meanMatrix, type ConfidenceNull } from '../align/pool';
+import type { Method } from '../matching';
+import type { ConfidenceNull } from '../align/pool';
 import { ActivationCache, contentHash, type Activations } from './activations';
 
 /** A checkpoint in the graph. */
@@ -128,8 +128,9 @@ export class CheckpointGraph {
     if (xa.d !== xb.d) {
       throw new GaugeTransportError('SHAPE_MISMATCH', `${a.path} has d = ${xa.d} but ${b.path} has d = ${xb.d}: no gauge relates them`);
     }
-    const pooled = await pooledCorrelation(xa, xb);
-    const m = await matchGauge(pooled, xa.d, { method: this.method, signal, nullDraws: this.nullDraws });
+    // The estimator of `align`: the same statistics, pooling, matching and null, in one native call.
+    const stats = await pairStats(xa, xb, this.cache.design.sites);
+    const m = await native.estimateGauge(stats, { method: this.method, nullDraws: this.nullDraws }, signal);
     const mean = m.confidence.reduce((s, c) => s + c, 0) / m.confidence.length;
     return { from: a.id, to: b.id, gauge: m.gauge, meanConfidence: mean, confidence: m.confidence, duplicate: false, ...(m.null ? { null: m.null } : {}) };
   }
@@ -239,11 +240,16 @@ export class CheckpointGraph {
   }
 }
 
-/** The signed mean over sites of `corr(x_site, y_site)`, `[d, d]` row-major. */
-export async function pooledCorrelation(xa: Activations, xb: Activations): Promise<Float32Array> {
-  if (xa.tokens !== xb.tokens || xa.sites.length !== xb.sites.length) {
+/** Paired statistics of two checkpoints' activations on one design (the per-site cross-moments `align` collects). */
+export async function pairStats(xa: Activations, xb: Activations, sites: string[]): Promise<native.PairStats> {
+  if (xa.tokens !== xb.tokens || xa.sites.length !== xb.sites.length || xa.sites.length !== sites.length) {
     throw new GaugeTransportError('SHAPE_MISMATCH', 'the two activation sets come from different probe designs');
   }
-  const mats = await Promise.all(xa.sites.map((x, k) => native.correlation(x, xb.sites[k], xa.tokens, xa.d, xb.d)));
-  return meanMatrix(mats);
+  return native.pairStatsFromActivations(sites, xa.sites, xb.sites, xa.tokens, xa.d);
+}
+
+/** The signed mean over sites of `corr(x_site, y_site)`, `[d, d]` row-major: the matrix the edge estimate matches. */
+export async function pooledCorrelation(xa: Activations, xb: Activations, sites: string[]): Promise<Float32Array> {
+  const est = await native.estimateGauge(await pairStats(xa, xb, sites), { keepMatrix: true, nullDraws: 0 });
+  return est.matrix!;
 }

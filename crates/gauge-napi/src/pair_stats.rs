@@ -283,3 +283,53 @@ pub fn weight_pair_stats(a: String, b: String) -> AsyncTask<Job<PairStats>> {
         })
     }))
 }
+
+/// Paired statistics of activations already in memory: site `k` of `a` and `b` (row-major `[tokens, d]` each)
+/// accumulated into one site's cross-moments, as `collectPairStats` does from the models' passes. The arrays are
+/// copied before the call returns. Off the event loop. Rejects with `SHAPE_MISMATCH` when an array does not have
+/// `tokens x d` entries, `INVALID_ARGUMENT` when the three lists differ in length.
+#[napi(ts_return_type = "Promise<PairStats>")]
+pub fn pair_stats_from_activations(
+    sites: Vec<String>,
+    a: Vec<Float32Array>,
+    b: Vec<Float32Array>,
+    tokens: f64,
+    d: f64,
+) -> AsyncTask<Job<PairStats>> {
+    let pairs: Vec<(String, Vec<f32>, Vec<f32>)> = sites
+        .iter()
+        .zip(&a)
+        .zip(&b)
+        .map(|((s, x), y)| (s.clone(), x.to_vec(), y.to_vec()))
+        .collect();
+    let counts = (sites.len(), a.len(), b.len());
+    AsyncTask::new(Job::new(move || {
+        let tokens = crate::args::index(tokens, "tokens")?;
+        let d = crate::args::index(d, "d")?;
+        if counts.0 != counts.1 || counts.0 != counts.2 {
+            return Err(CodedError::invalid(
+                "pairStatsFromActivations",
+                format!(
+                    "{} sites but {} arrays for a and {} for b",
+                    counts.0, counts.1, counts.2
+                ),
+            ));
+        }
+        let mut out = gauge_core::stats_file::PairStats::new(BTreeMap::new());
+        for (site, x, y) in pairs {
+            // Checked before the `d x d` moments are allocated.
+            if tokens.checked_mul(d) != Some(x.len()) || x.len() != y.len() {
+                return Err(gauge_core::Error::ShapeMismatch {
+                    what: format!("activations at {site}"),
+                    expected: format!("tokens x d = {tokens} x {d} entries in a and in b"),
+                    got: format!("{} and {}", x.len(), y.len()),
+                }
+                .into());
+            }
+            let mut m = CrossMoments::new(d, d);
+            m.update(&x, &y, tokens)?;
+            out.sites.push((site, m));
+        }
+        PairStats::wrap(out)
+    }))
+}
