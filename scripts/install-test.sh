@@ -33,8 +33,8 @@ plat_tgz="$(ls "$work"/gauge-transport-"$platform"-*.tgz)"
 unpacked() { tar -tvzf "$1" | awk '{ s += $3 } END { print s }'; }
 echo "tarball gauge-transport: $(stat -c %s "$main_tgz") bytes packed, $(unpacked "$main_tgz") unpacked"
 echo "tarball gauge-transport-$platform: $(stat -c %s "$plat_tgz") bytes packed, $(unpacked "$plat_tgz") unpacked"
-if tar -tzf "$main_tgz" | grep -qE '\.map$|^package/src/|^package/benches/'; then
-  echo "install-test: the tarball ships source maps, src/ or benches/" >&2
+if tar -tzf "$main_tgz" | grep -qE '\.map$|^package/(src|benches|packages)/|^package/dist/(experiments|bench)/'; then
+  echo "install-test: the tarball ships source maps, src/, benches/ or the research code" >&2
   exit 1
 fi
 

@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 /** The `gauge-transport` command line. Errors print `error [CODE]: message` and exit 1 (2 for usage errors). */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { errorCode, GaugeTransportError } from './errors';
+import { PACKAGE_ROOT } from './results';
 import * as alignCmd from './commands/align';
 import * as checkpoints from './commands/checkpoints';
 import * as statsCmd from './commands/stats';
@@ -15,25 +18,28 @@ import * as trajectoryCmd from './commands/trajectory';
 
 /**
  * The research commands (experiments, benchmarks, the README's tables, reports from recorded results) live in the
- * repository, not in the published package: they load on first use, and say so when they are not there.
+ * unpublished workspace `packages/research/` of the repository, which the library never imports: in a clone the
+ * CLI loads its compiled entry by path on first use (`npm run build:ts` builds it), and anywhere else (the installed
+ * package) it says they are not there.
  */
-function research<T>(module: string): T {
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return require(module) as T;
-  } catch (e) {
-    if ((e as { code?: string }).code !== 'MODULE_NOT_FOUND') throw e;
+const RESEARCH_ENTRY = path.join(PACKAGE_ROOT, 'packages', 'research', 'dist', 'index.js');
+type ResearchName = 'experiment' | 'bench' | 'report' | 'readme';
+interface ResearchPackage {
+  commands: Record<ResearchName, { usage: string | (() => string); run(argv: string[]): Promise<void> }>;
+}
+function research(name: ResearchName): ResearchPackage['commands'][ResearchName] {
+  if (!fs.existsSync(RESEARCH_ENTRY)) {
     throw new GaugeTransportError(
       'RESEARCH_ONLY',
-      'experiments, benchmarks and the README tables run from a clone of the repository (git clone, npm install), ' +
-        'not from the installed package',
+      fs.existsSync(path.join(PACKAGE_ROOT, 'packages', 'research', 'package.json'))
+        ? `${RESEARCH_ENTRY} is missing: run \`npm run build:ts\`, which builds packages/research too`
+        : 'experiments, benchmarks and the README tables run from a clone of the repository (git clone, npm install), ' +
+            'not from the installed package',
     );
   }
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (require(RESEARCH_ENTRY) as ResearchPackage).commands[name];
 }
-type ExperimentCommands = typeof import('./commands/experiment');
-const experiment = () => research<ExperimentCommands>('./commands/experiment');
-const readme = () => research<typeof import('./commands/readme')>('./commands/readme');
-const reportCmd = () => research<typeof import('./commands/report')>('./commands/report');
 
 interface Command {
   summary: string;
@@ -59,20 +65,24 @@ const COMMANDS: Record<string, Command> = {
   train: { summary: 'train a checkpoint with AdamW, saving checkpoints with optimizer state', usage: trainCmd.usage, run: trainCmd.run },
   experiment: {
     summary: 'run an experiment and record its results (from a clone)',
-    usage: () => usageOf(experiment().usage),
-    run: (argv) => experiment().run(argv),
+    usage: () => usageOf(research('experiment').usage),
+    run: (argv) => research('experiment').run(argv),
   },
   bench: {
     summary: 'run a benchmark against its peer (from a clone)',
-    usage: () => usageOf(experiment().benchUsage),
-    run: (argv) => experiment().runBench(argv),
+    usage: () => usageOf(research('bench').usage),
+    run: (argv) => research('bench').run(argv),
   },
   report: {
     summary: "an experiment's HTML report from its recorded results (from a clone)",
-    usage: () => usageOf(reportCmd().usage),
-    run: (argv) => reportCmd().run(argv),
+    usage: () => usageOf(research('report').usage),
+    run: (argv) => research('report').run(argv),
   },
-  readme: { summary: "regenerate the README's result tables (from a clone)", usage: () => readme().usage, run: (argv) => readme().run(argv) },
+  readme: {
+    summary: "regenerate the README's result tables (from a clone)",
+    usage: () => usageOf(research('readme').usage),
+    run: (argv) => research('readme').run(argv),
+  },
 };
 
 function usageOf(u: string | (() => string)): string {
@@ -107,11 +117,12 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`error [INVALID_ARGUMENT]: unknown command ${JSON.stringify(name)}\n\n${help()}`);
     return 2;
   }
-  if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write((typeof command.usage === 'function' ? command.usage() : command.usage) + '\n');
-    return 0;
-  }
   try {
+    // A research command's usage loads the research package, so it can fail like a run (RESEARCH_ONLY).
+    if (rest.includes('--help') || rest.includes('-h')) {
+      process.stdout.write(usageOf(command.usage) + '\n');
+      return 0;
+    }
     await command.run(rest);
     return 0;
   } catch (err) {

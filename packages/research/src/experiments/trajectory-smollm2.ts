@@ -1,0 +1,60 @@
+/**
+ * Experiment `trajectory-smollm2` (GAUGE.md §5 on a real model; the paper: 91.1% composed vs 60.3% endpoint at
+ * 1,500 steps). Two fine-tuning runs of SmolLM2-135M-Instruct on different corpora (`declarations`, `javascript`;
+ * `finetune.ts`, resumable and cached), a checkpoint every 25 steps. The base and every saved checkpoint are exported
+ * in their own hidden random Bd chart, and the gauge `A_T -> B_T` is estimated by matching the endpoints, by two long
+ * hops through the base, and by composing every local edge (`trajectory.ts`), each scored against the truth.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { machine } from '../../../../dist/results';
+import { fineTuneRun, FINETUNE, FINETUNE_ROOT } from './finetune';
+import { recoverAlong, type TrajectoryRow } from './trajectory';
+
+export interface TrajectorySmollm2Options {
+  steps: number;
+  /** Learning rates: one pair of runs per rate. */
+  lrs: number[];
+  report: number[];
+  tokens: number;
+  seed: number;
+}
+
+export interface TrajectorySmollm2Result {
+  name: 'trajectory-smollm2';
+  params: TrajectorySmollm2Options & { recipe: typeof FINETUNE };
+  /** Mean loss of the first and last segment of each run. */
+  losses: { lr: number; a: { first: number; last: number }; b: { first: number; last: number } }[];
+  rows: TrajectoryRow[];
+  seconds: { training: number; alignment: number };
+  machine: Record<string, string | number>;
+}
+
+const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / Math.max(1, xs.length);
+
+export async function runTrajectorySmollm2(o: TrajectorySmollm2Options, log: (s: string) => void = () => {}): Promise<TrajectorySmollm2Result> {
+  for (const t of o.report) {
+    if (t % FINETUNE.segment !== 0 || t > o.steps) throw new Error(`--report ${t}: must be a multiple of ${FINETUNE.segment}, at most --steps ${o.steps}`);
+  }
+  const rows: TrajectoryRow[] = [];
+  const losses: TrajectorySmollm2Result['losses'] = [];
+  let training = 0;
+  let alignment = 0;
+  for (const lr of o.lrs) {
+    const a = await fineTuneRun('declarations', o.steps, { lr, log });
+    const b = await fineTuneRun('javascript', o.steps, { lr, log });
+    training += a.seconds + b.seconds;
+    const seg = FINETUNE.segment;
+    const ends = (l: number[]) => ({ first: mean(l.slice(0, seg)), last: mean(l.slice(-seg)) });
+    losses.push({ lr, a: ends(a.losses), b: ends(b.losses) });
+    const work = path.join(FINETUNE_ROOT, `trajectory-lr${lr}-seed${o.seed}`);
+    fs.mkdirSync(work, { recursive: true });
+    const t0 = performance.now();
+    log(`lr ${lr}: exporting ${a.checkpoints.length + b.checkpoints.length - 1} checkpoints in hidden charts and aligning`);
+    rows.push(...(await recoverAlong(work, a.base, { a: a.checkpoints, b: b.checkpoints }, { tokens: o.tokens, seq: 128, seed: o.seed, report: o.report, lr })));
+    alignment += (performance.now() - t0) / 1000;
+    // The exports are 25 copies of the model; the runs themselves stay cached.
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+  return { name: 'trajectory-smollm2', params: { ...o, recipe: FINETUNE }, losses, rows, seconds: { training, alignment }, machine: machine() };
+}
