@@ -106,5 +106,14 @@ test('the CLI trains from a preset config and resumes from a saved checkpoint', 
   expect(JSON.parse(r.stdout).checkpoints[0].step).toBe(4);
   r = run('--init', 'cli-run/step-000002', '--data', 'corpus.txt', '--out', 'cli-run', '--steps', '1');
   expect(r.status).not.toBe(0);
-  expect(r.stderr).toMatch(/already exists/);
+  expect(r.stderr).toMatch(/OUTPUT_EXISTS.*already exists.*--overwrite/);
+  // --overwrite replaces the run once the new one is complete, but never with the checkpoint it starts from inside.
+  r = run('--init', 'cli-run/step-000002', '--data', 'corpus.txt', '--out', 'cli-run', '--steps', '1', '--overwrite');
+  expect(r.stderr).toMatch(/INVALID_ARGUMENT.*cli-run contains the input checkpoint/);
+  expect(fs.existsSync(path.join(t.dir, 'cli-run', 'step-000004'))).toBe(true);
+  r = run('--init', 'cli-resumed/step-000004', '--data', 'corpus.txt', '--out', 'cli-run', '--steps', '1', '--seq', '16', '--batch', '2', '--overwrite', '--json');
+  expect(r.status).toBe(0);
+  expect(JSON.parse(r.stdout).checkpoints).toEqual([{ step: 1, dir: path.join('cli-run', 'step-000001') }]);
+  expect(fs.readdirSync(path.join(t.dir, 'cli-run')).sort()).toEqual(['step-000001', 'train_log.json']);
+  expect(fs.readdirSync(t.dir).filter((n) => n.includes('.tmp-'))).toEqual([]);
 });

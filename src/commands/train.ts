@@ -2,7 +2,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import native = require('../native');
-import { invalidArgument } from '../errors';
+import { GaugeTransportError, invalidArgument } from '../errors';
+import { writeDir } from '../files';
 import { ProgressBar } from '../progress';
 import { train } from '../train';
 import { num, oneOf, parse, str } from './args';
@@ -31,6 +32,8 @@ step). With --config the random initial checkpoint (seed --init-seed) is written
   --resume             continue from the optimizer state saved with --init
   --device D           cpu (default), cuda, cuda:N, metal, metal:N (accelerators need a build with their
                        feature; runs are deterministic on the CPU)
+  --overwrite          replace an existing <dir>: the run goes to a temporary sibling, which replaces the old
+                       directory only once the run is complete (never the --init checkpoint or the data)
   --json               print the summary as JSON`;
 
 export async function run(argv: string[]): Promise<void> {
@@ -56,6 +59,7 @@ export async function run(argv: string[]): Promise<void> {
       'init-seed': { type: 'string' },
       resume: { type: 'boolean' },
       device: { type: 'string' },
+      overwrite: { type: 'boolean' },
       json: { type: 'boolean' },
     },
     'train',
@@ -68,7 +72,10 @@ export async function run(argv: string[]): Promise<void> {
   if ((initDir === undefined) === (config === undefined)) throw invalidArgument('--init', 'give exactly one of --init and --config');
   if (!data) throw invalidArgument('--data', 'is required (a text or token-id file)');
   if (!out) throw invalidArgument('--out', 'is required (the run directory to create)');
-  if (fs.existsSync(out)) throw invalidArgument('--out', `${out} already exists; a run never writes into an existing directory`);
+  const replace = fs.existsSync(out);
+  if (replace && values.overwrite !== true) {
+    throw new GaugeTransportError('OUTPUT_EXISTS', `--out ${out}: already exists; a run never writes into an existing directory (pass --overwrite to replace it once the run is complete)`);
+  }
   const options = {
     steps: num(values.steps, '--steps', 100, { min: 1, max: 1e9, integer: true }),
     batch: num(values.batch, '--batch', 8, { min: 1, max: 4096, integer: true }),
@@ -95,18 +102,33 @@ export async function run(argv: string[]): Promise<void> {
     init = staging;
   }
   const bar = new ProgressBar('train');
-  let summary: native.TrainSummary;
-  try {
-    summary = await train(init, data, out, {
-      ...options,
-      onProgress: (p) => bar.update(p.step, p.steps, `loss ${p.loss.toFixed(4)}, lr ${p.lr.toExponential(2)}`),
-    }).finally(() => bar.done());
-  } finally {
-    if (config !== undefined && fs.existsSync(init)) {
-      if (fs.existsSync(out)) fs.renameSync(init, path.join(out, 'init'));
-      else fs.rmSync(init, { recursive: true, force: true });
+  /** The run into `dir`; the random start (with --config) ends up in `dir/init`. */
+  const runInto = async (dir: string): Promise<native.TrainSummary> => {
+    try {
+      return await train(init, data, dir, {
+        ...options,
+        onProgress: (p) => bar.update(p.step, p.steps, `loss ${p.loss.toFixed(4)}, lr ${p.lr.toExponential(2)}`),
+      }).finally(() => bar.done());
+    } finally {
+      if (config !== undefined && fs.existsSync(init)) {
+        if (fs.existsSync(dir)) fs.renameSync(init, path.join(dir, 'init'));
+        else fs.rmSync(init, { recursive: true, force: true });
+      }
     }
-  }
+  };
+  // Without --overwrite the checkpoints appear in <dir> as they are saved; with it, in a temporary sibling that
+  // replaces the old <dir> at the end, so a failed or killed run leaves the old one as it was.
+  const summary = replace
+    ? await writeDir(
+        out,
+        true,
+        async (dir) => {
+          const s = await runInto(dir);
+          return { ...s, checkpoints: s.checkpoints.map((c) => ({ ...c, dir: path.join(out, path.relative(dir, c.dir)) })) };
+        },
+        [...(initDir !== undefined ? [initDir] : []), data],
+      )
+    : await runInto(out);
   if (values.json) {
     process.stdout.write(JSON.stringify({ out, ...summary }, null, 2) + '\n');
     return;
