@@ -6,7 +6,7 @@ use candle_core::{Device, Tensor};
 
 use crate::blocks::Context;
 use crate::error::Result;
-use crate::kernels::{softmax_last_dim, Kernels};
+use crate::kernels::{scaled_masked_softmax, softmax_last_dim, Kernels};
 
 /// The additive causal mask `[seq, seq]` of a sliding window of `window` positions, as Transformers masks it:
 /// query `i` sees key `j` when `j <= i` and `i - j < window` (`None`: no window).
@@ -50,7 +50,11 @@ pub(crate) fn attention(
     softcap: Option<f64>,
     kernels: Kernels,
 ) -> Result<Tensor> {
-    let mut scores = (q.matmul(&k.t()?)? * scale)?;
+    let raw = q.matmul(&k.t()?)?;
+    if let (Some(m), None) = (mask, softcap) {
+        return Ok(scaled_masked_softmax(&raw, scale, m, kernels)?.matmul(v)?);
+    }
+    let mut scores = (raw * scale)?;
     if let Some(cap) = softcap {
         scores = ((scores / cap)?.tanh()? * cap)?;
     }
@@ -59,6 +63,26 @@ pub(crate) fn attention(
     }
     let probs = softmax_last_dim(&scores, kernels)?;
     Ok(probs.matmul(v)?)
+}
+
+/// Grouped-query attention with its heads merged: `q` `[batch, heads, seq, head_dim]`, `k`, `v`
+/// `[batch, kv_heads, seq, head_dim]`; returns `[batch, seq, heads · head_dim]`. [`repeat_kv`], [`attention`] and
+/// [`merge_heads`] in one, fused on the CPU for inference ([`crate::cpu_fused::attention`]).
+pub(crate) fn grouped_attention(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    scale: f64,
+    mask: &Tensor,
+    softcap: Option<f64>,
+    kernels: Kernels,
+) -> Result<Tensor> {
+    if kernels == Kernels::Fused && softcap.is_none() && crate::cpu_fused::applies(q) {
+        return Ok(crate::cpu_fused::attention(q, k, v, scale as f32, mask)?);
+    }
+    let rep = q.dim(1)? / k.dim(1)?;
+    let (k, v) = (repeat_kv(k, rep)?, repeat_kv(v, rep)?);
+    merge_heads(&attention(q, &k, &v, scale, Some(mask), softcap, kernels)?)
 }
 
 /// [`attention`] under a causal `mask`, without soft-capping.

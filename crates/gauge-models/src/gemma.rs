@@ -215,7 +215,7 @@ impl Block {
             .attn
             .forward(&self.input_norm.forward(h, k)?, rope, ctx)?;
         let x = (h + self.post_attn_norm.forward(&a, k)?)?;
-        let m = self.mlp.forward(&self.pre_ff_norm.forward(&x, k)?)?;
+        let m = self.mlp.forward(&self.pre_ff_norm.forward(&x, k)?, k)?;
         Ok((&x + self.post_ff_norm.forward(&m, k)?)?)
     }
 }

@@ -91,6 +91,28 @@ pub(crate) fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor, k: Kernels) -> Result
     }
 }
 
+/// `softmax(scores · scale + mask)` over the last axis; `scores` `[…, q, k]`, `mask` `[q, k]` additive. Fused on
+/// the CPU in one pass with a vectorized `exp` ([`crate::cpu_fused`]).
+pub(crate) fn scaled_masked_softmax(
+    scores: &Tensor,
+    scale: f64,
+    mask: &Tensor,
+    k: Kernels,
+) -> Result<Tensor> {
+    if k == Kernels::Fused && crate::cpu_fused::applies(scores) {
+        return crate::cpu_fused::masked_softmax(scores, scale as f32, mask);
+    }
+    softmax_last_dim(&(scores * scale)?.broadcast_add(mask)?, k)
+}
+
+/// SwiGLU's `silu(g) ⊙ u`, fused on the CPU ([`crate::cpu_fused`]).
+pub(crate) fn silu_mul(g: &Tensor, u: &Tensor, k: Kernels) -> Result<Tensor> {
+    if k == Kernels::Fused && crate::cpu_fused::applies(g) {
+        return crate::cpu_fused::silu_mul(g, u);
+    }
+    candle_nn::ops::silu(g)? * u
+}
+
 /// Softmax over the last axis.
 pub(crate) fn softmax_last_dim(x: &Tensor, k: Kernels) -> Result<Tensor> {
     match k {

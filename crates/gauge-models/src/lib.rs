@@ -22,6 +22,7 @@ mod bert;
 pub mod blocks;
 mod config;
 pub mod control_vector;
+mod cpu_fused;
 pub mod device;
 pub mod error;
 mod gemma;

@@ -15,11 +15,11 @@
 use candle_core::{Module, Tensor};
 use candle_nn::{Linear, VarBuilder};
 
-use crate::attention::{attention, cached_mask, merge_heads, repeat_kv, split_heads};
+use crate::attention::{cached_mask, grouped_attention, split_heads};
 use crate::blocks::{Blocks, Context, Dims, Layers, RunBlock};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::kernels::{Kernels, Norm};
+use crate::kernels::{silu_mul, Kernels, Norm};
 use crate::lazy::{head, Lazy, Table};
 use crate::rope::{Rope, RopeSpec};
 
@@ -280,11 +280,9 @@ impl Attention {
         let q = rope.apply(&q, &cos, &sin, k)?;
         let kk = rope.apply(&kk, &cos, &sin, k)?;
         let v = split_heads(&self.v.forward(x)?, h.kv_heads, h.head_dim)?;
-        let rep = h.heads / h.kv_heads;
-        let (kk, v) = (repeat_kv(&kk, rep)?, repeat_kv(&v, rep)?);
         let mask = cached_mask(ctx, s.window)?;
-        let y = attention(&q, &kk, &v, s.scale, Some(&mask), s.softcap, k)?;
-        Ok(self.o.forward(&merge_heads(&y)?)?)
+        let y = grouped_attention(&q, &kk, &v, s.scale, &mask, s.softcap, k)?;
+        Ok(self.o.forward(&y)?)
     }
 }
 
@@ -308,14 +306,14 @@ impl Mlp {
     }
 
     /// `[batch, seq, hidden]` in and out.
-    pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let g = self.gate.forward(x)?;
-        let g = if self.gelu {
-            g.gelu()?
+    pub(crate) fn forward(&self, x: &Tensor, k: Kernels) -> Result<Tensor> {
+        let (g, u) = (self.gate.forward(x)?, self.up.forward(x)?);
+        let a = if self.gelu {
+            (g.gelu()? * u)?
         } else {
-            candle_nn::ops::silu(&g)?
+            silu_mul(&g, &u, k)?
         };
-        Ok(self.down.forward(&(g * self.up.forward(x)?)?)?)
+        Ok(self.down.forward(&a)?)
     }
 }
 
@@ -365,7 +363,7 @@ impl Block {
         let x = (h + self
             .attn
             .forward(&self.input_norm.forward(h, k)?, rope, ctx)?)?;
-        Ok((&x + self.mlp.forward(&self.post_norm.forward(&x, k)?)?)?)
+        Ok((&x + self.mlp.forward(&self.post_norm.forward(&x, k)?, k)?)?)
     }
 }
 

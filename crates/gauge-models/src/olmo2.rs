@@ -87,7 +87,7 @@ impl Block {
         let x = (x + self
             .post_attn_norm
             .forward(&self.attn(x, h, rope, ctx)?, k)?)?;
-        Ok((&x + self.post_ff_norm.forward(&self.mlp.forward(&x)?, k)?)?)
+        Ok((&x + self.post_ff_norm.forward(&self.mlp.forward(&x, k)?, k)?)?)
     }
 }
 

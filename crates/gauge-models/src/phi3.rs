@@ -10,7 +10,7 @@ use crate::attention::{attention, cached_mask, merge_heads, repeat_kv, split_hea
 use crate::blocks::{Blocks, Context, Dims, Layers, RunBlock};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::kernels::{Kernels, Norm};
+use crate::kernels::{silu_mul, Kernels, Norm};
 use crate::lazy::{Lazy, Table};
 use crate::llama::{cached_rope, layer_windows, linear, output_head, Heads};
 use crate::rope::{partial_rotary_factor, Rope, RopeSpec};
@@ -84,7 +84,7 @@ impl Block {
             gu.narrow(2, 0, h.intermediate)?,
             gu.narrow(2, h.intermediate, h.intermediate)?,
         );
-        let y = self.down.forward(&(candle_nn::ops::silu(&gate)? * up)?)?;
+        let y = self.down.forward(&silu_mul(&gate, &up, k)?)?;
         Ok((&x + y)?)
     }
 }

@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import { num, numList, str } from '../../../../dist/commands/args';
 import type { Experiment } from '../experiments';
 import { applyTable, runApplyBench, type ApplyBenchResult } from './apply';
+import { collectTable, runCollectBench, type CollectBenchResult } from './collect';
 import { forwardTable, runForwardBench, type ForwardBenchResult } from './forward';
 import { assignmentTable, runAssignmentBench, type AssignmentBenchResult } from './assignment';
 import { moments } from './moments';
@@ -63,6 +64,21 @@ const forward: Experiment<ForwardBenchResult> = {
   table: forwardTable,
 };
 
+const collect: Experiment<CollectBenchResult> = {
+  summary: 'paired-statistics tokens/s on SmolLM2-135M: fused CPU kernels, candle compositions, transformers, and the sgemm roofline; peak RSS',
+  flags: '[--tokens 4096] [--seq 256] [--batch 8] [--reps 3] [--threads <CPUs>]',
+  options: { tokens: { type: 'string' }, seq: { type: 'string' }, batch: { type: 'string' }, reps: { type: 'string' }, threads: { type: 'string' } },
+  run: (v) =>
+    runCollectBench({
+      tokens: num(v.tokens, '--tokens', 4096, { min: 1, max: 1 << 20, integer: true }),
+      seq: num(v.seq, '--seq', 256, { min: 1, max: 8192, integer: true }),
+      batch: num(v.batch, '--batch', 8, { min: 1, max: 256, integer: true }),
+      reps: num(v.reps, '--reps', 3, { min: 1, max: 20, integer: true }),
+      threads: num(v.threads, '--threads', os.cpus().length, { min: 1, max: 1024, integer: true }),
+    }),
+  table: collectTable,
+};
+
 const statsMemory: Experiment<StatsMemoryResult> = {
   summary: 'peak RSS of gauge-transport stats on SmolLM2-135M for growing probe budgets (one process each)',
   flags: '[--model <SmolLM2 GGUF>] [--budgets 2048,8192,32768] [--context 256] [--batch 8]',
@@ -109,6 +125,7 @@ const train: Experiment<TrainBenchResult> = {
 export const BENCHES: Record<string, Experiment<any>> = {
   assignment,
   apply,
+  collect,
   forward,
   moments,
   scale,
