@@ -8,8 +8,10 @@
 //! B's), which is what [`crate::matching::match_gauge`] consumes. Gains are left out: they move without signs and
 //! would pull every matched correlation towards `+1` regardless of the true sign.
 //!
-//! Tensors are read one pair at a time, so memory is bounded by the largest tensor (twice: one copy per model)
-//! plus a fixed block of samples.
+//! Tensors are read one pair at a time. Those whose residual axis is the last (embedding tables, output heads,
+//! every `[out, d]` projection) are read in slices of [`READ_ROWS`] rows, so memory is bounded by the largest
+//! tensor with its residual axis first (a `[d, ffn]` down projection: one block's worth, twice) plus a fixed block
+//! of samples, whatever the vocabulary (a Llama 3 70B table is 128256 x 8192, 4.2 GB as `f32`).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -21,6 +23,9 @@ use crate::stats::CrossMoments;
 /// Samples gathered before they are handed to [`CrossMoments::update`] in one call, so that small tensors (biases,
 /// `[d]` vectors) share a GEMM block instead of each paying for a rank-one update.
 const BLOCK_ROWS: usize = 2048;
+
+/// Rows of a tensor whose residual axis is the last that are read at a time (`READ_ROWS x d` `f32` per model).
+const READ_ROWS: usize = 8192;
 
 /// Options of [`weight_cross_moments`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +52,17 @@ impl Default for WeightOptions {
 /// tensor lacks `d` on its residual axis; `CHECKPOINT_MISMATCH` when a tensor is in one checkpoint only;
 /// `NON_FINITE` for a NaN or infinite weight; errors of [`Checkpoint::open`] for unreadable checkpoints.
 pub fn weight_cross_moments(a: &Path, b: &Path, opts: WeightOptions) -> Result<CrossMoments> {
+    cross_moments_in_slices(a, b, opts, READ_ROWS)
+}
+
+/// [`weight_cross_moments`], reading residual-last tensors `read_rows` rows at a time (the moments do not depend on
+/// it: the samples, their order and the standard deviations' sums are the same).
+fn cross_moments_in_slices(
+    a: &Path,
+    b: &Path,
+    opts: WeightOptions,
+    read_rows: usize,
+) -> Result<CrossMoments> {
     let ca = Checkpoint::open(a)?;
     let cb = Checkpoint::open(b)?;
     let plan = plan(&ca, &cb)?;
@@ -54,20 +70,67 @@ pub fn weight_cross_moments(a: &Path, b: &Path, opts: WeightOptions) -> Result<C
     let mut moments = CrossMoments::new(d, d);
     let mut block = Block::new(d);
     for (name, shape, axis) in &plan {
-        let mut x = ca.read_f32(name)?;
-        let mut y = cb.read_f32(name)?;
-        for (values, ckpt) in [(&mut x, &ca), (&mut y, &cb)] {
-            let where_ = || format!("{}: tensor {name:?}", ckpt.dir.display());
-            check_finite(values, shape, where_)?;
-            if opts.standardize_per_tensor {
-                let s = std_dev(values);
-                if s > 0.0 && s.is_finite() {
-                    let inv = (1.0 / s) as f32;
-                    values.iter_mut().for_each(|v| *v *= inv);
+        let len: usize = shape.iter().product();
+        // Rows of `d` entries when the residual axis is the last, else the whole tensor as one slice.
+        let (step, cols) = if *axis + 1 == shape.len() {
+            (read_rows.max(1).saturating_mul(d), d)
+        } else {
+            (len.max(1), shape.last().copied().unwrap_or(1).max(1))
+        };
+        let slices: Vec<(usize, usize)> = (0..len)
+            .step_by(step)
+            .map(|s| (s, step.min(len - s)))
+            .collect();
+        if let [(0, count)] = slices[..] {
+            // One slice: read each model's tensor once.
+            let mut xy = [
+                ca.read_f32_range(name, 0, count)?,
+                cb.read_f32_range(name, 0, count)?,
+            ];
+            for (values, ckpt) in xy.iter_mut().zip([&ca, &cb]) {
+                let where_ = || format!("{}: tensor {name:?}", ckpt.dir.display());
+                check_finite(values, cols, 0, where_)?;
+                if opts.standardize_per_tensor {
+                    let n = len.max(1) as f64;
+                    let mean = values.iter().fold(0f64, |a, &v| a + v as f64) / n;
+                    let sq = values
+                        .iter()
+                        .fold(0f64, |a, &v| a + (v as f64 - mean).powi(2));
+                    scale_by(values, inverse_spread(sq / n));
                 }
             }
+            block.add_tensor(&mut moments, &xy[0], &xy[1], shape, *axis)?;
+            continue;
         }
-        block.add_tensor(&mut moments, &x, &y, shape, *axis)?;
+        // Several slices: the finite check and the sums of the standard deviation take their own passes, summing
+        // in the order of one pass over the whole tensor, so the result does not depend on the slicing.
+        let mut inverse = [1f32; 2];
+        for (k, ckpt) in [&ca, &cb].into_iter().enumerate() {
+            let where_ = || format!("{}: tensor {name:?}", ckpt.dir.display());
+            let mut sum = 0f64;
+            let n = len.max(1) as f64;
+            for &(start, count) in &slices {
+                let v = ckpt.read_f32_range(name, start, count)?;
+                check_finite(&v, cols, start / cols, where_)?;
+                sum = v.iter().fold(sum, |a, &x| a + x as f64);
+            }
+            if opts.standardize_per_tensor {
+                let mean = sum / n;
+                let mut sq = 0f64;
+                for &(start, count) in &slices {
+                    let v = ckpt.read_f32_range(name, start, count)?;
+                    sq = v.iter().fold(sq, |a, &x| a + (x as f64 - mean).powi(2));
+                }
+                inverse[k] = inverse_spread(sq / n);
+            }
+        }
+        for &(start, count) in &slices {
+            let mut x = ca.read_f32_range(name, start, count)?;
+            let mut y = cb.read_f32_range(name, start, count)?;
+            scale_by(&mut x, inverse[0]);
+            scale_by(&mut y, inverse[1]);
+            block.add_tensor(&mut moments, &x, &y, &[count / d, d], 1)?;
+        }
     }
     block.flush(&mut moments)?;
     Ok(moments)
@@ -164,12 +227,18 @@ fn plan(a: &Checkpoint, b: &Checkpoint) -> Result<Vec<(String, Vec<usize>, usize
     Ok(plan)
 }
 
-fn check_finite(values: &[f32], shape: &[usize], what: impl FnOnce() -> String) -> Result<()> {
+/// A non-finite entry of `values` (rows of `cols` entries, the first being row `first_row` of the tensor) as an
+/// error naming `what`, its row and column.
+fn check_finite(
+    values: &[f32],
+    cols: usize,
+    first_row: usize,
+    what: impl FnOnce() -> String,
+) -> Result<()> {
     if let Some(k) = values.iter().position(|v| !v.is_finite()) {
-        let cols = shape.last().copied().unwrap_or(1).max(1);
         return Err(Error::NonFinite {
             what: what(),
-            row: k / cols,
+            row: first_row + k / cols,
             col: k % cols,
             value: values[k] as f64,
         });
@@ -177,16 +246,20 @@ fn check_finite(values: &[f32], shape: &[usize], what: impl FnOnce() -> String) 
     Ok(())
 }
 
-/// Population standard deviation of all entries (two passes, in `f64`).
-fn std_dev(values: &[f32]) -> f64 {
-    let n = values.len().max(1) as f64;
-    let mean = values.iter().map(|&v| v as f64).sum::<f64>() / n;
-    let var = values
-        .iter()
-        .map(|&v| (v as f64 - mean).powi(2))
-        .sum::<f64>()
-        / n;
-    var.sqrt()
+/// `1 / sqrt(variance)`, or 1 (leave the tensor as it is) when that is not a positive finite spread.
+fn inverse_spread(variance: f64) -> f32 {
+    let s = variance.sqrt();
+    if s > 0.0 && s.is_finite() {
+        (1.0 / s) as f32
+    } else {
+        1.0
+    }
+}
+
+fn scale_by(values: &mut [f32], inverse: f32) {
+    if inverse != 1.0 {
+        values.iter_mut().for_each(|v| *v *= inverse);
+    }
 }
 
 /// Paired samples waiting for one [`CrossMoments::update`]: row-major `[rows, d]` each.
@@ -307,8 +380,23 @@ mod tests {
     }
 
     #[test]
-    fn std_dev_is_the_population_spread() {
-        assert!((std_dev(&[1.0, 3.0]) - 1.0).abs() < 1e-12);
-        assert_eq!(std_dev(&[2.0; 4]), 0.0);
+    fn moments_do_not_depend_on_the_slicing() {
+        use crate::init::{write_random, ModelShape};
+        let dir = std::env::temp_dir().join(format!("gt-wm-slices-{}", std::process::id()));
+        let (a, b) = (dir.join("a"), dir.join("b"));
+        let shape = ModelShape::preset("tiny").unwrap();
+        write_random(&shape, &a, 1, crate::checkpoint::Dtype::BF16).unwrap();
+        write_random(&shape, &b, 2, crate::checkpoint::Dtype::BF16).unwrap();
+        for standardize_per_tensor in [true, false] {
+            let opts = WeightOptions {
+                standardize_per_tensor,
+            };
+            let whole = cross_moments_in_slices(&a, &b, opts, usize::MAX / 2).unwrap();
+            // 7 rows: slices that end inside the embedding table and inside every projection.
+            let sliced = cross_moments_in_slices(&a, &b, opts, 7).unwrap();
+            assert_eq!(whole.raw(), sliced.raw());
+            assert_eq!(whole, weight_cross_moments(&a, &b, opts).unwrap());
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -133,14 +133,30 @@ impl Checkpoint {
 
     /// Reads a floating-point tensor as `f32`.
     pub fn read_f32(&self, name: &str) -> Result<Vec<f32>> {
-        let (shard, t) = self.find(name).ok_or_else(|| {
-            Error::invalid(
-                self.dir.display().to_string(),
-                format!("has no tensor {name:?}"),
-            )
-        })?;
-        let mut buf = Vec::new();
-        self.read_bytes(shard, t, &mut buf)?;
+        let (_, t) = self.float_tensor(name)?;
+        self.read_f32_range(name, 0, t.shape.iter().product())
+    }
+
+    /// Reads `count` entries of a floating-point tensor as `f32`, starting at entry `start` (row-major), so that a
+    /// large tensor can be read in bounded slices.
+    pub fn read_f32_range(&self, name: &str, start: usize, count: usize) -> Result<Vec<f32>> {
+        let (shard, t) = self.float_tensor(name)?;
+        let size = t.dtype.size();
+        let len: usize = t.shape.iter().product();
+        if start.checked_add(count).is_none_or(|end| end > len) {
+            return Err(Error::invalid(
+                self.shards[shard].path.display().to_string(),
+                format!("tensor {name:?} has {len} entries; entries {start}..{start}+{count} are outside it"),
+            ));
+        }
+        let s = &self.shards[shard];
+        let mut buf = vec![0u8; count * size];
+        let f = File::open(&s.path).map_err(|e| Error::io(&s.path, e))?;
+        f.read_exact_at(
+            &mut buf,
+            s.header.data_start + t.start + (start * size) as u64,
+        )
+        .map_err(|e| Error::io(&s.path, e))?;
         Ok(match t.dtype {
             Dtype::F32 => buf
                 .chunks_exact(4)
@@ -154,20 +170,31 @@ impl Checkpoint {
                 .chunks_exact(2)
                 .map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]])))
                 .collect(),
-            Dtype::F64 => buf
+            _ => buf
                 .chunks_exact(8)
                 .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")) as f32)
                 .collect(),
-            other => {
-                return Err(Error::invalid(
-                    self.shards[shard].path.display().to_string(),
-                    format!(
-                        "tensor {name:?} has dtype {}, expected a float (F32, F16, BF16 or F64)",
-                        other.as_str()
-                    ),
-                ))
-            }
         })
+    }
+
+    /// The tensor `name` with its shard, when it exists and has a float dtype (F32, F16, BF16 or F64).
+    fn float_tensor(&self, name: &str) -> Result<(usize, &TensorInfo)> {
+        let (shard, t) = self.find(name).ok_or_else(|| {
+            Error::invalid(
+                self.dir.display().to_string(),
+                format!("has no tensor {name:?}"),
+            )
+        })?;
+        match t.dtype {
+            Dtype::F32 | Dtype::BF16 | Dtype::F16 | Dtype::F64 => Ok((shard, t)),
+            other => Err(Error::invalid(
+                self.shards[shard].path.display().to_string(),
+                format!(
+                    "tensor {name:?} has dtype {}, expected a float (F32, F16, BF16 or F64)",
+                    other.as_str()
+                ),
+            )),
+        }
     }
 }
 
