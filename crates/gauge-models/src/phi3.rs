@@ -6,7 +6,7 @@
 use candle_core::{Module, Tensor};
 use candle_nn::{Linear, VarBuilder};
 
-use crate::attention::{attention, cached_mask, merge_heads, repeat_kv, split_heads};
+use crate::attention::{cached_mask, grouped_attention, split_heads};
 use crate::blocks::{Blocks, Context, Dims, Layers, RunBlock};
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -68,12 +68,10 @@ impl Block {
         let (cos, sin) = cached_rope(rope, ctx)?;
         let q = rope.apply(&q, &cos, &sin, h.kernels)?;
         let k = rope.apply(&k, &cos, &sin, h.kernels)?;
-        let rep = hd.heads / hd.kv_heads;
-        let (k, v) = (repeat_kv(&k, rep)?, repeat_kv(&v, rep)?);
         let mask = cached_mask(ctx, self.window)?;
         let scale = 1.0 / (hd.head_dim as f64).sqrt();
-        let y = attention(&q, &k, &v, scale, Some(&mask), None, h.kernels)?;
-        Ok(self.o.forward(&merge_heads(&y)?)?)
+        let y = grouped_attention(&q, &k, &v, scale, &mask, None, h.kernels)?;
+        Ok(self.o.forward(&y)?)
     }
 
     fn forward(&self, x: &Tensor, h: &Hyper, rope: &Rope, ctx: &Context) -> Result<Tensor> {
