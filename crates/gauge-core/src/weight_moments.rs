@@ -92,11 +92,9 @@ fn cross_moments_in_slices(
                 check_finite(values, cols, 0, where_)?;
                 if opts.standardize_per_tensor {
                     let n = len.max(1) as f64;
-                    let mean = values.iter().fold(0f64, |a, &v| a + v as f64) / n;
-                    let sq = values
-                        .iter()
-                        .fold(0f64, |a, &v| a + (v as f64 - mean).powi(2));
-                    scale_by(values, inverse_spread(sq / n));
+                    let mean = sum_from(0.0, values) / n;
+                    let inverse = inverse_spread(squares_from(0.0, values, mean) / n);
+                    scale_by(values, inverse);
                 }
             }
             block.add_tensor(&mut moments, &xy[0], &xy[1], shape, *axis)?;
@@ -112,14 +110,14 @@ fn cross_moments_in_slices(
             for &(start, count) in &slices {
                 let v = ckpt.read_f32_range(name, start, count)?;
                 check_finite(&v, cols, start / cols, where_)?;
-                sum = v.iter().fold(sum, |a, &x| a + x as f64);
+                sum = sum_from(sum, &v);
             }
             if opts.standardize_per_tensor {
                 let mean = sum / n;
                 let mut sq = 0f64;
                 for &(start, count) in &slices {
                     let v = ckpt.read_f32_range(name, start, count)?;
-                    sq = v.iter().fold(sq, |a, &x| a + (x as f64 - mean).powi(2));
+                    sq = squares_from(sq, &v, mean);
                 }
                 inverse[k] = inverse_spread(sq / n);
             }
@@ -244,6 +242,18 @@ fn check_finite(
         });
     }
     Ok(())
+}
+
+/// `acc + Σ v` in `f64`, left to right: one order of additions for a tensor read whole or in slices.
+fn sum_from(acc: f64, values: &[f32]) -> f64 {
+    values.iter().fold(acc, |a, &v| a + v as f64)
+}
+
+/// `acc + Σ (v − mean)²` in `f64`, left to right (see [`sum_from`]).
+fn squares_from(acc: f64, values: &[f32], mean: f64) -> f64 {
+    values
+        .iter()
+        .fold(acc, |a, &v| a + (v as f64 - mean).powi(2))
 }
 
 /// `1 / sqrt(variance)`, or 1 (leave the tensor as it is) when that is not a positive finite spread.

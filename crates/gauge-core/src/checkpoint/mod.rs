@@ -133,14 +133,26 @@ impl Checkpoint {
 
     /// Reads a floating-point tensor as `f32`.
     pub fn read_f32(&self, name: &str) -> Result<Vec<f32>> {
-        let (_, t) = self.float_tensor(name)?;
-        self.read_f32_range(name, 0, t.shape.iter().product())
+        let (shard, t) = self.float_tensor(name)?;
+        self.read_f32_at(shard, t, 0, t.shape.iter().product())
     }
 
     /// Reads `count` entries of a floating-point tensor as `f32`, starting at entry `start` (row-major), so that a
     /// large tensor can be read in bounded slices.
     pub fn read_f32_range(&self, name: &str, start: usize, count: usize) -> Result<Vec<f32>> {
         let (shard, t) = self.float_tensor(name)?;
+        self.read_f32_at(shard, t, start, count)
+    }
+
+    /// [`Checkpoint::read_f32_range`] of the float tensor `t` of shard `shard`, found by [`Checkpoint::float_tensor`].
+    fn read_f32_at(
+        &self,
+        shard: usize,
+        t: &TensorInfo,
+        start: usize,
+        count: usize,
+    ) -> Result<Vec<f32>> {
+        let name = &t.name;
         let size = t.dtype.size();
         let len: usize = t.shape.iter().product();
         if start.checked_add(count).is_none_or(|end| end > len) {
