@@ -21,7 +21,7 @@
 
 use rayon::prelude::*;
 
-use crate::assignment::{Cancel, Solver};
+use crate::assignment::{self, Cancel, Solver};
 use crate::error::{Error, Result};
 use crate::matching::{match_gauge, Method};
 use crate::rng::SplitMix64;
@@ -49,16 +49,23 @@ pub fn matched_fraction(confidence: &[f32]) -> f32 {
     confidence.iter().filter(|&&c| c > 0.0).count() as f32 / confidence.len().max(1) as f32
 }
 
-/// `c` (`[d, d]`, row-major) with every row's entries in an independent random order.
-fn shuffled_rows(c: &[f32], d: usize, rng: &mut SplitMix64) -> Vec<f32> {
+/// `c` (`[d, d]`, row-major) with every row's entries in an independent random order; `cancel` is polled once a
+/// row (a 4096 x 4096 shuffle takes a tenth of a second or more).
+fn shuffled_rows(
+    c: &[f32],
+    d: usize,
+    rng: &mut SplitMix64,
+    cancel: Cancel<'_>,
+) -> Result<Vec<f32>> {
     let mut out = c.to_vec();
     for row in out.chunks_exact_mut(d) {
+        assignment::check_cancel(cancel)?;
         for i in (1..d).rev() {
             let j = rng.below(i as u64 + 1) as usize;
             row.swap(i, j);
         }
     }
-    out
+    Ok(out)
 }
 
 /// The null of matching `c` (`[d, d]`, row-major) by `method` (see the module documentation). `None` when
@@ -94,7 +101,7 @@ pub fn null_bound(
         .into_par_iter()
         .map(|k| {
             let mut rng = SplitMix64::new(SEED.wrapping_add(k as u64));
-            let s = shuffled_rows(c, d, &mut rng);
+            let s = shuffled_rows(c, d, &mut rng, cancel)?;
             let m = match_gauge(&s, d, method, solver, cancel)?;
             Ok(matched_fraction(&m.confidence))
         })

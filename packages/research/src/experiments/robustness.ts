@@ -518,10 +518,19 @@ export async function runResponsiveness(): Promise<ResponsivenessResult> {
   const moved = path.join(work, 'moved');
   await native.applyGauge(TINY, native.Gauge.random(64, { seed: 3, positiveFraction: 0.5 }), moved);
   const ids = Uint32Array.from({ length: 1 << 16 }, (_, i) => (i * 2654435761) % 256);
+  // A one-block checkpoint of width 4096 and its weight statistics: align's whole estimate (pooling, matching, the
+  // null) at d = 4096 in one native call.
+  const wide = path.join(work, 'wide');
+  fs.mkdirSync(wide);
+  const wideConfig = { architectures: ['LlamaForCausalLM'], model_type: 'llama', hidden_size: 4096, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 32, num_key_value_heads: 8, vocab_size: 128, tie_word_embeddings: true };
+  fs.writeFileSync(path.join(wide, 'config.json'), JSON.stringify(wideConfig));
+  await native.initCheckpoint(path.join(wide, 'config.json'), path.join(wide, 'A'), { seed: 3 });
+  const wideStats = await native.weightPairStats(path.join(wide, 'A'), path.join(wide, 'A'));
   const ops: [string, (signal?: AbortSignal) => Promise<unknown>][] = [
     ['solveAssignment, 4096 x 4096 uniform (jv)', (signal) => lib.solveAssignment(big, 4096, 4096, { solver: 'jv', signal })],
     ['matchGauge, d = 4096', (signal) => lib.matchGauge(big, 4096, { signal })],
     ['align, tiny fixture pair, 16,384 tokens', (signal) => lib.align(TINY, moved, { tokens: 16384, contextLength: 64, signal })],
+    ['align, d = 4096, from its statistics', (signal) => lib.align(path.join(wide, 'A'), path.join(wide, 'A'), { stats: wideStats, signal })],
     ['train, tiny fixture, 200 steps of 8 x 64', (signal) => lib.train(TINY, ids, path.join(work, `run-${Math.random()}`), { steps: 200, batch: 8, seq: 64, signal })],
   ];
   const rows: ResponsivenessRow[] = [];
