@@ -96,6 +96,13 @@ export declare class Model {
    * pass that has started runs to its end first).
    */
   forward(ids: Uint32Array, options?: ForwardOptions | undefined | null, signal?: AbortSignal | undefined | null): Promise<ForwardResult>
+  /**
+   * The hidden states at `site` of every token of a probe, row-major `[ids.length, d]`: the sequences that
+   * `options.lengths` cuts `ids` into run block-major, so a streamed model reads each block it needs once per
+   * call rather than once per batch (same values as `forward` batch by batch). Off the event loop; `signal`
+   * aborts it between blocks.
+   */
+  siteStates(ids: Uint32Array, site: string, options?: SiteStatesOptions | undefined | null, signal?: AbortSignal | undefined | null): Promise<Float32Array>
   /** Perplexity of one sequence of ids (at least two): `exp` of the mean next-token negative log-likelihood. */
   perplexity(ids: Uint32Array): Promise<number>
   /**
@@ -758,6 +765,20 @@ export interface SiteEstimate {
   site: string
   /** Its estimate. */
   gauge: Gauge
+}
+
+/** Options of `Model.siteStates`. */
+export interface SiteStatesOptions {
+  /**
+   * The length of every sequence `ids` holds, in order; they must sum to `ids.length`.
+   * @default [ids.length] (one sequence)
+   */
+  lengths?: Array<number>
+  /**
+   * Consecutive sequences of one length run at most this many at a time.
+   * @default 8
+   */
+  batch?: number
 }
 
 /**

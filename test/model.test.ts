@@ -79,6 +79,59 @@ test('forward rejects bad ids, batches and sites with coded errors naming the ar
   expect(e.code).toBe('ABORTED');
 });
 
+test('siteStates runs a probe block-major: the values of forward batch by batch, resident and streamed', async () => {
+  // Lengths 5, 5, 5, 7, 3, 3 in batches of 2: sub-batches [5, 5], [5], [7], [3, 3].
+  const lengths = [5, 5, 5, 7, 3, 3];
+  const groups = [[0, 1], [2], [3], [4, 5]];
+  const probe = Uint32Array.from({ length: 28 }, (_, k) => (k * 53 + 11) % 200);
+  const starts = lengths.map((_, k) => lengths.slice(0, k).reduce((a, b) => a + b, 0));
+  for (const streamed of [false, true]) {
+    const model = await loadModel(TINY, { streamed });
+    for (const site of ['h_0', 'h_1', `h_${model.layers}`, 'final_norm'] as const) {
+      const got = await model.siteStates(probe, site, { lengths, batch: 2 });
+      expect(got.length).toBe(probe.length * model.d);
+      const parts: Float32Array[] = [];
+      for (const g of groups) {
+        const rows = Uint32Array.from(g.flatMap((k) => Array.from(probe.subarray(starts[k], starts[k] + lengths[k]))));
+        parts.push((await model.forward(rows, { batch: g.length, sites: [site], logits: 'none' })).hidden[0].values);
+      }
+      const want = new Float32Array(got.length);
+      let at = 0;
+      for (const p of parts) {
+        want.set(p, at);
+        at += p.length;
+      }
+      expect(maxAbsDiff(got, want)).toBe(0);
+    }
+  }
+  // One sequence by default.
+  const model = await loadModel(TINY);
+  const one = await model.siteStates(probe.subarray(0, 6), 'h_1');
+  expect(maxAbsDiff(one, (await model.forward(probe.subarray(0, 6), { sites: ['h_1'], logits: 'none' })).hidden[0].values)).toBe(0);
+});
+
+test('siteStates refuses bad lengths, sites and ids by name, and aborts', async () => {
+  const model = await loadModel(TINY);
+  let e = await rejection(model.siteStates(ids, 'h_1', { lengths: [5, 5] }));
+  expect(e.code).toBe('INVALID_ARGUMENT');
+  expect(e.message).toMatch(/lengths.*10.*12/);
+  e = await rejection(model.siteStates(ids, 'h_1', { lengths: [12, 0] }));
+  expect(e.message).toMatch(/sequence 1 has no ids/);
+  e = await rejection(model.siteStates(ids, 'resid_1'));
+  expect(e.code).toBe('INVALID_ARGUMENT');
+  expect(e.message).toMatch(/site.*resid_1/);
+  e = await rejection(model.siteStates(ids, 'h_99'));
+  expect(e.message).toMatch(/h_99/);
+  e = await rejection(model.siteStates(Uint32Array.of(1, 100000), 'h_1'));
+  expect(e.message).toMatch(/100000.*vocabulary/);
+  e = await rejection(model.siteStates(ids, 'h_1', { batch: 0 }));
+  expect(e.message).toMatch(/batch/);
+  const ac = new AbortController();
+  ac.abort();
+  e = await rejection(model.siteStates(ids, 'h_1', {}, ac.signal));
+  expect(e.code).toBe('ABORTED');
+});
+
 test('loading a missing or malformed model names the path', async () => {
   const t = tempDir('model-bad');
   try {

@@ -11,17 +11,29 @@ import native = require('../native');
 import { invalidArgument } from '../errors';
 import type { Model, Site } from '../model';
 
-/** Mean residual state at `site` of each prompt (over its positions), averaged over the prompts. */
+/**
+ * Mean residual state at `site` of each prompt (over its positions), averaged over the prompts. The prompts run in
+ * one block-major pass (`Model.siteStates`), so a streamed model reads each block it needs once.
+ */
 export async function meanResidual(model: Model, prompts: Uint32Array[], site: Site): Promise<Float32Array> {
   if (prompts.length === 0) throw invalidArgument('prompts', 'is empty');
   const d = model.d;
-  const sum = new Float64Array(d);
-  for (const [k, ids] of prompts.entries()) {
+  const lengths = prompts.map((ids, k) => {
     if (ids.length === 0) throw invalidArgument(`prompts[${k}]`, 'has no tokens');
-    const res = await model.forward(ids, { sites: [site], logits: 'none' });
-    const h = res.hidden[0].values;
-    const seq = ids.length;
-    for (let t = 0; t < seq; t++) for (let j = 0; j < d; j++) sum[j] += h[t * d + j] / seq;
+    return ids.length;
+  });
+  const all = new Uint32Array(lengths.reduce((a, b) => a + b, 0));
+  let at = 0;
+  for (const ids of prompts) {
+    all.set(ids, at);
+    at += ids.length;
+  }
+  // One block-major pass over every prompt, each its own sequence (batch 1: the values of one forward each).
+  const h = await model.siteStates(all, site, { lengths, batch: 1 });
+  const sum = new Float64Array(d);
+  let row = 0;
+  for (const seq of lengths) {
+    for (let t = 0; t < seq; t++, row++) for (let j = 0; j < d; j++) sum[j] += h[row * d + j] / seq;
   }
   return Float32Array.from(sum, (s) => s / prompts.length);
 }

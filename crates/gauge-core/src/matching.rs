@@ -3,7 +3,7 @@
 //! `C[i, j] = corr(h_A[:, i], h_B[:, j])` is row-major `[d, d]`, rows indexing the source chart A and columns the
 //! target chart B. The estimate maps A to B: `perm[i]` is the column matched to row `i`, so `h_B ≈ g·h_A`.
 
-use crate::assignment::{self, Cancel, Solver};
+use crate::assignment::{self, Cancel, RowPoll, Solver};
 use crate::error::{Error, Result};
 use crate::gauge::Gauge;
 
@@ -75,10 +75,17 @@ pub fn match_gauge(
             format!("{} entries", c.len()),
         ));
     }
-    let scores: Vec<f32> = match method {
-        Method::Signed => c.to_vec(),
-        Method::Marginalized | Method::Permutation => c.iter().map(|x| x.abs()).collect(),
-    };
+    let poll = RowPoll::new(cancel, d);
+    let mut scores: Vec<f32> = Vec::with_capacity(c.len());
+    for (i, row) in c.chunks_exact(d).enumerate() {
+        poll.row(i)?;
+        match method {
+            Method::Signed => scores.extend_from_slice(row),
+            Method::Marginalized | Method::Permutation => {
+                scores.extend(row.iter().map(|x| x.abs()))
+            }
+        }
+    }
     let a = assignment::solve(&scores, d, d, solver, cancel)?;
     let sign: Vec<i8> = match method {
         Method::Marginalized => a
@@ -89,7 +96,7 @@ pub fn match_gauge(
             .collect(),
         Method::Signed | Method::Permutation => vec![1; d],
     };
-    let confidence = margins(&scores, d, &a.row_to_col);
+    let confidence = margins_polled(&scores, d, &a.row_to_col, poll)?;
     let gauge = Gauge::from_parts(a.row_to_col, sign, "matching")?;
     Ok(Match {
         gauge,
@@ -102,9 +109,16 @@ pub fn match_gauge(
 
 /// `S[i, π(i)] - max(max_{j ≠ π(i)} S[i, j], max_{k ≠ i} S[k, π(i)])` for every row, in two passes over `S`.
 pub fn margins(s: &[f32], d: usize, row_to_col: &[u32]) -> Vec<f32> {
+    // Without a flag nothing can abort it.
+    margins_polled(s, d, row_to_col, RowPoll::new(None, d)).unwrap_or_default()
+}
+
+/// [`margins`], polling between bands of rows.
+fn margins_polled(s: &[f32], d: usize, row_to_col: &[u32], poll: RowPoll<'_>) -> Result<Vec<f32>> {
     // Largest and second-largest entry of every column, with the row of the largest.
     let mut col_top = vec![(f32::NEG_INFINITY, u32::MAX, f32::NEG_INFINITY); d];
     for (i, row) in s.chunks_exact(d).enumerate() {
+        poll.row(i)?;
         for (t, &x) in col_top.iter_mut().zip(row) {
             if x > t.2 {
                 if x > t.0 {
@@ -119,6 +133,7 @@ pub fn margins(s: &[f32], d: usize, row_to_col: &[u32]) -> Vec<f32> {
         .zip(row_to_col)
         .enumerate()
         .map(|(i, (row, &j))| {
+            poll.row(i)?;
             let j = j as usize;
             let row_alt = row
                 .iter()
@@ -128,7 +143,7 @@ pub fn margins(s: &[f32], d: usize, row_to_col: &[u32]) -> Vec<f32> {
                 .fold(f32::NEG_INFINITY, f32::max);
             let t = col_top[j];
             let col_alt = if t.1 == i as u32 { t.2 } else { t.0 };
-            row[j] - row_alt.max(col_alt)
+            Ok(row[j] - row_alt.max(col_alt))
         })
         .collect()
 }

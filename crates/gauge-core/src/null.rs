@@ -57,9 +57,12 @@ fn shuffled_rows(
     rng: &mut SplitMix64,
     cancel: Cancel<'_>,
 ) -> Result<Vec<f32>> {
-    let mut out = c.to_vec();
-    for row in out.chunks_exact_mut(d) {
+    let mut out = Vec::with_capacity(c.len());
+    for src in c.chunks_exact(d) {
         assignment::check_cancel(cancel)?;
+        let start = out.len();
+        out.extend_from_slice(src);
+        let row = &mut out[start..];
         for i in (1..d).rev() {
             let j = rng.below(i as u64 + 1) as usize;
             row.swap(i, j);

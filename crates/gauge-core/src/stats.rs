@@ -25,6 +25,7 @@
 
 use rayon::prelude::*;
 
+use crate::assignment::{check_cancel, Cancel};
 use crate::error::{Error, Result};
 
 /// Rows per shifted `f32` block handed to the GEMM (the scratch holds `BLOCK·(d1 + d2)` floats).
@@ -535,25 +536,34 @@ impl CrossMoments {
     pub fn covariance(&self) -> Vec<f64> {
         let n = self.n.max(1) as f64;
         let mut c = vec![0f64; self.d1 * self.d2];
-        self.map_centred_cross(&mut c, |_, _, cross| cross / n);
+        // Without a flag nothing can abort it.
+        let _ = self.map_centred_cross(&mut c, None, |_, _, cross| cross / n);
         c
     }
 
     /// Fills `out` (`[d1, d2]` row-major) with `f(i, j, Σ_t (x_ti − mean x_i) y_tj)`, the centred cross sum that
     /// covariances and correlations scale, rows in parallel.
-    fn map_centred_cross<T: Send>(&self, out: &mut [T], f: impl Fn(usize, usize, f64) -> T + Sync) {
+    /// `cancel` is polled before every row.
+    fn map_centred_cross<T: Send>(
+        &self,
+        out: &mut [T],
+        cancel: Cancel<'_>,
+        f: impl Fn(usize, usize, f64) -> T + Sync,
+    ) -> Result<()> {
         let n = self.n.max(1) as f64;
         let d2 = self.d2;
         out.par_chunks_mut(d2.max(1))
             .enumerate()
-            .for_each(|(i, row)| {
+            .try_for_each(|(i, row)| {
+                check_cancel(cancel)?;
                 let (s, pending) = self.xy_row(i);
                 let mx = self.sum_x[i] / n;
                 for j in 0..d2 {
                     let sxy = s[j] + pending.map_or(0.0, |p| p[j] as f64);
                     row[j] = f(i, j, sxy - mx * self.sum_y[j]);
                 }
-            });
+                Ok(())
+            })
     }
 
     /// Pearson correlations `corr(x_i, y_j)`, `[d1, d2]` row-major, clamped to `[-1, 1]`. Needs 2 samples.
@@ -562,6 +572,12 @@ impl CrossMoments {
     /// (of `y`) is all zeros. "Zero" means its centred second moment is at most `1e-12` of its second moment
     /// about the shift, i.e. it is constant up to rounding.
     pub fn correlation(&self) -> Result<Vec<f32>> {
+        self.correlation_cancellable(None)
+    }
+
+    /// [`Self::correlation`], polling `cancel` before every row (`ABORTED` once it is raised): at d = 4096 the
+    /// whole matrix takes tens of milliseconds.
+    pub fn correlation_cancellable(&self, cancel: Cancel<'_>) -> Result<Vec<f32>> {
         if self.n < 2 {
             return Err(Error::invalid(
                 "moments",
@@ -579,9 +595,9 @@ impl CrossMoments {
             inv_std(&self.sum_y, &self.sum_yy),
         );
         let mut c = zeros(self.d1 * self.d2, "correlation")?;
-        self.map_centred_cross(&mut c, |i, j, cross| {
+        self.map_centred_cross(&mut c, cancel, |i, j, cross| {
             (cross * ix[i] * iy[j]).clamp(-1.0, 1.0) as f32
-        });
+        })?;
         Ok(c)
     }
 }
@@ -831,6 +847,7 @@ fn shift_rows(
 mod tests {
     use super::*;
     use crate::rng::SplitMix64;
+    use std::sync::atomic::AtomicBool;
 
     fn naive_corr(x: &[f32], y: &[f32], n: usize, d1: usize, d2: usize, i: usize, j: usize) -> f64 {
         let xs: Vec<f64> = (0..n).map(|r| x[r * d1 + i] as f64).collect();
@@ -908,6 +925,21 @@ mod tests {
         let mut plain = CrossMoments::new(4, 2);
         plain.update(&x, &y, 3).unwrap();
         assert_eq!(m.correlation().unwrap(), plain.correlation().unwrap());
+    }
+
+    #[test]
+    fn a_cancellable_correlation_is_the_correlation_or_aborted() {
+        let x: Vec<f32> = (0..12).map(|i| (i * i % 7) as f32).collect();
+        let y: Vec<f32> = (0..6).map(|i| (i % 4) as f32).collect();
+        let mut m = CrossMoments::new(4, 2);
+        m.update(&x, &y, 3).unwrap();
+        let (down, up) = (AtomicBool::new(false), AtomicBool::new(true));
+        assert_eq!(
+            m.correlation_cancellable(Some(&down)).unwrap(),
+            m.correlation().unwrap()
+        );
+        let e = m.correlation_cancellable(Some(&up)).unwrap_err();
+        assert_eq!(e.code(), "ABORTED");
     }
 
     /// Two-pass `f64` reference: means, population stds and correlations of the `f32` data.

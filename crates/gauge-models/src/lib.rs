@@ -44,6 +44,7 @@ mod qwen2;
 mod qwen3;
 mod rope;
 pub mod sae;
+pub mod site_states;
 pub mod streamed_stats;
 pub mod tokenizer;
 pub mod train;

@@ -385,3 +385,29 @@ fn bad_optimizer_state_is_refused_naming_the_file_and_tensor() {
     assert!(e.to_string().contains("is missing"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_raised_flag_stops_a_step_before_its_update() {
+    let mut t = Trainer::open(
+        &fixture("tiny"),
+        &Device::Cpu,
+        AdamWConfig::default(),
+        false,
+    )
+    .unwrap();
+    let rows = [vec![1, 2, 3, 4]];
+    let before = t.loss(&rows).unwrap();
+    let up = std::sync::atomic::AtomicBool::new(true);
+    let e = t
+        .step_cancellable(&rows, 1e-2, None, Some(&up))
+        .unwrap_err();
+    assert_eq!(e.code(), "ABORTED");
+    assert!(e.to_string().contains("training"), "{e}");
+    // Nothing was applied: the same loss, and step 0 still to come.
+    assert_eq!(t.loss(&rows).unwrap(), before);
+    assert_eq!(t.optimizer.step, 0);
+    let down = std::sync::atomic::AtomicBool::new(false);
+    t.step_cancellable(&rows, 1e-2, None, Some(&down)).unwrap();
+    assert_eq!(t.optimizer.step, 1);
+    assert_ne!(t.loss(&rows).unwrap(), before);
+}

@@ -74,9 +74,15 @@ where
             Some(f) => f(),
             None => Err(CodedError::invalid("job", "computed twice")),
         });
-        // A long job (training, statistics, a forward pass) freed large buffers: give them back to the system.
+        // A long job (training, statistics, a forward pass) freed large buffers: give them back to the system. After
+        // an abort that happens on another thread, so that the trim (tens of milliseconds on a large heap) does
+        // not delay the rejection the caller is waiting for.
         if t0.elapsed() > std::time::Duration::from_millis(200) {
-            crate::allocator::release();
+            if matches!(&out, Err(e) if e.code == "ABORTED") {
+                std::thread::spawn(crate::allocator::release);
+            } else {
+                crate::allocator::release();
+            }
         }
         Ok(out)
     }

@@ -103,6 +103,17 @@ pub struct ForwardResult {
     pub d: u32,
 }
 
+/// Options of `Model.siteStates`.
+#[napi(object)]
+pub struct SiteStatesOptions {
+    /// The length of every sequence `ids` holds, in order; they must sum to `ids.length`.
+    /// @default [ids.length] (one sequence)
+    pub lengths: Option<Vec<u32>>,
+    /// Consecutive sequences of one length run at most this many at a time.
+    /// @default 8
+    pub batch: Option<u32>,
+}
+
 /// Parses `"h_3"` or `"final_norm"`.
 pub fn parse_site(s: &str) -> CResult<Site> {
     if s == "final_norm" {
@@ -327,6 +338,65 @@ impl Model {
                 vocab: model.vocab_size() as u32,
                 d: model.hidden_size() as u32,
             })
+        });
+        Ok(AsyncTask::new(job))
+    }
+
+    /// The hidden states at `site` of every token of a probe, row-major `[ids.length, d]`: the sequences that
+    /// `options.lengths` cuts `ids` into run block-major, so a streamed model reads each block it needs once per
+    /// call rather than once per batch (same values as `forward` batch by batch). Off the event loop; `signal`
+    /// aborts it between blocks.
+    #[napi(
+        ts_args_type = "ids: Uint32Array, site: string, options?: SiteStatesOptions | undefined | null, signal?: AbortSignal | undefined | null",
+        ts_return_type = "Promise<Float32Array>"
+    )]
+    pub fn site_states(
+        &self,
+        env: Env,
+        ids: Uint32Array,
+        site: String,
+        options: Option<SiteStatesOptions>,
+        signal: Option<Object>,
+    ) -> Result<AsyncTask<Job<Float32Array>>> {
+        let (lengths, batch) = match options {
+            Some(o) => (o.lengths, o.batch),
+            None => (None, None),
+        };
+        let flag = abort_flag(&env, signal)?;
+        let model = self.inner.clone();
+        let ids = ids.to_vec();
+        let job = Job::abortable(flag.clone(), "siteStates", move || {
+            let site = parse_site(&site).map_err(|_| {
+                CodedError::invalid(
+                    "site",
+                    format!("{site:?} is not a site: use \"h_0\" … \"h_L\" or \"final_norm\""),
+                )
+            })?;
+            let lengths = lengths.unwrap_or_else(|| vec![ids.len() as u32]);
+            let total: u64 = lengths.iter().map(|&n| n as u64).sum();
+            if total != ids.len() as u64 {
+                return Err(CodedError::invalid(
+                    "lengths",
+                    format!("sum to {total}, but ids holds {} ids", ids.len()),
+                ));
+            }
+            let mut at = 0;
+            let sequences: Vec<Vec<u32>> = lengths
+                .iter()
+                .map(|&n| {
+                    let s = ids[at..at + n as usize].to_vec();
+                    at += n as usize;
+                    s
+                })
+                .collect();
+            let states = gauge_models::site_states::site_states(
+                &model,
+                &sequences,
+                site,
+                batch.unwrap_or(8) as usize,
+                |_, _| !flag.load(Ordering::Relaxed),
+            )?;
+            Ok(Float32Array::new(states))
         });
         Ok(AsyncTask::new(job))
     }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use gauge_models::candle_core::Device;
-use gauge_models::train::run::{run, RunOptions, RunProgress, Schedule};
+use gauge_models::train::run::{run_cancellable, RunOptions, RunProgress, Schedule};
 use gauge_models::train::AdamWConfig;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -191,7 +191,7 @@ fn run_job(
         Some(name) => gauge_models::device::device(name, "device")?,
         None => Device::Cpu,
     };
-    let summary = run(
+    let summary = run_cancellable(
         &PathBuf::from(init),
         ids,
         &PathBuf::from(out),
@@ -209,6 +209,7 @@ fn run_job(
             });
             !flag.load(Ordering::Relaxed) && !progress.failed()
         },
+        Some(flag),
     )?;
     Ok(TrainSummary {
         losses: summary.losses,

@@ -34,7 +34,7 @@ pub(super) fn solve(
     let mut search = Search::new(m);
     for f in free.drain(..) {
         check_cancel(cancel)?;
-        st.augment(f, &mut search);
+        st.augment(f, &mut search, cancel)?;
     }
     Ok((st.x, st.v.iter().map(|&v| -v).collect()))
 }
@@ -118,6 +118,9 @@ impl<'a> State<'a> {
         }
         let mut free = Vec::new();
         for (i, &count) in matches.iter().enumerate() {
+            if i.is_multiple_of(POLL_ROWS) {
+                check_cancel(cancel)?;
+            }
             match count {
                 0 => free.push(i as u32),
                 1 => {
@@ -180,7 +183,9 @@ impl<'a> State<'a> {
     }
 
     /// Assigns free row `f` along a shortest augmenting path and updates the duals of the scanned columns.
-    fn augment(&mut self, f: u32, s: &mut Search) {
+    /// `cancel` is polled every [`POLL_ROWS`] scanned columns (each costs a pass over one row); an abort leaves
+    /// the state half-updated, which is fine since the solve is then abandoned.
+    fn augment(&mut self, f: u32, s: &mut Search, cancel: Cancel<'_>) -> Result<()> {
         s.w.copy_from_slice(&self.v);
         s.scanned.clear();
         let (mut min, mut j) = init_row(self.row(f as usize), &self.v, f, &mut s.dist, &mut s.pred);
@@ -189,6 +194,9 @@ impl<'a> State<'a> {
                 break j;
             }
             s.scanned.push((j as u32, min));
+            if s.scanned.len().is_multiple_of(POLL_ROWS) {
+                check_cancel(cancel)?;
+            }
             s.dist[j] = f64::INFINITY;
             s.w[j] = f64::NEG_INFINITY;
             let i = self.y[j];
@@ -210,6 +218,7 @@ impl<'a> State<'a> {
             }
             j = next as usize;
         }
+        Ok(())
     }
 }
 

@@ -94,6 +94,37 @@ pub fn check_cancel(cancel: Cancel<'_>) -> Result<()> {
     Ok(())
 }
 
+/// Polls a cancel flag once every band of rows of a row-major matrix `m` wide: about 2^18 entries a band, well
+/// under a millisecond of any pass, so that an abort lands within milliseconds of a pass over a `[d, d]` matrix
+/// at any `d`.
+#[derive(Clone, Copy)]
+pub struct RowPoll<'a> {
+    cancel: Cancel<'a>,
+    every: usize,
+}
+
+impl<'a> RowPoll<'a> {
+    /// Entries of a band between polls.
+    const BAND: usize = 1 << 18;
+
+    /// Polls `cancel` in bands of rows `m` wide.
+    pub fn new(cancel: Cancel<'a>, m: usize) -> Self {
+        Self {
+            cancel,
+            every: (Self::BAND / m.max(1)).max(1),
+        }
+    }
+
+    /// `ABORTED` when row `i` starts a band and the flag is raised.
+    #[inline]
+    pub fn row(&self, i: usize) -> Result<()> {
+        if i.is_multiple_of(self.every) {
+            check_cancel(self.cancel)?;
+        }
+        Ok(())
+    }
+}
+
 /// Solves `max Σ_i scores[i, col[i]]` over injective `col`. `scores` is row-major `[n, m]`, `n <= m`.
 ///
 /// # Errors
@@ -106,25 +137,40 @@ pub fn solve(
     solver: Solver,
     cancel: Cancel<'_>,
 ) -> Result<Assignment> {
-    validate(scores, n, m, "scores")?;
-    check_cancel(cancel)?;
-    if let Some(a) = certificate(scores, n, m) {
+    validate_polled(scores, n, m, "scores", cancel)?;
+    let poll = RowPoll::new(cancel, m);
+    if let Some(a) = certificate(scores, n, m, poll)? {
         return Ok(a);
     }
     // The sparse solver's last pricing pass is the dual bound's pass; the others need one more.
     let (row_to_col, dual_bound, path) = match solver {
         Solver::Jv => match sparse::solve(scores, n, m, cancel)? {
             Some((x, bound)) => (x, bound, "sparse"),
-            None => dense(jv::solve(scores, n, m, cancel)?, scores, n, m, "dense"),
+            None => dense(
+                jv::solve(scores, n, m, cancel)?,
+                scores,
+                n,
+                m,
+                "dense",
+                poll,
+            )?,
         },
-        Solver::JvDense => dense(jv::solve(scores, n, m, cancel)?, scores, n, m, "dense"),
+        Solver::JvDense => dense(
+            jv::solve(scores, n, m, cancel)?,
+            scores,
+            n,
+            m,
+            "dense",
+            poll,
+        )?,
         Solver::Pathfinding => dense(
             reference::solve(scores, n, m, cancel)?,
             scores,
             n,
             m,
             "pathfinding",
-        ),
+            poll,
+        )?,
     };
     let objective = objective(scores, m, &row_to_col);
     Ok(Assignment {
@@ -143,13 +189,25 @@ fn dense(
     n: usize,
     m: usize,
     path: &'static str,
-) -> (Vec<u32>, f64, &'static str) {
-    let bound = dual_bound(scores, n, m, &duals);
-    (row_to_col, bound, path)
+    poll: RowPoll<'_>,
+) -> Result<(Vec<u32>, f64, &'static str)> {
+    let bound = dual_bound_polled(scores, n, m, &duals, poll)?;
+    Ok((row_to_col, bound, path))
 }
 
 /// Checks shape, emptiness and finiteness; `what` names the argument in errors.
 pub fn validate(scores: &[f32], n: usize, m: usize, what: &str) -> Result<()> {
+    validate_polled(scores, n, m, what, None)
+}
+
+/// [`validate`], polling `cancel` between bands of rows.
+fn validate_polled(
+    scores: &[f32],
+    n: usize,
+    m: usize,
+    what: &str,
+    cancel: Cancel<'_>,
+) -> Result<()> {
     if n == 0 || m == 0 {
         return Err(Error::Empty {
             what: format!("{what} ({n} x {m})"),
@@ -169,41 +227,53 @@ pub fn validate(scores: &[f32], n: usize, m: usize, what: &str) -> Result<()> {
             cols: m,
         });
     }
-    if kernels::all_finite(scores) {
-        return Ok(());
-    }
-    if let Some(k) = scores.iter().position(|x| !x.is_finite()) {
-        return Err(Error::NonFinite {
-            what: what.into(),
-            row: k / m,
-            col: k % m,
-            value: scores[k] as f64,
-        });
+    let poll = RowPoll::new(cancel, m);
+    let band = poll.every * m;
+    for (b, block) in scores.chunks(band).enumerate() {
+        poll.row(b * poll.every)?;
+        if kernels::all_finite(block) {
+            continue;
+        }
+        if let Some(k) = block.iter().position(|x| !x.is_finite()) {
+            let k = b * band + k;
+            return Err(Error::NonFinite {
+                what: what.into(),
+                row: k / m,
+                col: k % m,
+                value: scores[k] as f64,
+            });
+        }
     }
     Ok(())
 }
 
 /// The fast path: if every row's (first) argmax is a different column, that matching is optimal with all column
 /// duals zero. One pass over the matrix.
-fn certificate(scores: &[f32], n: usize, m: usize) -> Option<Assignment> {
+fn certificate(
+    scores: &[f32],
+    n: usize,
+    m: usize,
+    poll: RowPoll<'_>,
+) -> Result<Option<Assignment>> {
     let mut taken = vec![false; m];
     let mut row_to_col = Vec::with_capacity(n);
     let mut objective = 0f64;
-    for row in scores.chunks_exact(m) {
+    for (i, row) in scores.chunks_exact(m).enumerate() {
+        poll.row(i)?;
         let (j, best) = argmax(row);
         if std::mem::replace(&mut taken[j], true) {
-            return None;
+            return Ok(None);
         }
         row_to_col.push(j as u32);
         objective += best as f64;
     }
-    Some(Assignment {
+    Ok(Some(Assignment {
         row_to_col,
         objective,
         dual_bound: objective,
         fast_path: true,
         path: "certificate",
-    })
+    }))
 }
 
 /// First index of the maximum of a non-empty, NaN-free row.
@@ -229,16 +299,29 @@ pub fn objective(scores: &[f32], m: usize, row_to_col: &[u32]) -> f64 {
 /// `Σ_i max_j (s_ij - v_j) + Σ_j v_j` for column duals `v` of the maximisation, clamped to `v >= 0` when `n < m`
 /// (the column constraints are then inequalities). A valid upper bound for any `v`; tight for optimal duals.
 pub fn dual_bound(scores: &[f32], n: usize, m: usize, v: &[f64]) -> f64 {
+    // Without a flag nothing can abort it; +inf would still be a valid bound.
+    dual_bound_polled(scores, n, m, v, RowPoll::new(None, m)).unwrap_or(f64::INFINITY)
+}
+
+/// [`dual_bound`], polling between bands of rows.
+fn dual_bound_polled(
+    scores: &[f32],
+    n: usize,
+    m: usize,
+    v: &[f64],
+    poll: RowPoll<'_>,
+) -> Result<f64> {
     let v: Vec<f64> = if n < m {
         v.iter().map(|&x| x.max(0.0)).collect()
     } else {
         v.to_vec()
     };
-    let rows: f64 = scores
-        .chunks_exact(m)
-        .map(|row| kernels::max_minus(row, &v))
-        .sum();
-    rows + v.iter().sum::<f64>()
+    let mut rows = 0f64;
+    for (i, row) in scores.chunks_exact(m).enumerate() {
+        poll.row(i)?;
+        rows += kernels::max_minus(row, &v);
+    }
+    Ok(rows + v.iter().sum::<f64>())
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use super::{check_cancel, kernels, Cancel};
+use super::{check_cancel, kernels, Cancel, RowPoll};
 use crate::error::Result;
 
 /// Candidates kept per row before pricing.
@@ -30,17 +30,20 @@ const NONE: u32 = u32::MAX;
 pub(super) type Solution = Option<(Vec<u32>, f64)>;
 
 pub(super) fn solve(scores: &[f32], n: usize, m: usize, cancel: Cancel<'_>) -> Result<Solution> {
+    let poll = RowPoll::new(cancel, m);
     let cand: Vec<Vec<u32>> = scores
         .chunks_exact(m)
-        .map(|row| top_k(row, K.min(m)))
-        .collect();
+        .enumerate()
+        .map(|(i, row)| {
+            poll.row(i)?;
+            Ok(top_k(row, K.min(m)))
+        })
+        .collect::<Result<_>>()?;
     let mut st = State::new(scores, n, m, cand);
     let mut free: Vec<u32> = (0..n as u32).collect();
     for _ in 0..ROUNDS {
-        for (k, &f) in free.iter().enumerate() {
-            if k % 64 == 0 {
-                check_cancel(cancel)?;
-            }
+        for &f in &free {
+            check_cancel(cancel)?;
             if !st.augment(f) {
                 return Ok(None);
             }
@@ -50,6 +53,7 @@ pub(super) fn solve(scores: &[f32], n: usize, m: usize, cancel: Cancel<'_>) -> R
         free.clear();
         let mut bound = vmax.iter().sum::<f64>();
         for (i, row) in scores.chunks_exact(m).enumerate() {
+            poll.row(i)?;
             let xi = st.x[i] as usize;
             let own = row[xi] as f64 - vmax[xi];
             let best = kernels::max_minus(row, &vmax);

@@ -181,9 +181,32 @@ impl Trainer {
     /// when given. Stops with an error, leaving the parameters as they were, when the loss or gradient is not
     /// finite.
     pub fn step(&mut self, rows: &[Vec<u32>], lr: f64, clip: Option<f64>) -> Result<StepReport> {
+        self.step_cancellable(rows, lr, clip, None)
+    }
+
+    /// [`Trainer::step`], polling `cancel` after the forward pass and after the backward pass: a raised flag stops
+    /// with `ABORTED` before the update, so the model and optimizer stay as they were after the previous step.
+    pub fn step_cancellable(
+        &mut self,
+        rows: &[Vec<u32>],
+        lr: f64,
+        clip: Option<f64>,
+        cancel: gauge_core::assignment::Cancel<'_>,
+    ) -> Result<StepReport> {
+        let stop = || -> Result<()> {
+            if cancel.is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed)) {
+                return Err(gauge_core::Error::Aborted {
+                    what: "training".into(),
+                }
+                .into());
+            }
+            Ok(())
+        };
         let loss = self.loss_tensor(rows)?;
         let loss_value = loss.to_scalar::<f32>()? as f64;
+        stop()?;
         let mut grads = loss.backward()?;
+        stop()?;
         let mut sq = 0f64;
         for (_, var) in &self.params {
             // Gradients of transposed uses (`x · Wᵀ`) come back strided; one copy here serves the norm and the

@@ -105,7 +105,22 @@ pub fn run(
     out: &Path,
     opts: &RunOptions,
     device: &Device,
+    progress: impl FnMut(&RunProgress) -> bool,
+) -> Result<RunSummary> {
+    run_cancellable(init, ids, out, opts, device, progress, None)
+}
+
+/// [`run`] that also stops with `ABORTED` once `cancel` is raised, polled inside every step as well
+/// ([`Trainer::step_cancellable`]), so an abort waits for at most one phase of a step (its forward, backward or
+/// update), not the whole step.
+pub fn run_cancellable(
+    init: &Path,
+    ids: &[u32],
+    out: &Path,
+    opts: &RunOptions,
+    device: &Device,
     mut progress: impl FnMut(&RunProgress) -> bool,
+    cancel: gauge_core::assignment::Cancel<'_>,
 ) -> Result<RunSummary> {
     if opts.steps == 0 {
         return Err(Error::input("steps", "is 0"));
@@ -122,7 +137,7 @@ pub fn run(
     let mut checkpoints = Vec::new();
     for t in 1..=opts.steps {
         let lr = opts.lr_at(t);
-        let report = trainer.step(&batches.next_batch(), lr, opts.clip)?;
+        let report = trainer.step_cancellable(&batches.next_batch(), lr, opts.clip, cancel)?;
         losses.push(report.loss);
         let last = t == opts.steps;
         let saved = if last || (opts.save_every > 0 && t % opts.save_every == 0) {

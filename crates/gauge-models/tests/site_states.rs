@@ -1,0 +1,111 @@
+//! The block-major pass of one model at one site (`site_states`): the same values as the batch-by-batch
+//! `hidden_states` on the same sub-batches, bit for bit, for resident and streamed models and sequences of mixed
+//! lengths; within rounding of one-sequence passes; bad input is `INVALID_ARGUMENT` naming the argument, and a
+//! `false` from the progress callback aborts.
+
+use std::path::{Path, PathBuf};
+
+use gauge_models::candle_core::Device;
+use gauge_models::site_states::site_states;
+use gauge_models::{Model, Site};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+fn probe(n: usize, vocab: usize, seed: u64) -> Vec<u32> {
+    let mut rng = gauge_core::rng::SplitMix64::new(seed);
+    (0..n).map(|_| rng.below(vocab as u64) as u32).collect()
+}
+
+fn flat(m: &Model, rows: &[Vec<u32>], site: Site) -> Vec<f32> {
+    let h = m.hidden_states(rows, &[site]).unwrap();
+    h[0].1.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+}
+
+#[test]
+fn equals_the_batch_by_batch_pass_on_mixed_lengths() {
+    // Lengths 5, 5, 5, 7, 3, 3 with batch 2 form the sub-batches [5, 5], [5], [7], [3, 3].
+    let lengths = [5, 5, 5, 7, 3, 3];
+    let groups: [&[usize]; 4] = [&[0, 1], &[2], &[3], &[4, 5]];
+    for name in ["tiny", "tiny-gemma3", "tiny-gpt2"] {
+        for streamed in [false, true] {
+            let m = if streamed {
+                Model::load_streamed(&fixture(name), &Device::Cpu).unwrap()
+            } else {
+                Model::load(&fixture(name), &Device::Cpu).unwrap()
+            };
+            let seqs: Vec<Vec<u32>> = lengths
+                .iter()
+                .enumerate()
+                .map(|(k, &n)| probe(n, m.vocab_size(), k as u64))
+                .collect();
+            let layers = m.num_layers();
+            for site in [
+                Site::Residual(0),
+                Site::Residual(1),
+                Site::Residual(layers),
+                Site::FinalNorm,
+            ] {
+                let mut calls = 0;
+                let got = site_states(&m, &seqs, site, 2, |done, total| {
+                    calls += 1;
+                    assert!(done <= total);
+                    true
+                })
+                .unwrap();
+                let want: Vec<f32> = groups
+                    .iter()
+                    .flat_map(|g| {
+                        let rows: Vec<Vec<u32>> = g.iter().map(|&k| seqs[k].clone()).collect();
+                        flat(&m, &rows, site)
+                    })
+                    .collect();
+                assert_eq!(got, want, "{name} (streamed: {streamed}) at {site}");
+                let needed = match site {
+                    Site::Residual(l) => l,
+                    Site::FinalNorm => layers,
+                };
+                assert_eq!(
+                    calls,
+                    needed + 1,
+                    "{name} at {site}: progress after the embedding and each block"
+                );
+                // One sequence at a time: the same values up to the rounding of another batch shape.
+                let single: Vec<f32> = seqs
+                    .iter()
+                    .flat_map(|s| flat(&m, std::slice::from_ref(s), site))
+                    .collect();
+                let worst = got
+                    .iter()
+                    .zip(&single)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0f32, f32::max);
+                assert!(worst < 1e-4, "{name} at {site}: {worst}");
+            }
+        }
+    }
+}
+
+#[test]
+fn bad_input_names_the_argument_and_false_aborts() {
+    let m = Model::load(&fixture("tiny"), &Device::Cpu).unwrap();
+    let ok = vec![probe(4, m.vocab_size(), 1)];
+    let err = |seqs: &[Vec<u32>], site: Site, batch: usize| {
+        site_states(&m, seqs, site, batch, |_, _| true).unwrap_err()
+    };
+    for (e, what) in [
+        (err(&[], Site::Residual(1), 1), "sequences"),
+        (err(&[vec![]], Site::Residual(1), 1), "sequences"),
+        (err(&ok, Site::Residual(1), 0), "batch"),
+        (err(&ok, Site::Residual(99), 1), "sites"),
+        (err(&[vec![u32::MAX]], Site::Residual(1), 1), "ids"),
+    ] {
+        assert_eq!(e.code(), "INVALID_ARGUMENT", "{e}");
+        assert!(e.to_string().contains(what), "{e} should name {what}");
+    }
+    let e = site_states(&m, &ok, Site::Residual(2), 1, |done, _| done < 2).unwrap_err();
+    assert_eq!(e.code(), "ABORTED");
+}
