@@ -103,6 +103,14 @@ export declare class Model {
    * aborts it between blocks.
    */
   siteStates(ids: Uint32Array, site: string, options?: SiteStatesOptions | undefined | null, signal?: AbortSignal | undefined | null): Promise<Float32Array>
+  /**
+   * The logits at the last position of every sequence that `options.lengths` cuts `ids` into, row-major
+   * `[sequences, vocab]`, with `options.steer` added on the way: one block-major pass (a streamed model reads
+   * each block once per call), the head applied to the last positions only (the values of `forward` with
+   * `logits: 'last'`, up to the rounding of another GEMM shape). Off the event loop; `signal` aborts it between
+   * blocks.
+   */
+  lastLogits(ids: Uint32Array, options?: LastLogitsOptions | undefined | null, signal?: AbortSignal | undefined | null): Promise<Float32Array>
   /** Perplexity of one sequence of ids (at least two): `exp` of the mean next-token negative log-likelihood. */
   perplexity(ids: Uint32Array): Promise<number>
   /**
@@ -509,6 +517,22 @@ export interface InitOptions {
  * (metadata, tensor infos, gains).
  */
 export declare function inspectModel(path: string): ModelInfo
+
+/** Options of `Model.lastLogits`. */
+export interface LastLogitsOptions {
+  /**
+   * The length of every sequence `ids` holds, in order; they must sum to `ids.length`.
+   * @default [ids.length] (one sequence)
+   */
+  lengths?: Array<number>
+  /**
+   * Consecutive sequences of one length run at most this many at a time.
+   * @default 8
+   */
+  batch?: number
+  /** A vector added to the residual stream at one site, as in `ForwardOptions.steer`. */
+  steer?: SteerOptions
+}
 
 /** Options of `Model.load`. */
 export interface LoadOptions {

@@ -110,6 +110,31 @@ test('siteStates runs a probe block-major: the values of forward batch by batch,
   expect(maxAbsDiff(one, (await model.forward(probe.subarray(0, 6), { sites: ['h_1'], logits: 'none' })).hidden[0].values)).toBe(0);
 });
 
+test('lastLogits gives forward\'s last-position logits of every sequence, steered or not, in one pass', async () => {
+  const lengths = [6, 6, 4, 9];
+  const probe = Uint32Array.from({ length: 25 }, (_, k) => (k * 29 + 3) % 200);
+  for (const streamed of [false, true]) {
+    const model = await loadModel(TINY, { streamed });
+    const steer = { site: 'h_1', vector: Float32Array.from({ length: model.d }, (_, j) => ((j * 7) % 5) - 2), scale: 0.5 };
+    for (const s of [undefined, steer]) {
+      const got = await model.lastLogits(probe, { lengths, batch: 2, ...(s ? { steer: s } : {}) });
+      expect(got.length).toBe(lengths.length * model.vocab);
+      let at = 0;
+      for (const [k, n] of lengths.entries()) {
+        const want = (await model.forward(probe.subarray(at, at + n), { logits: 'last', ...(s ? { steer: s } : {}) })).logits!;
+        expect(maxAbsDiff(got.subarray(k * model.vocab, (k + 1) * model.vocab), want)).toBeLessThan(1e-4);
+        at += n;
+      }
+    }
+  }
+  const model = await loadModel(TINY);
+  const e = await rejection(model.lastLogits(probe, { lengths: [1] }));
+  expect(e.code).toBe('INVALID_ARGUMENT');
+  expect(e.message).toMatch(/lengths/);
+  const bad = await rejection(model.lastLogits(probe, { steer: { site: 'h_1', vector: new Float32Array(3) } }));
+  expect(bad.message).toMatch(/steer.vector/);
+});
+
 test('siteStates refuses bad lengths, sites and ids by name, and aborts', async () => {
   const model = await loadModel(TINY);
   let e = await rejection(model.siteStates(ids, 'h_1', { lengths: [5, 5] }));

@@ -18,16 +18,7 @@ import type { Model, Site } from '../model';
 export async function meanResidual(model: Model, prompts: Uint32Array[], site: Site): Promise<Float32Array> {
   if (prompts.length === 0) throw invalidArgument('prompts', 'is empty');
   const d = model.d;
-  const lengths = prompts.map((ids, k) => {
-    if (ids.length === 0) throw invalidArgument(`prompts[${k}]`, 'has no tokens');
-    return ids.length;
-  });
-  const all = new Uint32Array(lengths.reduce((a, b) => a + b, 0));
-  let at = 0;
-  for (const ids of prompts) {
-    all.set(ids, at);
-    at += ids.length;
-  }
+  const { ids: all, lengths } = concat(prompts);
   // One block-major pass over every prompt, each its own sequence (batch 1: the values of one forward each).
   const h = await model.siteStates(all, site, { lengths, batch: 1 });
   const sum = new Float64Array(d);
@@ -74,12 +65,32 @@ function checkContrast(model: Model, prompts: Uint32Array[], contrast: LogitCont
   }
 }
 
-/** The mean over `prompts` of the logit difference `contrast` at the last position, optionally with `steer`. */
+/**
+ * The mean over `prompts` of the logit difference `contrast` at the last position, optionally with `steer`. The
+ * prompts run in one block-major pass (`Model.lastLogits`), so a streamed model reads each block once.
+ */
 export async function logitContrast(model: Model, prompts: Uint32Array[], contrast: LogitContrast, steer?: native.SteerOptions): Promise<number> {
   checkContrast(model, prompts, contrast);
+  const { ids, lengths } = concat(prompts);
+  const logits = await model.lastLogits(ids, { lengths, batch: 1, ...(steer ? { steer } : {}) });
   let sum = 0;
-  for (const ids of prompts) sum += logitDiff((await model.forward(ids, { logits: 'last', ...(steer ? { steer } : {}) })).logits!, 0, contrast);
+  for (let k = 0; k < prompts.length; k++) sum += logitDiff(logits, k * model.vocab, contrast);
   return sum / prompts.length;
+}
+
+/** `prompts` end to end, with their lengths; an empty prompt is refused by its index. */
+function concat(prompts: Uint32Array[]): { ids: Uint32Array; lengths: number[] } {
+  const lengths = prompts.map((ids, k) => {
+    if (ids.length === 0) throw invalidArgument(`prompts[${k}]`, 'has no tokens');
+    return ids.length;
+  });
+  const ids = new Uint32Array(lengths.reduce((a, b) => a + b, 0));
+  let at = 0;
+  for (const p of prompts) {
+    ids.set(p, at);
+    at += p.length;
+  }
+  return { ids, lengths };
 }
 
 /**

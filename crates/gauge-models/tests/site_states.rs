@@ -1,13 +1,13 @@
-//! The block-major pass of one model at one site (`site_states`): the same values as the batch-by-batch
-//! `hidden_states` on the same sub-batches, bit for bit, for resident and streamed models and sequences of mixed
-//! lengths; within rounding of one-sequence passes; bad input is `INVALID_ARGUMENT` naming the argument, and a
-//! `false` from the progress callback aborts.
+//! The block-major passes of one model: `site_states` gives the same values as the batch-by-batch `hidden_states`
+//! on the same sub-batches, bit for bit, for resident and streamed models and sequences of mixed lengths, and
+//! within rounding of one-sequence passes; `last_logits` gives `forward_steered`'s last-position logits, steered or
+//! not; bad input is `INVALID_ARGUMENT` naming the argument, and a `false` from the progress callback aborts.
 
 use std::path::{Path, PathBuf};
 
 use gauge_models::candle_core::Device;
-use gauge_models::site_states::site_states;
-use gauge_models::{Model, Site};
+use gauge_models::site_states::{last_logits, site_states};
+use gauge_models::{Model, Site, Steer};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -108,4 +108,65 @@ fn bad_input_names_the_argument_and_false_aborts() {
     }
     let e = site_states(&m, &ok, Site::Residual(2), 1, |done, _| done < 2).unwrap_err();
     assert_eq!(e.code(), "ABORTED");
+}
+
+#[test]
+fn last_logits_are_the_forward_pass_last_position_steered_or_not() {
+    let lengths = [6, 6, 4, 9];
+    for name in ["tiny", "tiny-gemma3"] {
+        for streamed in [false, true] {
+            let m = if streamed {
+                Model::load_streamed(&fixture(name), &Device::Cpu).unwrap()
+            } else {
+                Model::load(&fixture(name), &Device::Cpu).unwrap()
+            };
+            let (d, vocab) = (m.hidden_size(), m.vocab_size());
+            let seqs: Vec<Vec<u32>> = lengths
+                .iter()
+                .enumerate()
+                .map(|(k, &n)| probe(n, vocab, 10 + k as u64))
+                .collect();
+            let vector: Vec<f32> = (0..d).map(|j| ((j * 7 % 5) as f32 - 2.0) * 0.3).collect();
+            for steer in [
+                None,
+                Some(Steer {
+                    site: Site::Residual(1),
+                    vector: vector.clone(),
+                    scale: 2.0,
+                }),
+                Some(Steer {
+                    site: Site::FinalNorm,
+                    vector: vector.clone(),
+                    scale: -1.0,
+                }),
+            ] {
+                let got = last_logits(&m, &seqs, 2, steer.as_ref(), |_, _| true).unwrap();
+                assert_eq!(got.len(), seqs.len() * vocab);
+                for (k, s) in seqs.iter().enumerate() {
+                    let out = m
+                        .forward_ids_steered(std::slice::from_ref(s), &[], steer.as_ref())
+                        .unwrap();
+                    let all = out.logits.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                    let want = &all[(s.len() - 1) * vocab..];
+                    let worst = got[k * vocab..(k + 1) * vocab]
+                        .iter()
+                        .zip(want)
+                        .map(|(a, b)| (a - b).abs())
+                        .fold(0f32, f32::max);
+                    assert!(
+                        worst < 1e-4,
+                        "{name} (streamed: {streamed}) sequence {k}, steer {:?}: {worst}",
+                        steer.as_ref().map(|s| s.site)
+                    );
+                }
+            }
+            let bad = Steer {
+                site: Site::Residual(1),
+                vector: vec![1.0; d + 1],
+                scale: 1.0,
+            };
+            let e = last_logits(&m, &seqs, 2, Some(&bad), |_, _| true).unwrap_err();
+            assert!(e.to_string().contains("steer.vector"), "{e}");
+        }
+    }
 }

@@ -114,6 +114,19 @@ pub struct SiteStatesOptions {
     pub batch: Option<u32>,
 }
 
+/// Options of `Model.lastLogits`.
+#[napi(object)]
+pub struct LastLogitsOptions {
+    /// The length of every sequence `ids` holds, in order; they must sum to `ids.length`.
+    /// @default [ids.length] (one sequence)
+    pub lengths: Option<Vec<u32>>,
+    /// Consecutive sequences of one length run at most this many at a time.
+    /// @default 8
+    pub batch: Option<u32>,
+    /// A vector added to the residual stream at one site, as in `ForwardOptions.steer`.
+    pub steer: Option<SteerOptions>,
+}
+
 /// Parses `"h_3"` or `"final_norm"`.
 pub fn parse_site(s: &str) -> CResult<Site> {
     if s == "final_norm" {
@@ -146,6 +159,39 @@ fn check_abort(flag: &AtomicBool, what: &str) -> CResult<()> {
         return Err(gauge_core::Error::Aborted { what: what.into() }.into());
     }
     Ok(())
+}
+
+/// Cuts `ids` into sequences of `lengths` (one sequence when absent); the lengths must sum to `ids.len()`.
+fn sequences(ids: &[u32], lengths: Option<Vec<u32>>) -> CResult<Vec<Vec<u32>>> {
+    let lengths = lengths.unwrap_or_else(|| vec![ids.len() as u32]);
+    let total: u64 = lengths.iter().map(|&n| n as u64).sum();
+    if total != ids.len() as u64 {
+        return Err(CodedError::invalid(
+            "lengths",
+            format!("sum to {total}, but ids holds {} ids", ids.len()),
+        ));
+    }
+    let mut at = 0;
+    Ok(lengths
+        .iter()
+        .map(|&n| {
+            let s = ids[at..at + n as usize].to_vec();
+            at += n as usize;
+            s
+        })
+        .collect())
+}
+
+/// `steer` as the model crate's [`gauge_models::Steer`].
+fn to_steer(s: Option<(String, Vec<f32>, f64)>) -> CResult<Option<gauge_models::Steer>> {
+    s.map(|(site, vector, scale)| {
+        Ok(gauge_models::Steer {
+            site: parse_site(&site)?,
+            vector,
+            scale: scale as f32,
+        })
+    })
+    .transpose()
 }
 
 /// Splits `ids` (`batch · seq` ids) into `batch` rows.
@@ -294,15 +340,7 @@ impl Model {
             }
             let rows = rows(&ids, batch.unwrap_or(1))?;
             let (b, seq) = (rows.len(), rows[0].len());
-            let steer = steer
-                .map(|(site, vector, scale)| {
-                    Ok::<_, CodedError>(gauge_models::Steer {
-                        site: parse_site(&site)?,
-                        vector,
-                        scale: scale as f32,
-                    })
-                })
-                .transpose()?;
+            let steer = to_steer(steer)?;
             let (logits, out_hidden) = if mode == "none" {
                 (
                     None,
@@ -372,23 +410,7 @@ impl Model {
                     format!("{site:?} is not a site: use \"h_0\" … \"h_L\" or \"final_norm\""),
                 )
             })?;
-            let lengths = lengths.unwrap_or_else(|| vec![ids.len() as u32]);
-            let total: u64 = lengths.iter().map(|&n| n as u64).sum();
-            if total != ids.len() as u64 {
-                return Err(CodedError::invalid(
-                    "lengths",
-                    format!("sum to {total}, but ids holds {} ids", ids.len()),
-                ));
-            }
-            let mut at = 0;
-            let sequences: Vec<Vec<u32>> = lengths
-                .iter()
-                .map(|&n| {
-                    let s = ids[at..at + n as usize].to_vec();
-                    at += n as usize;
-                    s
-                })
-                .collect();
+            let sequences = sequences(&ids, lengths)?;
             let states = gauge_models::site_states::site_states(
                 &model,
                 &sequences,
@@ -397,6 +419,45 @@ impl Model {
                 |_, _| !flag.load(Ordering::Relaxed),
             )?;
             Ok(Float32Array::new(states))
+        });
+        Ok(AsyncTask::new(job))
+    }
+
+    /// The logits at the last position of every sequence that `options.lengths` cuts `ids` into, row-major
+    /// `[sequences, vocab]`, with `options.steer` added on the way: one block-major pass (a streamed model reads
+    /// each block once per call), the head applied to the last positions only (the values of `forward` with
+    /// `logits: 'last'`, up to the rounding of another GEMM shape). Off the event loop; `signal` aborts it between
+    /// blocks.
+    #[napi(
+        ts_args_type = "ids: Uint32Array, options?: LastLogitsOptions | undefined | null, signal?: AbortSignal | undefined | null",
+        ts_return_type = "Promise<Float32Array>"
+    )]
+    pub fn last_logits(
+        &self,
+        env: Env,
+        ids: Uint32Array,
+        options: Option<LastLogitsOptions>,
+        signal: Option<Object>,
+    ) -> Result<AsyncTask<Job<Float32Array>>> {
+        let (lengths, batch, steer_o) = match options {
+            Some(o) => (o.lengths, o.batch, o.steer),
+            None => (None, None, None),
+        };
+        let steer_o = steer_o.map(|s| (s.site, s.vector.to_vec(), s.scale.unwrap_or(1.0)));
+        let flag = abort_flag(&env, signal)?;
+        let model = self.inner.clone();
+        let ids = ids.to_vec();
+        let job = Job::abortable(flag.clone(), "lastLogits", move || {
+            let sequences = sequences(&ids, lengths)?;
+            let steer = to_steer(steer_o)?;
+            let logits = gauge_models::site_states::last_logits(
+                &model,
+                &sequences,
+                batch.unwrap_or(8) as usize,
+                steer.as_ref(),
+                |_, _| !flag.load(Ordering::Relaxed),
+            )?;
+            Ok(Float32Array::new(logits))
         });
         Ok(AsyncTask::new(job))
     }
