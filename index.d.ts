@@ -97,12 +97,12 @@ export declare class Model {
    */
   forward(ids: Uint32Array, options?: ForwardOptions | undefined | null, signal?: AbortSignal | undefined | null): Promise<ForwardResult>
   /**
-   * The hidden states at `site` of every token of a probe, row-major `[ids.length, d]`: the sequences that
-   * `options.lengths` cuts `ids` into run block-major, so a streamed model reads each block it needs once per
-   * call rather than once per batch (same values as `forward` batch by batch). Off the event loop; `signal`
-   * aborts it between blocks.
+   * The hidden states at `sites` of every token of a probe, one row-major `[ids.length, d]` matrix per site in
+   * the order of `sites`: the sequences that `options.lengths` cuts `ids` into run block-major, so a streamed
+   * model reads each block it needs once per call rather than once per batch (same values as `forward` batch by
+   * batch). Off the event loop; `signal` aborts it between blocks.
    */
-  siteStates(ids: Uint32Array, site: string, options?: SiteStatesOptions | undefined | null, signal?: AbortSignal | undefined | null): Promise<Float32Array>
+  siteStates(ids: Uint32Array, sites: string[], options?: SiteStatesOptions | undefined | null, signal?: AbortSignal | undefined | null): Promise<Float32Array[]>
   /**
    * The logits at the last position of every sequence that `options.lengths` cuts `ids` into, row-major
    * `[sequences, vocab]`, with `options.steer` added on the way: one block-major pass (a streamed model reads

@@ -88,7 +88,7 @@ test('siteStates runs a probe block-major: the values of forward batch by batch,
   for (const streamed of [false, true]) {
     const model = await loadModel(TINY, { streamed });
     for (const site of ['h_0', 'h_1', `h_${model.layers}`, 'final_norm'] as const) {
-      const got = await model.siteStates(probe, site, { lengths, batch: 2 });
+      const [got] = await model.siteStates(probe, [site], { lengths, batch: 2 });
       expect(got.length).toBe(probe.length * model.d);
       const parts: Float32Array[] = [];
       for (const g of groups) {
@@ -106,7 +106,7 @@ test('siteStates runs a probe block-major: the values of forward batch by batch,
   }
   // One sequence by default.
   const model = await loadModel(TINY);
-  const one = await model.siteStates(probe.subarray(0, 6), 'h_1');
+  const [one] = await model.siteStates(probe.subarray(0, 6), ['h_1']);
   expect(maxAbsDiff(one, (await model.forward(probe.subarray(0, 6), { sites: ['h_1'], logits: 'none' })).hidden[0].values)).toBe(0);
 });
 
@@ -137,23 +137,25 @@ test('lastLogits gives forward\'s last-position logits of every sequence, steere
 
 test('siteStates refuses bad lengths, sites and ids by name, and aborts', async () => {
   const model = await loadModel(TINY);
-  let e = await rejection(model.siteStates(ids, 'h_1', { lengths: [5, 5] }));
+  let e = await rejection(model.siteStates(ids, ['h_1'], { lengths: [5, 5] }));
   expect(e.code).toBe('INVALID_ARGUMENT');
   expect(e.message).toMatch(/lengths.*10.*12/);
-  e = await rejection(model.siteStates(ids, 'h_1', { lengths: [12, 0] }));
+  e = await rejection(model.siteStates(ids, ['h_1'], { lengths: [12, 0] }));
   expect(e.message).toMatch(/sequence 1 has no ids/);
-  e = await rejection(model.siteStates(ids, 'resid_1'));
+  e = await rejection(model.siteStates(ids, ['resid_1']));
   expect(e.code).toBe('INVALID_ARGUMENT');
-  expect(e.message).toMatch(/site.*resid_1/);
-  e = await rejection(model.siteStates(ids, 'h_99'));
+  expect(e.message).toMatch(/sites.*resid_1/);
+  e = await rejection(model.siteStates(ids, []));
+  expect(e.message).toMatch(/sites.*empty/);
+  e = await rejection(model.siteStates(ids, ['h_99']));
   expect(e.message).toMatch(/h_99/);
-  e = await rejection(model.siteStates(Uint32Array.of(1, 100000), 'h_1'));
+  e = await rejection(model.siteStates(Uint32Array.of(1, 100000), ['h_1']));
   expect(e.message).toMatch(/100000.*vocabulary/);
-  e = await rejection(model.siteStates(ids, 'h_1', { batch: 0 }));
+  e = await rejection(model.siteStates(ids, ['h_1'], { batch: 0 }));
   expect(e.message).toMatch(/batch/);
   const ac = new AbortController();
   ac.abort();
-  e = await rejection(model.siteStates(ids, 'h_1', {}, ac.signal));
+  e = await rejection(model.siteStates(ids, ['h_1'], {}, ac.signal));
   expect(e.code).toBe('ABORTED');
 });
 

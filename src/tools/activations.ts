@@ -26,7 +26,7 @@ export async function siteActivations(model: Model, ids: Uint32Array, site: Site
   const rows = Math.floor(ids.length / seq);
   if (rows === 0) throw invalidArgument('ids', `holds ${ids.length} ids, fewer than one sequence of ${seq}`);
   const lengths = new Array<number>(rows).fill(seq);
-  return model.siteStates(ids.subarray(0, rows * seq), site, { lengths, batch }, options.signal);
+  return (await model.siteStates(ids.subarray(0, rows * seq), [site], { lengths, batch }, options.signal))[0];
 }
 
 /** The mean over rows of `[n, d]` activations, in float64 sums. */

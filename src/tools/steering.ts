@@ -20,7 +20,7 @@ export async function meanResidual(model: Model, prompts: Uint32Array[], site: S
   const d = model.d;
   const { ids: all, lengths } = concat(prompts);
   // One block-major pass over every prompt, each its own sequence (batch 1: the values of one forward each).
-  const h = await model.siteStates(all, site, { lengths, batch: 1 });
+  const [h] = await model.siteStates(all, [site], { lengths, batch: 1 });
   const sum = new Float64Array(d);
   let row = 0;
   for (const seq of lengths) {

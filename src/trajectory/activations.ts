@@ -127,12 +127,8 @@ export class ActivationCache {
     const model = await native.Model.load(checkpoint, { streamed });
     const d = model.d;
     const tokens = ids.length;
-    const out = sites.map(() => new Float32Array(tokens * d));
-    for (let o = 0; o < tokens; o += batch * seq) {
-      const chunk = ids.subarray(o, Math.min(tokens, o + batch * seq));
-      const r = await model.forward(chunk, { batch: chunk.length / seq, sites, logits: 'none' });
-      r.hidden.forEach((h, k) => out[k].set(h.values, o * d));
-    }
+    // One block-major pass: a streamed checkpoint is read once, not once per batch.
+    const out = await model.siteStates(ids, sites, { lengths: new Array<number>(tokens / seq).fill(seq), batch });
     this.runs++;
     const acts = { d, tokens, sites: out };
     if (this.dir) {

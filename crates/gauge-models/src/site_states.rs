@@ -1,16 +1,17 @@
-//! One model over a whole probe, block-major: the residual states at one site, or the last position's logits.
+//! One model over a whole probe, block-major: the residual states at some sites, or the last position's logits.
 //!
-//! The tools that are fitted or measured on one model's activations (SAEs, steering vectors, attributions) need
-//! `h_site` of every token of a probe. Running the probe batch by batch through [`crate::Model::hidden_states`]
-//! reads every block once per batch, which for a streamed model ([`crate::Model::load_streamed`]) means reading the
-//! checkpoint once per batch. Here the loop is turned inside out, as in [`crate::streamed_stats`]: every sequence is
-//! embedded, then each block `l < site` is held once ([`crate::blocks::Blocks::with_block`]: loaded and dropped
-//! when streamed) while every sub-batch runs through it. A streamed model therefore reads each needed block once
-//! per call, whatever the probe's length; a resident one does the same products in another order.
+//! The tools that are fitted or measured on one model's activations (SAEs, steering vectors, attributions, the
+//! activations of a trajectory's checkpoints) need `h_site` of every token of a probe. Running the probe batch by
+//! batch through [`crate::Model::hidden_states`] reads every block once per batch, which for a streamed model
+//! ([`crate::Model::load_streamed`]) means reading the checkpoint once per batch. Here the loop is turned inside
+//! out, as in [`crate::streamed_stats`]: every sequence is embedded, then each block below the last site is held
+//! once ([`crate::blocks::Blocks::with_block`]: loaded and dropped when streamed) while every sub-batch runs
+//! through it. A streamed model therefore reads each needed block once per call, whatever the probe's length; a
+//! resident one does the same products in another order.
 //!
 //! Sequences may have different lengths: consecutive sequences of one length form sub-batches of at most `batch`.
 //! Memory: the weights a pass holds (one block when streamed), the hidden states of the whole probe
-//! (`Σ len · d` floats, the size of the result) and one sub-batch's scratch.
+//! (`Σ len · d` floats, the size of one site's result), the results and one sub-batch's scratch.
 //!
 //! The states equal the batch-by-batch ones bit for bit on the CPU: each sub-batch goes through the same kernels.
 //! The logits of [`last_logits`] (what steering effects and audits measure) apply the head to the last position
@@ -22,35 +23,50 @@ use crate::blocks::Context;
 use crate::error::{Error, Result};
 use crate::{Model, Site, Steer};
 
-/// `h_site` of every token of `sequences`, row-major `[Σ len, d]` in sequence order (see the module
-/// documentation). `progress(done, total)` is called after the embedding and after every block (`total` is the
-/// blocks the site needs, plus one); returning `false` stops with [`gauge_core::Error::Aborted`].
+/// The hidden states at `sites` of every token of `sequences`: one row-major `[Σ len, d]` matrix per site, in the
+/// order of `sites`, rows in sequence order (see the module documentation). `progress(done, total)` is called after
+/// the embedding and after every block (`total` is the blocks the sites need, plus one); returning `false` stops
+/// with [`gauge_core::Error::Aborted`].
 ///
 /// # Errors
-/// `INVALID_ARGUMENT` for no sequences, an empty one, `batch = 0`, an id outside the vocabulary, a sequence longer
-/// than the model runs, or a site that does not exist; `ABORTED` when `progress` says stop.
+/// `INVALID_ARGUMENT` for no sites, no sequences, an empty one, `batch = 0`, an id outside the vocabulary, a
+/// sequence longer than the model runs, or a site that does not exist; `ABORTED` when `progress` says stop.
 pub fn site_states(
     model: &Model,
     sequences: &[Vec<u32>],
-    site: Site,
+    sites: &[Site],
     batch: usize,
     progress: impl FnMut(usize, usize) -> bool,
-) -> Result<Vec<f32>> {
-    let needed = match site {
-        Site::Residual(l) => l,
-        Site::FinalNorm => model.num_layers(),
-    };
-    let pass = Pass::new(model, sequences, batch, &[site], None)?;
-    let h = pass.run(needed, progress)?;
-    let h = if site == Site::FinalNorm {
-        pass.final_norm(h)?
-    } else {
-        h
-    };
+) -> Result<Vec<Vec<f32>>> {
+    if sites.is_empty() {
+        return Err(Error::input("sites", "is empty"));
+    }
+    let layers = model.num_layers();
+    let needed = sites
+        .iter()
+        .map(|s| match s {
+            Site::Residual(l) => *l,
+            Site::FinalNorm => layers,
+        })
+        .max()
+        .unwrap_or(0);
+    let pass = Pass::new(model, sequences, batch, sites, None)?;
     let d = model.hidden_size();
-    let mut out = Vec::with_capacity(pass.tokens * d);
-    for x in h {
-        out.extend(x.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?);
+    let mut out = vec![Vec::new(); sites.len()];
+    let mut record = |site: Site, h: &[Tensor]| -> Result<()> {
+        for k in (0..sites.len()).filter(|&k| sites[k] == site) {
+            let mut v = Vec::with_capacity(pass.tokens * d);
+            for x in h {
+                v.extend(x.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?);
+            }
+            out[k] = v;
+        }
+        Ok(())
+    };
+    let h = pass.run(needed, &mut record, progress)?;
+    if sites.contains(&Site::FinalNorm) {
+        let x = pass.final_norm(h)?;
+        record(Site::FinalNorm, &x)?;
     }
     Ok(out)
 }
@@ -73,7 +89,7 @@ pub fn last_logits(
         model.check_steer(s)?;
     }
     let pass = Pass::new(model, sequences, batch, &[], steer)?;
-    let h = pass.run(model.num_layers(), progress)?;
+    let h = pass.run(model.num_layers(), &mut |_, _| Ok(()), progress)?;
     let x = pass.final_norm(h)?;
     let mut out = Vec::with_capacity(sequences.len() * model.vocab_size());
     for x in x {
@@ -167,10 +183,12 @@ impl<'a> Pass<'a> {
         Ok(())
     }
 
-    /// `h_blocks` of every sub-batch: the embedding, then each block `l < blocks` held once for all sub-batches.
+    /// `h_blocks` of every sub-batch: the embedding, then each block `l < blocks` held once for all sub-batches;
+    /// `record` sees every `h_l` on the way.
     fn run(
         &self,
         blocks: usize,
+        record: &mut dyn FnMut(Site, &[Tensor]) -> Result<()>,
         mut progress: impl FnMut(usize, usize) -> bool,
     ) -> Result<Vec<Tensor>> {
         let aborted = || -> Error {
@@ -189,6 +207,7 @@ impl<'a> Pass<'a> {
             .map(|(ids, ctx)| m.embed(ids, ctx))
             .collect::<Result<_>>()?;
         self.visit(Site::Residual(0), &mut h)?;
+        record(Site::Residual(0), &h)?;
         if !progress(1, total) {
             return Err(aborted());
         }
@@ -200,6 +219,7 @@ impl<'a> Pass<'a> {
                 Ok(())
             })?;
             self.visit(Site::Residual(l + 1), &mut h)?;
+            record(Site::Residual(l + 1), &h)?;
             if !progress(l + 2, total) {
                 return Err(aborted());
             }

@@ -50,12 +50,13 @@ fn equals_the_batch_by_batch_pass_on_mixed_lengths() {
                 Site::FinalNorm,
             ] {
                 let mut calls = 0;
-                let got = site_states(&m, &seqs, site, 2, |done, total| {
+                let got = site_states(&m, &seqs, &[site], 2, |done, total| {
                     calls += 1;
                     assert!(done <= total);
                     true
                 })
-                .unwrap();
+                .unwrap()
+                .remove(0);
                 let want: Vec<f32> = groups
                     .iter()
                     .flat_map(|g| {
@@ -90,11 +91,31 @@ fn equals_the_batch_by_batch_pass_on_mixed_lengths() {
 }
 
 #[test]
+fn many_sites_in_one_pass_are_each_site_alone() {
+    let m = Model::load_streamed(&fixture("tiny"), &Device::Cpu).unwrap();
+    let seqs: Vec<Vec<u32>> = (0..5).map(|k| probe(8, m.vocab_size(), 30 + k)).collect();
+    let sites = [
+        Site::FinalNorm,
+        Site::Residual(1),
+        Site::Residual(0),
+        Site::Residual(1),
+    ];
+    let all = site_states(&m, &seqs, &sites, 3, |_, _| true).unwrap();
+    assert_eq!(all.len(), sites.len());
+    for (site, got) in sites.iter().zip(&all) {
+        let alone = site_states(&m, &seqs, &[*site], 3, |_, _| true)
+            .unwrap()
+            .remove(0);
+        assert_eq!(got, &alone, "{site}");
+    }
+}
+
+#[test]
 fn bad_input_names_the_argument_and_false_aborts() {
     let m = Model::load(&fixture("tiny"), &Device::Cpu).unwrap();
     let ok = vec![probe(4, m.vocab_size(), 1)];
     let err = |seqs: &[Vec<u32>], site: Site, batch: usize| {
-        site_states(&m, seqs, site, batch, |_, _| true).unwrap_err()
+        site_states(&m, seqs, &[site], batch, |_, _| true).unwrap_err()
     };
     for (e, what) in [
         (err(&[], Site::Residual(1), 1), "sequences"),
@@ -106,7 +127,9 @@ fn bad_input_names_the_argument_and_false_aborts() {
         assert_eq!(e.code(), "INVALID_ARGUMENT", "{e}");
         assert!(e.to_string().contains(what), "{e} should name {what}");
     }
-    let e = site_states(&m, &ok, Site::Residual(2), 1, |done, _| done < 2).unwrap_err();
+    let e = site_states(&m, &ok, &[], 1, |_, _| true).unwrap_err();
+    assert!(e.to_string().contains("sites"), "{e}");
+    let e = site_states(&m, &ok, &[Site::Residual(2)], 1, |done, _| done < 2).unwrap_err();
     assert_eq!(e.code(), "ABORTED");
 }
 

@@ -380,22 +380,22 @@ impl Model {
         Ok(AsyncTask::new(job))
     }
 
-    /// The hidden states at `site` of every token of a probe, row-major `[ids.length, d]`: the sequences that
-    /// `options.lengths` cuts `ids` into run block-major, so a streamed model reads each block it needs once per
-    /// call rather than once per batch (same values as `forward` batch by batch). Off the event loop; `signal`
-    /// aborts it between blocks.
+    /// The hidden states at `sites` of every token of a probe, one row-major `[ids.length, d]` matrix per site in
+    /// the order of `sites`: the sequences that `options.lengths` cuts `ids` into run block-major, so a streamed
+    /// model reads each block it needs once per call rather than once per batch (same values as `forward` batch by
+    /// batch). Off the event loop; `signal` aborts it between blocks.
     #[napi(
-        ts_args_type = "ids: Uint32Array, site: string, options?: SiteStatesOptions | undefined | null, signal?: AbortSignal | undefined | null",
-        ts_return_type = "Promise<Float32Array>"
+        ts_args_type = "ids: Uint32Array, sites: string[], options?: SiteStatesOptions | undefined | null, signal?: AbortSignal | undefined | null",
+        ts_return_type = "Promise<Float32Array[]>"
     )]
     pub fn site_states(
         &self,
         env: Env,
         ids: Uint32Array,
-        site: String,
+        sites: Vec<String>,
         options: Option<SiteStatesOptions>,
         signal: Option<Object>,
-    ) -> Result<AsyncTask<Job<Float32Array>>> {
+    ) -> Result<AsyncTask<Job<Vec<Float32Array>>>> {
         let (lengths, batch) = match options {
             Some(o) => (o.lengths, o.batch),
             None => (None, None),
@@ -404,21 +404,19 @@ impl Model {
         let model = self.inner.clone();
         let ids = ids.to_vec();
         let job = Job::abortable(flag.clone(), "siteStates", move || {
-            let site = parse_site(&site).map_err(|_| {
-                CodedError::invalid(
-                    "site",
-                    format!("{site:?} is not a site: use \"h_0\" … \"h_L\" or \"final_norm\""),
-                )
-            })?;
+            let sites = sites
+                .iter()
+                .map(|s| parse_site(s))
+                .collect::<CResult<Vec<_>>>()?;
             let sequences = sequences(&ids, lengths)?;
             let states = gauge_models::site_states::site_states(
                 &model,
                 &sequences,
-                site,
+                &sites,
                 batch.unwrap_or(8) as usize,
                 |_, _| !flag.load(Ordering::Relaxed),
             )?;
-            Ok(Float32Array::new(states))
+            Ok(states.into_iter().map(Float32Array::new).collect())
         });
         Ok(AsyncTask::new(job))
     }
