@@ -116,8 +116,8 @@ fn mean_correlation(stats: &PairStats, cancel: Cancel<'_>) -> Result<(Vec<f32>, 
     for (_, m) in &stats.sites {
         let c = m.correlation_cancellable(cancel)?;
         for (i, (p, x)) in pooled
-            .chunks_exact_mut(d)
-            .zip(c.chunks_exact(d))
+            .chunks_exact_mut(d.max(1))
+            .zip(c.chunks_exact(d.max(1)))
             .enumerate()
         {
             poll.row(i)?;
@@ -126,7 +126,7 @@ fn mean_correlation(stats: &PairStats, cancel: Cancel<'_>) -> Result<(Vec<f32>, 
         per.push(c);
     }
     let k = stats.sites.len() as f32;
-    for (i, p) in pooled.chunks_exact_mut(d).enumerate() {
+    for (i, p) in pooled.chunks_exact_mut(d.max(1)).enumerate() {
         poll.row(i)?;
         p.iter_mut().for_each(|p| *p /= k);
     }
@@ -153,7 +153,7 @@ fn consensus(
     }
     let poll = RowPoll::new(cancel, d);
     let mut max_abs = 0f32;
-    for (i, row) in pooled.chunks_exact(d).enumerate() {
+    for (i, row) in pooled.chunks_exact(d.max(1)).enumerate() {
         poll.row(i)?;
         max_abs = row.iter().fold(max_abs, |m, x| m.max(x.abs()));
     }
@@ -165,8 +165,8 @@ fn consensus(
     };
     let mut scores = votes;
     for (i, (s, p)) in scores
-        .chunks_exact_mut(d)
-        .zip(pooled.chunks_exact(d))
+        .chunks_exact_mut(d.max(1))
+        .zip(pooled.chunks_exact(d.max(1)))
         .enumerate()
     {
         poll.row(i)?;
@@ -220,8 +220,8 @@ pub fn estimate(stats: &PairStats, o: EstimateOptions<'_>, cancel: Cancel<'_>) -
         let (p, _) = mean_correlation(prior, cancel)?;
         let poll = RowPoll::new(cancel, d);
         for (i, (x, y)) in pooled
-            .chunks_exact_mut(d)
-            .zip(p.chunks_exact(d))
+            .chunks_exact_mut(d.max(1))
+            .zip(p.chunks_exact(d.max(1)))
             .enumerate()
         {
             poll.row(i)?;

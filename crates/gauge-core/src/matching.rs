@@ -77,7 +77,7 @@ pub fn match_gauge(
     }
     let poll = RowPoll::new(cancel, d);
     let mut scores: Vec<f32> = Vec::with_capacity(c.len());
-    for (i, row) in c.chunks_exact(d).enumerate() {
+    for (i, row) in c.chunks_exact(d.max(1)).enumerate() {
         poll.row(i)?;
         match method {
             Method::Signed => scores.extend_from_slice(row),
@@ -117,7 +117,7 @@ pub fn margins(s: &[f32], d: usize, row_to_col: &[u32]) -> Vec<f32> {
 fn margins_polled(s: &[f32], d: usize, row_to_col: &[u32], poll: RowPoll<'_>) -> Result<Vec<f32>> {
     // Largest and second-largest entry of every column, with the row of the largest.
     let mut col_top = vec![(f32::NEG_INFINITY, u32::MAX, f32::NEG_INFINITY); d];
-    for (i, row) in s.chunks_exact(d).enumerate() {
+    for (i, row) in s.chunks_exact(d.max(1)).enumerate() {
         poll.row(i)?;
         for (t, &x) in col_top.iter_mut().zip(row) {
             if x > t.2 {
@@ -129,7 +129,7 @@ fn margins_polled(s: &[f32], d: usize, row_to_col: &[u32], poll: RowPoll<'_>) ->
             }
         }
     }
-    s.chunks_exact(d)
+    s.chunks_exact(d.max(1))
         .zip(row_to_col)
         .enumerate()
         .map(|(i, (row, &j))| {
@@ -222,5 +222,14 @@ mod tests {
     fn rejects_a_non_square_matrix() {
         let e = match_gauge(&[0.0; 6], 2, Method::Marginalized, Solver::Jv, None).unwrap_err();
         assert_eq!(e.code(), "SHAPE_MISMATCH");
+    }
+
+    #[test]
+    fn an_empty_matrix_is_empty_input_for_every_method() {
+        for method in [Method::Marginalized, Method::Signed, Method::Permutation] {
+            let e = match_gauge(&[], 0, method, Solver::Jv, None).unwrap_err();
+            assert_eq!(e.code(), "EMPTY_INPUT", "{method:?}");
+        }
+        assert!(margins(&[], 0, &[]).is_empty());
     }
 }
