@@ -13,7 +13,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use candle_core::{Device, Tensor, Var};
+use candle_core::{CpuStorage, DType, Device, InplaceOp2, InplaceOp3, Layout, Tensor, Var};
+use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 
@@ -125,17 +126,14 @@ impl AdamW {
                 continue;
             };
             let theta = var.as_tensor();
-            let previous = self.state.get(name);
-            let fused = fused_update(
-                theta,
-                g,
-                previous,
-                &FusedCoefficients::new(&c, lr, t, grad_scale),
-            )?;
-            let (next, moments) = match fused {
-                Some(done) => done,
-                None => composed_update(theta, g, previous, &c, lr, t, grad_scale)?,
-            };
+            if fusable_update(theta, g, self.state.get(name)) {
+                let k = FusedCoefficients::new(&c, lr, t, grad_scale);
+                let moments = fused_update(theta, g, self.state.remove(name), &k)?;
+                self.state.insert(name.clone(), moments);
+                continue;
+            }
+            let (next, moments) =
+                composed_update(theta, g, self.state.get(name), &c, lr, t, grad_scale)?;
             var.set(&next)?;
             self.state.insert(name.clone(), moments);
         }
@@ -418,69 +416,148 @@ pub(crate) fn with_cpu_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Option
     }
 }
 
-/// The fused update of one parameter: the next `θ` and moments, or `None` when a tensor is not a contiguous `f32`
-/// CPU tensor (the caller then composes tensor operations). The moments of a first update start at zero.
+/// Whether `t` is a contiguous `f32` tensor on the CPU with `n` elements (what the in-place update reads).
+fn fusable(t: &Tensor, n: usize) -> bool {
+    t.device().is_cpu()
+        && t.dtype() == DType::F32
+        && t.elem_count() == n
+        && t.layout().is_contiguous()
+}
+
+/// Elements per task of the in-place passes: large enough to amortize scheduling, small enough to share.
+const CHUNK: usize = 1 << 16;
+
+/// The contiguous `f32` elements of a CPU storage.
+fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> candle_core::Result<&'a [f32]> {
+    match (s, l.contiguous_offsets()) {
+        (CpuStorage::F32(v), Some((a, b))) => Ok(&v[a..b]),
+        _ => candle_core::bail!("{op}: expects contiguous f32 tensors"),
+    }
+}
+
+/// [`f32_slice`], mutable.
+fn f32_slice_mut<'a>(
+    s: &'a mut CpuStorage,
+    l: &Layout,
+    op: &str,
+) -> candle_core::Result<&'a mut [f32]> {
+    match (s, l.contiguous_offsets()) {
+        (CpuStorage::F32(v), Some((a, b))) => Ok(&mut v[a..b]),
+        _ => candle_core::bail!("{op}: expects contiguous f32 tensors"),
+    }
+}
+
+/// A moment in place: `m ← β m + (1 − β) · s g`, or `v ← β v + (1 − β) · (s g)²` when `square`.
+struct MomentStep {
+    beta: f32,
+    grad_scale: f32,
+    square: bool,
+}
+
+impl InplaceOp2 for MomentStep {
+    fn name(&self) -> &'static str {
+        "adamw-moment"
+    }
+
+    fn cpu_fwd(
+        &self,
+        dst: &mut CpuStorage,
+        dst_l: &Layout,
+        g: &CpuStorage,
+        g_l: &Layout,
+    ) -> candle_core::Result<()> {
+        let m = f32_slice_mut(dst, dst_l, self.name())?;
+        let g = f32_slice(g, g_l, self.name())?;
+        let (beta, s, square) = (self.beta, self.grad_scale, self.square);
+        m.par_chunks_mut(CHUNK)
+            .zip(g.par_chunks(CHUNK))
+            .for_each(|(m, g)| {
+                for (m, &g) in m.iter_mut().zip(g) {
+                    let gi = g * s;
+                    let x = if square { gi * gi } else { gi };
+                    *m = *m * beta + x * (1.0 - beta);
+                }
+            });
+        Ok(())
+    }
+}
+
+/// The parameter in place from the updated moments: `θ ← θ (1 − lr λ) − lr / (1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε)`.
+struct ParamStep<'a>(&'a FusedCoefficients);
+
+impl InplaceOp3 for ParamStep<'_> {
+    fn name(&self) -> &'static str {
+        "adamw-param"
+    }
+
+    fn cpu_fwd(
+        &self,
+        dst: &mut CpuStorage,
+        dst_l: &Layout,
+        m: &CpuStorage,
+        m_l: &Layout,
+        v: &CpuStorage,
+        v_l: &Layout,
+    ) -> candle_core::Result<()> {
+        let theta = f32_slice_mut(dst, dst_l, self.name())?;
+        let m = f32_slice(m, m_l, self.name())?;
+        let v = f32_slice(v, v_l, self.name())?;
+        let k = self.0;
+        theta
+            .par_chunks_mut(CHUNK)
+            .zip(m.par_chunks(CHUNK).zip(v.par_chunks(CHUNK)))
+            .for_each(|(theta, (m, v))| {
+                for ((t, &m), &v) in theta.iter_mut().zip(m).zip(v) {
+                    *t = *t * k.decay - m / (v.sqrt() / k.bc2_sqrt + k.eps) * k.step_size;
+                }
+            });
+        Ok(())
+    }
+}
+
+/// Whether [`fused_update`] applies: `θ`, `g` and the moments (if any) are contiguous `f32` CPU tensors of one size.
+fn fusable_update(theta: &Tensor, g: &Tensor, previous: Option<&Moments>) -> bool {
+    let n = theta.elem_count();
+    fusable(theta, n)
+        && fusable(g, n)
+        && previous.is_none_or(|p| fusable(&p.exp_avg, n) && fusable(&p.exp_avg_sq, n))
+}
+
+/// The update of one parameter in place (where [`fusable_update`] holds), in three parallel passes over memory and
+/// no allocation after the first step: `m`, then `v`, then `θ`, with the arithmetic of [`composed_update`] in
+/// `f32`. `previous` is the parameter's state, `None` on its first update (the moments start at zero); the updated
+/// state is returned.
 fn fused_update(
     theta: &Tensor,
     g: &Tensor,
-    previous: Option<&Moments>,
+    previous: Option<Moments>,
     k: &FusedCoefficients,
-) -> Result<Option<(Tensor, Moments)>> {
-    let n = theta.elem_count();
-    if g.elem_count() != n {
-        return Ok(None);
-    }
-    let mut next = vec![0f32; n];
-    let mut m = vec![0f32; n];
-    let mut v = vec![0f32; n];
-    let done = with_cpu_f32(theta, |theta| {
-        with_cpu_f32(g, |g| {
-            let step = |i: usize, m_prev: f32, v_prev: f32| {
-                let gi = g[i] * k.grad_scale;
-                let mi = m_prev * k.beta1 + gi * (1.0 - k.beta1);
-                let vi = v_prev * k.beta2 + gi * gi * (1.0 - k.beta2);
-                (
-                    mi,
-                    vi,
-                    theta[i] * k.decay - mi / (vi.sqrt() / k.bc2_sqrt + k.eps) * k.step_size,
-                )
-            };
-            match previous {
-                None => {
-                    for i in 0..n {
-                        (m[i], v[i], next[i]) = step(i, 0.0, 0.0);
-                    }
-                    Some(())
-                }
-                Some(p) => with_cpu_f32(&p.exp_avg, |m_prev| {
-                    with_cpu_f32(&p.exp_avg_sq, |v_prev| {
-                        if m_prev.len() != n || v_prev.len() != n {
-                            return None;
-                        }
-                        for i in 0..n {
-                            (m[i], v[i], next[i]) = step(i, m_prev[i], v_prev[i]);
-                        }
-                        Some(())
-                    })
-                    .flatten()
-                })
-                .flatten(),
-            }
-        })
-        .flatten()
-    })
-    .flatten();
-    if done.is_none() {
-        return Ok(None);
-    }
-    let (shape, device) = (theta.shape(), theta.device());
-    Ok(Some((
-        Tensor::from_vec(next, shape, device)?,
-        Moments {
-            exp_avg: Tensor::from_vec(m, shape, device)?,
-            exp_avg_sq: Tensor::from_vec(v, shape, device)?,
+) -> Result<Moments> {
+    let moments = match previous {
+        Some(p) => p,
+        None => Moments {
+            exp_avg: theta.zeros_like()?,
+            exp_avg_sq: theta.zeros_like()?,
         },
-    )))
+    };
+    moments.exp_avg.inplace_op2(
+        g,
+        &MomentStep {
+            beta: k.beta1,
+            grad_scale: k.grad_scale,
+            square: false,
+        },
+    )?;
+    moments.exp_avg_sq.inplace_op2(
+        g,
+        &MomentStep {
+            beta: k.beta2,
+            grad_scale: k.grad_scale,
+            square: true,
+        },
+    )?;
+    theta.inplace_op3(&moments.exp_avg, &moments.exp_avg_sq, &ParamStep(k))?;
+    Ok(moments)
 }
 
 #[cfg(test)]
@@ -505,39 +582,52 @@ mod tests {
     #[test]
     fn fused_update_equals_composed_operations() {
         let dev = Device::Cpu;
-        let theta = Tensor::randn(0f32, 1.0, (7, 5), &dev).unwrap();
-        let g = Tensor::randn(0f32, 0.1, (7, 5), &dev).unwrap();
         let c = AdamWConfig {
             lr: 3e-3,
             weight_decay: 0.1,
             ..Default::default()
         };
         let (lr, scale) = (2e-3, 0.37);
-        let mut previous: Option<Moments> = None;
-        for step in 1..=3 {
-            let k = FusedCoefficients::new(&c, lr, step, scale);
-            let (fused, fm) = fused_update(&theta, &g, previous.as_ref(), &k)
-                .unwrap()
-                .expect("contiguous f32 CPU tensors take the fused pass");
-            let (composed, cm) =
-                composed_update(&theta, &g, previous.as_ref(), &c, lr, step, scale).unwrap();
-            assert!(max_diff(&fused, &composed) < 1e-6, "θ at step {step}");
+        // One small tensor and one spanning several tasks of the parallel passes, with a partial last one.
+        for shape in [(7, 5), (3, CHUNK + 17)] {
+            let start = Tensor::randn(0f32, 1.0, shape, &dev).unwrap();
+            let theta = start.copy().unwrap();
+            let mut composed = start.clone();
+            let mut fused_state: Option<Moments> = None;
+            let mut composed_state: Option<Moments> = None;
+            for step in 1..=3 {
+                let g = Tensor::randn(0f32, 0.1, shape, &dev).unwrap();
+                assert!(fusable_update(&theta, &g, fused_state.as_ref()));
+                let k = FusedCoefficients::new(&c, lr, step, scale);
+                let fm = fused_update(&theta, &g, fused_state.take(), &k).unwrap();
+                let (next, cm) =
+                    composed_update(&composed, &g, composed_state.as_ref(), &c, lr, step, scale)
+                        .unwrap();
+                assert!(max_diff(&theta, &next) < 1e-6, "θ at step {step}");
+                assert!(
+                    max_diff(&fm.exp_avg, &cm.exp_avg) < 1e-7,
+                    "m at step {step}"
+                );
+                assert!(
+                    max_diff(&fm.exp_avg_sq, &cm.exp_avg_sq) < 1e-9,
+                    "v at step {step}"
+                );
+                composed = next;
+                fused_state = Some(fm);
+                composed_state = Some(cm);
+            }
             assert!(
-                max_diff(&fm.exp_avg, &cm.exp_avg) < 1e-7,
-                "m at step {step}"
+                max_diff(&theta, &start) > 1e-4,
+                "the updates move θ in place"
             );
-            assert!(
-                max_diff(&fm.exp_avg_sq, &cm.exp_avg_sq) < 1e-9,
-                "v at step {step}"
-            );
-            assert!(max_diff(&fused, &theta) > 1e-4, "the update moves θ");
-            previous = Some(fm);
         }
-        let strided = g.t().unwrap();
-        let theta_t = theta.t().unwrap().contiguous().unwrap();
-        let k = FusedCoefficients::new(&c, lr, 1, 1.0);
-        assert!(fused_update(&theta_t, &strided, None, &k)
-            .unwrap()
-            .is_none());
+        let theta = Tensor::randn(0f32, 1.0, (7, 5), &dev).unwrap();
+        let strided = Tensor::randn(0f32, 1.0, (5, 7), &dev).unwrap().t().unwrap();
+        assert!(
+            !fusable_update(&theta, &strided, None),
+            "a strided gradient is composed"
+        );
+        let f64_grad = strided.t().unwrap().to_dtype(DType::F64).unwrap();
+        assert!(!fusable_update(&theta, &f64_grad, None));
     }
 }
