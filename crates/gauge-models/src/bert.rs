@@ -7,7 +7,9 @@
 //! asking for logits is an [`Error::Unsupported`]. Only `absolute` position embeddings are run.
 
 use candle_core::{Module, Tensor};
-use candle_nn::{Linear, VarBuilder};
+use candle_nn::VarBuilder;
+
+use crate::linear::Linear;
 
 use crate::attention::{attention, merge_heads, split_heads};
 use crate::blocks::{Blocks, Context, Dims, Layers, RunBlock};
@@ -43,7 +45,8 @@ impl Layer {
     fn new(vb: VarBuilder, h: &Hyper) -> Result<Self> {
         let d = h.hidden;
         let a = vb.pp("attention");
-        let lin = |vb: VarBuilder, i, o| -> Result<Linear> { Ok(candle_nn::linear(i, o, vb)?) };
+        let lin =
+            |vb: VarBuilder, i, o| -> Result<Linear> { Ok(candle_nn::linear(i, o, vb)?.into()) };
         Ok(Self {
             q: lin(a.pp("self.query"), d, d)?,
             k: lin(a.pp("self.key"), d, d)?,

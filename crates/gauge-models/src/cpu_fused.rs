@@ -18,7 +18,7 @@ use rayon::prelude::*;
 /// set by bits), written with selects only so that loops over it vectorize. Relative error about 1e-7; `e^x = 0`
 /// below −87.3 (where the true value is under 1.2e-38), `+∞` above 88.7, NaN for NaN.
 #[inline(always)]
-fn exp(x: f32) -> f32 {
+pub(crate) fn exp(x: f32) -> f32 {
     const HI: f32 = 88.72283;
     const LO: f32 = -87.33654;
     const LOG2E: f32 = std::f32::consts::LOG2_E;
@@ -51,7 +51,7 @@ const LANES: usize = 8;
 
 /// The largest entry of `x` (`−∞` when empty), by lanes so that it vectorizes.
 #[inline(always)]
-fn max_of(x: &[f32]) -> f32 {
+pub(crate) fn max_of(x: &[f32]) -> f32 {
     let mut lanes = [f32::NEG_INFINITY; LANES];
     let chunks = x.chunks_exact(LANES);
     let tail = chunks.remainder();
@@ -67,7 +67,7 @@ fn max_of(x: &[f32]) -> f32 {
 
 /// The sum of `x`, by lanes so that it vectorizes (a fixed order of additions).
 #[inline(always)]
-fn sum_of(x: &[f32]) -> f32 {
+pub(crate) fn sum_of(x: &[f32]) -> f32 {
     let mut lanes = [0f32; LANES];
     let chunks = x.chunks_exact(LANES);
     let tail = chunks.remainder();
@@ -152,8 +152,9 @@ fn contiguous_f32<'a>(s: &'a CpuStorage, l: &Layout, op: &str, what: &str) -> Re
     }
 }
 
-struct MaskedSoftmax {
-    scale: f32,
+/// `softmax(scores · scale + mask)` over the last axis.
+pub(crate) struct MaskedSoftmax {
+    pub(crate) scale: f32,
 }
 
 impl CustomOp2 for MaskedSoftmax {
@@ -188,7 +189,8 @@ impl CustomOp2 for MaskedSoftmax {
     }
 }
 
-struct SiluMul;
+/// `silu(g) ⊙ u`.
+pub(crate) struct SiluMul;
 
 impl CustomOp2 for SiluMul {
     fn name(&self) -> &'static str {

@@ -14,7 +14,9 @@
 //!   `tie_word_embeddings` is false; Gemma 2 soft-caps the logits with `final_logit_softcapping`.
 
 use candle_core::Tensor;
-use candle_nn::{Linear, VarBuilder};
+use candle_nn::VarBuilder;
+
+use crate::linear::Linear;
 
 use crate::blocks::{Blocks, Context, Dims, Layers, RunBlock};
 use crate::config::Config;

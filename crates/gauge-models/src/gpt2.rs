@@ -8,7 +8,9 @@
 //! an output head tied to `wte` (or `lm_head.weight` when `tie_word_embeddings` is false).
 
 use candle_core::{Module, Tensor};
-use candle_nn::{Linear, VarBuilder};
+use candle_nn::VarBuilder;
+
+use crate::linear::Linear;
 
 use crate::kernels::{Kernels, Norm};
 

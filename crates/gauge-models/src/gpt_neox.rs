@@ -7,7 +7,9 @@
 //! `rotary_emb_base`); the MLP is `dense_4h_to_h(act(dense_h_to_4h(x)))`; `final_layer_norm`; head `embed_out`.
 
 use candle_core::{Module, Tensor};
-use candle_nn::{Linear, VarBuilder};
+use candle_nn::VarBuilder;
+
+use crate::linear::Linear;
 
 use crate::attention::{attention, cached_mask, merge_heads};
 use crate::blocks::{Blocks, Context, Dims, Layers, RunBlock};
@@ -45,7 +47,7 @@ impl Layer {
         let d = h.hidden;
         let lin = |vb: VarBuilder, i, o| -> Result<Linear> {
             let bias = vb.contains_tensor("bias");
-            Ok(candle_nn::linear_b(i, o, bias, vb)?)
+            Ok(candle_nn::linear_b(i, o, bias, vb)?.into())
         };
         Ok(Self {
             ln_1: Norm::layer(d, h.eps, vb.pp("input_layernorm"))?,

@@ -1,6 +1,8 @@
 //! The operations that have two implementations: candle's fused kernels (fast, forward only) and compositions of
 //! elementary tensor ops that candle can differentiate. Inference uses the fused ones; training the
-//! differentiable ones. Both compute the same function (checked in `tests/train.rs`).
+//! differentiable ones. Both compute the same function (checked in `tests/train.rs`). On the CPU in `f32` both
+//! kinds run this crate's fused kernels where it has them: [`crate::cpu_fused`] for inference, and
+//! [`crate::cpu_train`] (the same forward with a hand-written backward) for training.
 
 use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
@@ -68,10 +70,18 @@ impl Norm {
         let eps = self.eps as f32;
         match (&self.bias, k) {
             (None, Kernels::Fused) => candle_nn::ops::rms_norm(&x.contiguous()?, &self.weight, eps),
-            (None, Kernels::Differentiable) if self.offset != 0.0 => {
-                candle_nn::ops::rms_norm_slow(x, &(&self.weight + self.offset)?, eps)
+            (None, Kernels::Differentiable) => {
+                let w = if self.offset != 0.0 {
+                    &(&self.weight + self.offset)?
+                } else {
+                    &self.weight
+                };
+                if crate::cpu_fused::applies(x) {
+                    crate::cpu_train::rms_norm(x, w, eps)
+                } else {
+                    candle_nn::ops::rms_norm_slow(x, w, eps)
+                }
             }
-            (None, Kernels::Differentiable) => candle_nn::ops::rms_norm_slow(x, &self.weight, eps),
             (Some(b), Kernels::Fused) => {
                 candle_nn::ops::layer_norm(&x.contiguous()?, &self.weight, b, eps)
             }
@@ -99,16 +109,22 @@ pub(crate) fn scaled_masked_softmax(
     mask: &Tensor,
     k: Kernels,
 ) -> Result<Tensor> {
-    if k == Kernels::Fused && crate::cpu_fused::applies(scores) {
-        return crate::cpu_fused::masked_softmax(scores, scale as f32, mask);
+    if crate::cpu_fused::applies(scores) {
+        return match k {
+            Kernels::Fused => crate::cpu_fused::masked_softmax(scores, scale as f32, mask),
+            Kernels::Differentiable => crate::cpu_train::masked_softmax(scores, scale as f32, mask),
+        };
     }
     softmax_last_dim(&(scores * scale)?.broadcast_add(mask)?, k)
 }
 
 /// SwiGLU's `silu(g) ⊙ u`, fused on the CPU ([`crate::cpu_fused`]).
 pub(crate) fn silu_mul(g: &Tensor, u: &Tensor, k: Kernels) -> Result<Tensor> {
-    if k == Kernels::Fused && crate::cpu_fused::applies(g) {
-        return crate::cpu_fused::silu_mul(g, u);
+    if crate::cpu_fused::applies(g) {
+        return match k {
+            Kernels::Fused => crate::cpu_fused::silu_mul(g, u),
+            Kernels::Differentiable => crate::cpu_train::silu_mul(g, u),
+        };
     }
     candle_nn::ops::silu(g)? * u
 }

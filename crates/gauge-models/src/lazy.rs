@@ -4,7 +4,9 @@
 //! or one block at a time.
 
 use candle_core::{Module, Tensor};
-use candle_nn::{Embedding, Linear, VarBuilder};
+use candle_nn::{Embedding, VarBuilder};
+
+use crate::linear::Linear;
 
 use crate::error::Result;
 
@@ -91,7 +93,7 @@ pub(crate) fn head(
     streamed: bool,
 ) -> Result<Lazy<Linear>> {
     Lazy::new(streamed, move || {
-        Ok(candle_nn::linear_no_bias(d, vocab, vb.clone())?)
+        Ok(candle_nn::linear_no_bias(d, vocab, vb.clone())?.into())
     })
 }
 

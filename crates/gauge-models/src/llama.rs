@@ -13,7 +13,9 @@
 //! activations other than SiLU.
 
 use candle_core::{Module, Tensor};
-use candle_nn::{Linear, VarBuilder};
+use candle_nn::VarBuilder;
+
+use crate::linear::Linear;
 
 use crate::attention::{cached_mask, grouped_attention, split_heads};
 use crate::blocks::{Blocks, Context, Dims, Layers, RunBlock};
@@ -178,7 +180,7 @@ impl Hyper {
 /// A `Linear` `[out, in]` named `name` under `vb`, with its bias when the checkpoint has one.
 pub(crate) fn linear(vb: &VarBuilder, in_dim: usize, out_dim: usize, name: &str) -> Result<Linear> {
     let bias = vb.contains_tensor(&format!("{name}.bias"));
-    Ok(candle_nn::linear_b(in_dim, out_dim, bias, vb.pp(name))?)
+    Ok(candle_nn::linear_b(in_dim, out_dim, bias, vb.pp(name))?.into())
 }
 
 /// The output head: `lm_head.weight`, or the token embedding when `tied`; a config error naming

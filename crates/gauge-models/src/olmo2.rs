@@ -3,7 +3,9 @@
 //! (`q_norm` `[heads · head_dim]`, `k_norm` `[kv_heads · head_dim]`), applied before the heads split and RoPE.
 
 use candle_core::{Module, Tensor};
-use candle_nn::{Linear, VarBuilder};
+use candle_nn::VarBuilder;
+
+use crate::linear::Linear;
 
 use crate::attention::{cached_mask, grouped_attention, split_heads};
 use crate::blocks::{Blocks, Context, Dims, Layers, RunBlock};

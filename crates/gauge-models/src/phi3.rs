@@ -4,7 +4,9 @@
 //! layer when `sliding_window` is set. `longrope` (and every other scaled RoPE but `linear`/`llama3`) is refused.
 
 use candle_core::{Module, Tensor};
-use candle_nn::{Linear, VarBuilder};
+use candle_nn::VarBuilder;
+
+use crate::linear::Linear;
 
 use crate::attention::{cached_mask, grouped_attention, split_heads};
 use crate::blocks::{Blocks, Context, Dims, Layers, RunBlock};

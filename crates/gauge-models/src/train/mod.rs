@@ -166,6 +166,15 @@ impl Trainer {
         }
         let out = self.model.forward_ids(rows, &[])?;
         let (b, s, v) = out.logits.dims3()?;
+        if crate::cpu_fused::applies(&out.logits) {
+            // Every position's logits as they are, the last of each sequence left out by its target.
+            let targets: Vec<u32> = rows
+                .iter()
+                .flat_map(|r| r[1..].iter().copied().chain([crate::cpu_train::IGNORE]))
+                .collect();
+            let targets = Tensor::from_vec(targets, b * s, self.model.device())?;
+            return Ok(crate::cpu_train::cross_entropy(&out.logits, &targets)?);
+        }
         let ids = Tensor::from_vec(rows.concat(), (b, s), self.model.device())?;
         let pred = out.logits.narrow(1, 0, s - 1)?.reshape((b * (s - 1), v))?;
         let target = ids.narrow(1, 1, s - 1)?.flatten_all()?;

@@ -1,0 +1,297 @@
+//! The linear layer `y = x Wᵀ + b` over the last axis: `x` `[…, in]`, `W` `[out, in]` (the Hugging Face layout),
+//! `b` `[out]`, `y` `[…, out]`.
+//!
+//! Inference runs candle's `Linear`. A layer being trained on the CPU in `f32` (its input or weight carries a
+//! gradient) runs one matrix product forward and two backward, as a single graph node: `∂x = g W` and `∂W = gᵀ x`,
+//! the latter written straight in `W`'s layout. candle's composition (a reshape, a transpose of `W`, a batched
+//! product) adds a node per view, and its backward pass makes a zero tensor of each node's size and adds the
+//! gradient into it, so every step would pass over every weight several more times (and once transposed).
+//! `GAUGE_TRANSPORT_CPU_FUSED=0` keeps the composition.
+
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Module, Result, Shape, Tensor};
+
+/// A linear layer (see the module docs).
+#[derive(Clone, Debug)]
+pub(crate) struct Linear(candle_nn::Linear);
+
+impl Linear {
+    /// `x Wᵀ + b` with `weight` `[out, in]` and `bias` `[out]`.
+    pub(crate) fn new(weight: Tensor, bias: Option<Tensor>) -> Self {
+        Self(candle_nn::Linear::new(weight, bias))
+    }
+}
+
+impl From<candle_nn::Linear> for Linear {
+    fn from(l: candle_nn::Linear) -> Self {
+        Self(l)
+    }
+}
+
+impl Module for Linear {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let w = self.0.weight();
+        let trained = x.track_op() || w.track_op();
+        if !(trained
+            && crate::cpu_fused::applies(x)
+            && crate::cpu_fused::applies(w)
+            && w.is_contiguous()
+            && w.rank() == 2)
+        {
+            return self.0.forward(x);
+        }
+        let y = x.contiguous()?.apply_op2(w, TrainedLinear)?;
+        match self.0.bias() {
+            Some(b) => y.broadcast_add(b),
+            None => Ok(y),
+        }
+    }
+}
+
+/// The contiguous `f32` data of a CPU storage, or an error naming `what`.
+fn f32_data<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
+    match (s, l.contiguous_offsets()) {
+        (CpuStorage::F32(v), Some((a, b))) => Ok(&v[a..b]),
+        _ => candle_core::bail!("linear: {what} must be a contiguous f32 tensor"),
+    }
+}
+
+/// `dst [m, n] = lhs [m, k] · rhs [k, n]`, each operand given by its row and column strides (in elements).
+///
+/// # Safety
+/// Every `(row, column)` the strides address lies inside its buffer: `lhs` `m × k`, `rhs` `k × n`, `dst` `m × n`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn product(
+    (m, n, k): (usize, usize, usize),
+    dst: &mut [f32],
+    (dst_rs, dst_cs): (usize, usize),
+    lhs: &[f32],
+    (lhs_rs, lhs_cs): (usize, usize),
+    rhs: &[f32],
+    (rhs_rs, rhs_cs): (usize, usize),
+) {
+    let threads = candle_core::utils::get_num_threads();
+    let parallelism = if threads > 1 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: the caller's contract: every addressed element is in bounds.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            dst_cs as isize,
+            dst_rs as isize,
+            false,
+            lhs.as_ptr(),
+            lhs_cs as isize,
+            lhs_rs as isize,
+            rhs.as_ptr(),
+            rhs_cs as isize,
+            rhs_rs as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
+/// The sizes `(rows, in, out)` of `x` `[…, in]` against `W` `[out, in]`.
+fn sizes(x: &Layout, w: &Layout) -> Result<(usize, usize, usize)> {
+    let (out, inner) = w.shape().dims2()?;
+    match x.shape().dims().last() {
+        Some(&d) if d == inner => Ok((x.shape().elem_count() / inner.max(1), inner, out)),
+        _ => candle_core::bail!(
+            "linear: input {:?} does not end in the weight's {inner} columns ({:?})",
+            x.shape(),
+            w.shape()
+        ),
+    }
+}
+
+/// `y = x Wᵀ` with a backward pass.
+struct TrainedLinear;
+
+impl CustomOp2 for TrainedLinear {
+    fn name(&self) -> &'static str {
+        "linear-train"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (rows, inner, out) = sizes(l1, l2)?;
+        let x = f32_data(s1, l1, "input")?;
+        let w = f32_data(s2, l2, "weight")?;
+        let mut y = vec![0f32; rows * out];
+        // SAFETY: `x` is `rows × inner` row-major, `Wᵀ` reads `W` (`out × inner`) column-major, `y` is `rows × out`.
+        unsafe {
+            product(
+                (rows, out, inner),
+                &mut y,
+                (out, 1),
+                x,
+                (inner, 1),
+                w,
+                (1, inner),
+            )
+        };
+        let mut dims = l1.shape().dims().to_vec();
+        *dims.last_mut().expect("rank checked by sizes") = out;
+        Ok((CpuStorage::F32(y), Shape::from(dims)))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _: &Tensor,
+        g: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let both = x.apply_op3_no_bwd(w, &g.contiguous()?, &TrainedLinearGrad)?;
+        let n = x.elem_count();
+        let dx = both.narrow(0, 0, n)?.reshape(x.shape())?;
+        let dw = both.narrow(0, n, w.elem_count())?.reshape(w.shape())?;
+        Ok((Some(dx), Some(dw)))
+    }
+}
+
+/// `[∂x, ∂W]` (flattened) of [`TrainedLinear`] from `x`, `W` and `g` `[…, out]`: `∂x = g W`, `∂W = gᵀ x`.
+struct TrainedLinearGrad;
+
+impl CustomOp3 for TrainedLinearGrad {
+    fn name(&self) -> &'static str {
+        "linear-train-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (rows, inner, out) = sizes(l1, l2)?;
+        let x = f32_data(s1, l1, "input")?;
+        let w = f32_data(s2, l2, "weight")?;
+        let g = f32_data(s3, l3, "gradient")?;
+        if g.len() != rows * out {
+            candle_core::bail!(
+                "linear: gradient {:?} does not match the output",
+                l3.shape()
+            );
+        }
+        let mut both = vec![0f32; rows * inner + out * inner];
+        let (dx, dw) = both.split_at_mut(rows * inner);
+        // SAFETY: `g` is `rows × out` and `W` `out × inner`, both row-major; `∂x` is `rows × inner`.
+        unsafe {
+            product(
+                (rows, inner, out),
+                dx,
+                (inner, 1),
+                g,
+                (out, 1),
+                w,
+                (inner, 1),
+            )
+        };
+        // SAFETY: `gᵀ` reads `g` (`rows × out`) column-major, `x` is `rows × inner`; `∂W` is `out × inner`.
+        unsafe {
+            product(
+                (out, inner, rows),
+                dw,
+                (inner, 1),
+                g,
+                (1, out),
+                x,
+                (inner, 1),
+            )
+        };
+        Ok((
+            CpuStorage::F32(both),
+            Shape::from(rows * inner + out * inner),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    fn seeded(shape: &[usize], seed: u64) -> Tensor {
+        let n = shape.iter().product();
+        let mut rng = gauge_core::rng::SplitMix64::new(seed);
+        let v: Vec<f32> = (0..n)
+            .map(|_| (rng.next_f64() * 2.0 - 1.0) as f32)
+            .collect();
+        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
+    }
+
+    fn gap(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_trained_layer_equals_candles_in_value_and_gradient() {
+        for (shape, bias) in [(vec![2, 7, 13], true), (vec![5, 13], false)] {
+            let x = Var::from_tensor(&seeded(&shape, 1)).unwrap();
+            let w = Var::from_tensor(&seeded(&[11, 13], 2)).unwrap();
+            let b = bias.then(|| Var::from_tensor(&seeded(&[11], 3)).unwrap());
+            let bt = b.as_ref().map(|b| b.as_tensor().clone());
+            let ours = Linear::new(w.as_tensor().clone(), bt.clone());
+            let theirs = candle_nn::Linear::new(w.as_tensor().clone(), bt);
+            let (yo, yt) = (
+                ours.forward(x.as_tensor()).unwrap(),
+                theirs.forward(x.as_tensor()).unwrap(),
+            );
+            assert_eq!(yo.dims(), yt.dims());
+            assert!(gap(&yo, &yt) < 1e-5);
+            let mut out_dims = shape.clone();
+            *out_dims.last_mut().unwrap() = 11;
+            let cot = seeded(&out_dims, 4);
+            let go = (&yo * &cot).unwrap().sum_all().unwrap().backward().unwrap();
+            let gt = (&yt * &cot).unwrap().sum_all().unwrap().backward().unwrap();
+            let mut vars = vec![&x, &w];
+            vars.extend(b.as_ref());
+            for v in vars {
+                let (a, c) = (
+                    go.get(v.as_tensor()).unwrap(),
+                    gt.get(v.as_tensor()).unwrap(),
+                );
+                assert_eq!(a.dims(), c.dims());
+                assert!(a.is_contiguous());
+                assert!(gap(a, c) < 1e-5, "gradient differs by {}", gap(a, c));
+            }
+        }
+    }
+
+    #[test]
+    fn inference_and_mismatched_shapes_keep_candles_path() {
+        let w = seeded(&[3, 4], 5);
+        let l = Linear::new(w, None);
+        // Nothing carries a gradient: candle's layer, the same numbers.
+        let y = l.forward(&seeded(&[2, 4], 6)).unwrap();
+        assert_eq!(y.dims(), &[2, 3]);
+        let x = Var::from_tensor(&seeded(&[2, 5], 7)).unwrap();
+        assert!(l.forward(x.as_tensor()).is_err());
+    }
+}
