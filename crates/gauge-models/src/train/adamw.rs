@@ -142,16 +142,16 @@ impl AdamW {
 
     /// The state as safetensors bytes in the GAUGE.md §4 layout.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let (tensors, metadata) = self.tensors_and_metadata();
+        f32_safetensors(&tensors, &metadata)
+    }
+
+    /// The state's tensors by file name, and the file's metadata.
+    fn tensors_and_metadata(&self) -> (Vec<(String, Tensor)>, HashMap<String, String>) {
         let mut tensors: Vec<(String, Tensor)> = Vec::with_capacity(2 * self.state.len());
         for (name, m) in &self.state {
-            tensors.push((
-                format!("{name}.exp_avg"),
-                m.exp_avg.to_device(&Device::Cpu)?,
-            ));
-            tensors.push((
-                format!("{name}.exp_avg_sq"),
-                m.exp_avg_sq.to_device(&Device::Cpu)?,
-            ));
+            tensors.push((format!("{name}.exp_avg"), m.exp_avg.clone()));
+            tensors.push((format!("{name}.exp_avg_sq"), m.exp_avg_sq.clone()));
         }
         let c = self.config;
         let metadata = HashMap::from([
@@ -162,16 +162,13 @@ impl AdamW {
             ("eps".to_string(), c.eps.to_string()),
             ("weight_decay".to_string(), c.weight_decay.to_string()),
         ]);
-        f32_safetensors(&tensors, &metadata)
+        (tensors, metadata)
     }
 
     /// Writes the state to `path` atomically.
     pub fn save(&self, path: &Path, overwrite: bool) -> Result<()> {
-        Ok(gauge_core::atomic::write_file(
-            path,
-            &self.to_bytes()?,
-            overwrite,
-        )?)
+        let (tensors, metadata) = self.tensors_and_metadata();
+        write_f32_safetensors(path, &tensors, &metadata, overwrite)
     }
 
     /// Reads a state file written by [`AdamW::save`] (or the PyTorch converter), checking that every parameter in
@@ -312,32 +309,81 @@ impl AdamW {
 }
 
 /// A safetensors file of `tensors` as F32, in the given order, with `metadata` (keys sorted, so equal inputs give
-/// equal bytes).
+/// equal bytes), in memory. [`write_f32_safetensors`] writes the same bytes to a file without holding them.
 pub(crate) fn f32_safetensors(
     tensors: &[(String, Tensor)],
     metadata: &HashMap<String, String>,
 ) -> Result<Vec<u8>> {
+    let tensors = cpu_f32(tensors)?;
+    let mut out = Vec::new();
+    write_f32_into(&mut out, &tensors, metadata).expect("writing to memory");
+    Ok(out)
+}
+
+/// [`f32_safetensors`] written to `path` (atomically: complete or absent) one tensor at a time, so that memory
+/// holds no copy of the data (a converted copy of a tensor that is not a contiguous F32 CPU tensor).
+pub(crate) fn write_f32_safetensors(
+    path: &Path,
+    tensors: &[(String, Tensor)],
+    metadata: &HashMap<String, String>,
+    overwrite: bool,
+) -> Result<()> {
+    let tensors = cpu_f32(tensors)?;
+    Ok(gauge_core::atomic::write_with(path, overwrite, |w| {
+        write_f32_into(w, &tensors, metadata)
+    })?)
+}
+
+/// Each tensor as a contiguous F32 CPU tensor (the same tensor where it is one already).
+fn cpu_f32(tensors: &[(String, Tensor)]) -> Result<Vec<(String, Tensor)>> {
+    tensors
+        .iter()
+        .map(|(n, t)| {
+            let t = t
+                .to_device(&Device::Cpu)?
+                .to_dtype(DType::F32)?
+                .contiguous()?;
+            Ok((n.clone(), t))
+        })
+        .collect()
+}
+
+/// The header, then each tensor's little-endian F32 data, into `w`; `tensors` are contiguous F32 CPU tensors.
+fn write_f32_into(
+    w: &mut dyn std::io::Write,
+    tensors: &[(String, Tensor)],
+    metadata: &HashMap<String, String>,
+) -> std::io::Result<()> {
     use gauge_core::checkpoint::{header_bytes, Dtype, TensorInfo};
     let mut infos = Vec::with_capacity(tensors.len());
-    let mut data = Vec::new();
+    let mut end = 0u64;
     for (name, t) in tensors {
-        let start = data.len() as u64;
-        let values = t
-            .to_dtype(candle_core::DType::F32)?
-            .flatten_all()?
-            .to_vec1::<f32>()?;
-        data.extend(values.iter().flat_map(|x| x.to_le_bytes()));
+        let start = end;
+        end += 4 * t.elem_count() as u64;
         infos.push(TensorInfo {
             name: name.clone(),
             dtype: Dtype::F32,
             shape: t.dims().to_vec(),
             start,
-            end: data.len() as u64,
+            end,
         });
     }
-    let mut out = header_bytes(&infos, metadata);
-    out.extend_from_slice(&data);
-    Ok(out)
+    w.write_all(&header_bytes(&infos, metadata))?;
+    /// Values converted per write: 1 MiB of bytes.
+    const BLOCK: usize = 1 << 18;
+    let mut bytes = Vec::with_capacity(4 * BLOCK);
+    for (_, t) in tensors {
+        with_cpu_f32(t, |values| -> std::io::Result<()> {
+            for block in values.chunks(BLOCK) {
+                bytes.clear();
+                bytes.extend(block.iter().flat_map(|x| x.to_le_bytes()));
+                w.write_all(&bytes)?;
+            }
+            Ok(())
+        })
+        .expect("a contiguous F32 CPU tensor")?;
+    }
+    Ok(())
 }
 
 /// The update of one parameter from tensor operations (any device or layout): the next `θ` and moments.
@@ -579,6 +625,43 @@ mod tests {
 
     /// The fused pass computes what the tensor operations compute, on a first and a later step, with a
     /// clipping scale; a strided gradient is not taken by the fused pass.
+    #[test]
+    fn a_file_written_tensor_by_tensor_has_the_bytes_made_in_memory() {
+        let dev = Device::Cpu;
+        let tensors = vec![
+            (
+                "b".to_string(),
+                Tensor::randn(0f32, 1.0, (3, 300_000), &dev).unwrap(),
+            ),
+            (
+                "a".to_string(),
+                Tensor::randn(0f32, 1.0, (5, 7), &dev).unwrap().t().unwrap(),
+            ),
+            ("c".to_string(), Tensor::ones(4, DType::F64, &dev).unwrap()),
+        ];
+        let metadata = HashMap::from([("k".to_string(), "v".to_string())]);
+        let dir = std::env::temp_dir().join(format!("gt-f32-st-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("x.safetensors");
+        write_f32_safetensors(&path, &tensors, &metadata, false).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(bytes, f32_safetensors(&tensors, &metadata).unwrap());
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let a = st.tensor("a").unwrap();
+        assert_eq!(a.shape(), &[7, 5]);
+        let want: Vec<f32> = tensors[1].1.flatten_all().unwrap().to_vec1().unwrap();
+        let got: Vec<f32> = a
+            .data()
+            .chunks(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        assert_eq!(
+            got, want,
+            "a strided tensor is written in its logical order"
+        );
+    }
+
     #[test]
     fn fused_update_equals_composed_operations() {
         let dev = Device::Cpu;

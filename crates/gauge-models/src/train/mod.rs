@@ -74,6 +74,16 @@ impl SimpleBackend for TrainableBackend {
     }
 }
 
+/// `Σ x²` in `f64`, by fixed blocks in parallel and then the blocks in order (the same bits whatever the threads).
+fn sum_of_squares(x: &[f32]) -> f64 {
+    use rayon::prelude::*;
+    let blocks: Vec<f64> = x
+        .par_chunks(1 << 16)
+        .map(|b| b.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>())
+        .collect();
+    blocks.iter().sum()
+}
+
 /// Loss and gradient norm of one step.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct StepReport {
@@ -222,9 +232,7 @@ impl Trainer {
             // fused update.
             if let Some(g) = grads.remove(var.as_tensor()) {
                 let g = g.contiguous()?;
-                sq += match adamw::with_cpu_f32(&g, |g| {
-                    g.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>()
-                }) {
+                sq += match adamw::with_cpu_f32(&g, sum_of_squares) {
                     Some(s) => s,
                     None => g
                         .to_dtype(DType::F64)?
@@ -277,8 +285,8 @@ impl Trainer {
         let tensors: Vec<(String, Tensor)> = self
             .params
             .iter()
-            .map(|(n, v)| Ok((n.clone(), v.as_tensor().to_device(&Device::Cpu)?)))
-            .collect::<Result<_>>()?;
+            .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
+            .collect();
         let metadata = std::collections::HashMap::from([
             ("format".to_string(), "pt".to_string()),
             (
@@ -286,8 +294,7 @@ impl Trainer {
                 self.optimizer.step.to_string(),
             ),
         ]);
-        let bytes = adamw::f32_safetensors(&tensors, &metadata)?;
-        gauge_core::atomic::write_file(&dir.join(SINGLE_FILE), &bytes, false)?;
+        adamw::write_f32_safetensors(&dir.join(SINGLE_FILE), &tensors, &metadata, false)?;
         self.optimizer.save(&dir.join(OPTIMIZER_FILE), false)?;
         gauge_core::atomic::write_file(&dir.join("trainer_state.json"), &json(extra), false)?;
         Ok(())
