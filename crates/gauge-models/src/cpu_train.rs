@@ -12,6 +12,8 @@
 //!   Backward: `∂s = scale · y ⊙ (g − Σ g ⊙ y)`.
 //! - [`silu_mul`]: `y = silu(a) ⊙ u`, `silu(a) = a σ(a)`. Backward: `∂a = g ⊙ u ⊙ σ(a)(1 + a(1 − σ(a)))`,
 //!   `∂u = g ⊙ silu(a)`.
+//! - [`rope`]: the rotary embedding of `x` `[batch, heads, seq, d]` in the half-split layout, `y = R_θ x` pair by
+//!   pair (`x_i`, `x_{i + d/2}`). Backward: the rotation by `−θ`, `∂x = R_{−θ} g`.
 //! - [`cross_entropy`]: the mean over rows whose target is not [`IGNORE`] of `logsumexp(x) − x_t`. Backward:
 //!   `∂x = (g / n)(softmax(x) − onehot(t))`, zero on ignored rows; each row's maximum and sum of exponentials are
 //!   kept from the forward.
@@ -209,6 +211,72 @@ mod dispatch {
         fn max_and_sum_exp(x: &[f32], scratch: &mut [f32]) -> (f32, f32) = super::max_and_sum_exp_impl;
         fn cross_entropy_back_row(x: &[f32], ms: (f32, f32), t: usize, scale: f32, dx: &mut [f32])
             = super::cross_entropy_back_row_impl;
+    }
+}
+
+/// The rotary embedding of `x` `[…, seq, d]` by `cos`, `sin` `[seq, d / 2]`, pair `(i, i + d/2)` of each row.
+struct Rope;
+
+impl CustomOp3 for Rope {
+    fn name(&self) -> &'static str {
+        "rope-train"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let x = f32_data(s1, l1, self.name(), "input")?;
+        let cos = f32_data(s2, l2, self.name(), "cos")?;
+        let sin = f32_data(s3, l3, self.name(), "sin")?;
+        let dims = l1.shape().dims();
+        let (seq, d) = match dims {
+            [.., seq, d] if d % 2 == 0 => (*seq, *d),
+            _ => candle_core::bail!("rope: input {dims:?} has no [seq, even width] axes"),
+        };
+        let half = d / 2;
+        if l2.shape().dims() != [seq, half] || l3.shape().dims() != [seq, half] {
+            candle_core::bail!(
+                "rope: cos {:?} and sin {:?} are not [{seq}, {half}]",
+                l2.shape(),
+                l3.shape()
+            );
+        }
+        let mut y = vec![0f32; x.len()];
+        y.par_chunks_mut(seq * d)
+            .zip(x.par_chunks(seq * d))
+            .for_each(|(y, x)| {
+                for (t, (y, x)) in y.chunks_exact_mut(d).zip(x.chunks_exact(d)).enumerate() {
+                    let (c, s) = (
+                        &cos[t * half..(t + 1) * half],
+                        &sin[t * half..(t + 1) * half],
+                    );
+                    let (x1, x2) = x.split_at(half);
+                    let (y1, y2) = y.split_at_mut(half);
+                    for i in 0..half {
+                        y1[i] = x1[i] * c[i] - x2[i] * s[i];
+                        y2[i] = x2[i] * c[i] + x1[i] * s[i];
+                    }
+                }
+            });
+        Ok((CpuStorage::F32(y), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        _: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        _: &Tensor,
+        g: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let dx = g.contiguous()?.apply_op3_no_bwd(cos, &sin.neg()?, &Rope)?;
+        Ok((Some(dx), None, None))
     }
 }
 
@@ -553,6 +621,13 @@ pub(crate) fn rms_norm(x: &Tensor, w: &Tensor, eps: f32) -> Result<Tensor> {
     x.contiguous()?.apply_op2(&w.contiguous()?, RmsNorm { eps })
 }
 
+/// The rotary embedding of `x` `[batch, heads, seq, d]` by `cos`, `sin` `[seq, d / 2]` (half-split layout),
+/// differentiable in `x` (CPU, `f32`).
+pub(crate) fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
+    x.contiguous()?
+        .apply_op3(&cos.contiguous()?, &sin.contiguous()?, Rope)
+}
+
 /// `softmax(scores · scale + mask)` over the last axis, differentiable in `scores`; `mask` `[q, k]` (CPU, `f32`).
 pub(crate) fn masked_softmax(scores: &Tensor, scale: f32, mask: &Tensor) -> Result<Tensor> {
     scores
@@ -660,6 +735,22 @@ mod tests {
                 2e-5,
             );
         }
+    }
+
+    #[test]
+    fn rope_equals_the_composition_in_value_and_gradient() {
+        let (b, h, seq, d) = (2, 3, 7, 10);
+        let x = seeded(&[b, h, seq, d], 7, 2.0);
+        let angles = seeded(&[seq, d / 2], 8, 3.0);
+        let (cos, sin) = (angles.cos().unwrap(), angles.sin().unwrap());
+        same_function_and_gradients(
+            &[x],
+            |t| rope(&t[0], &cos, &sin),
+            |t| candle_nn::rotary_emb::rope_slow(&t[0], &cos, &sin),
+            1e-5,
+        );
+        let odd = seeded(&[1, 1, seq, 9], 9, 1.0);
+        assert!(rope(&odd, &cos, &sin).is_err());
     }
 
     #[test]

@@ -97,6 +97,9 @@ impl Norm {
 pub(crate) fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor, k: Kernels) -> Result<Tensor> {
     match k {
         Kernels::Fused => candle_nn::rotary_emb::rope(x, cos, sin),
+        Kernels::Differentiable if crate::cpu_fused::applies(x) => {
+            crate::cpu_train::rope(x, cos, sin)
+        }
         Kernels::Differentiable => candle_nn::rotary_emb::rope_slow(x, cos, sin),
     }
 }
