@@ -77,8 +77,13 @@ pub(crate) fn grouped_attention(
     softcap: Option<f64>,
     kernels: Kernels,
 ) -> Result<Tensor> {
-    if kernels == Kernels::Fused && softcap.is_none() && crate::cpu_fused::applies(q) {
-        return Ok(crate::cpu_fused::attention(q, k, v, scale as f32, mask)?);
+    if softcap.is_none() && crate::cpu_fused::applies(q) {
+        return Ok(match kernels {
+            Kernels::Fused => crate::cpu_fused::attention(q, k, v, scale as f32, mask)?,
+            Kernels::Differentiable => {
+                crate::cpu_train_attention::attention(q, k, v, scale as f32, mask)?
+            }
+        });
     }
     let rep = q.dim(1)? / k.dim(1)?;
     let (k, v) = (repeat_kv(k, rep)?, repeat_kv(v, rep)?);

@@ -104,7 +104,7 @@ fn silu_mul_impl(g: &[f32], u: &[f32], dst: &mut [f32]) {
 
 /// The row and element kernels, compiled once for AVX2 (picked at run time where the CPU has it) and once for the
 /// target's baseline.
-mod dispatch {
+pub(crate) mod dispatch {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     unsafe fn softmax_row_avx2(row: &mut [f32], mask: &[f32], scale: f32) {
@@ -122,7 +122,7 @@ mod dispatch {
         std::arch::is_x86_feature_detected!("avx2")
     }
 
-    pub(super) fn softmax_row(row: &mut [f32], mask: &[f32], scale: f32) {
+    pub(crate) fn softmax_row(row: &mut [f32], mask: &[f32], scale: f32) {
         #[cfg(target_arch = "x86_64")]
         if has_avx2() {
             // SAFETY: the CPU has AVX2 (checked just above).
@@ -245,10 +245,11 @@ impl Out {
     }
 }
 
-struct Attention {
-    scale: f32,
+/// Grouped-query attention (see [`attention`]).
+pub(crate) struct Attention {
+    pub(crate) scale: f32,
     /// `[seq, seq]`, additive.
-    mask: Vec<f32>,
+    pub(crate) mask: Vec<f32>,
     /// Every key after its query is masked, so the blocks stop at their last row.
     causal: bool,
 }
@@ -372,22 +373,29 @@ pub(crate) fn attention(
     scale: f32,
     mask: &Tensor,
 ) -> Result<Tensor> {
-    let seq = q.dim(2)?;
-    let mask: Vec<f32> = mask.flatten_all()?.to_vec1()?;
-    let causal = (0..seq).all(|i| {
-        mask[i * seq + i + 1..(i + 1) * seq]
-            .iter()
-            .all(|&m| m == f32::NEG_INFINITY)
-    });
     q.contiguous()?.apply_op3_no_bwd(
         &k.contiguous()?,
         &v.contiguous()?,
-        &Attention {
+        &Attention::new(scale, mask)?,
+    )
+}
+
+impl Attention {
+    /// The kernel for scale `scale` and the additive `mask` `[seq, seq]`.
+    pub(crate) fn new(scale: f32, mask: &Tensor) -> Result<Self> {
+        let seq = mask.dim(0)?;
+        let mask: Vec<f32> = mask.flatten_all()?.to_vec1()?;
+        let causal = (0..seq).all(|i| {
+            mask[i * seq + i + 1..(i + 1) * seq]
+                .iter()
+                .all(|&m| m == f32::NEG_INFINITY)
+        });
+        Ok(Self {
             scale,
             mask,
             causal,
-        },
-    )
+        })
+    }
 }
 
 /// Whether the fused kernels apply: `f32` tensors on the CPU, unless the environment sets

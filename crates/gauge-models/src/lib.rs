@@ -24,6 +24,7 @@ mod config;
 pub mod control_vector;
 mod cpu_fused;
 mod cpu_train;
+mod cpu_train_attention;
 pub mod device;
 pub mod error;
 mod gemma;
