@@ -108,14 +108,15 @@ const scale: Experiment<ScaleResult> = {
 
 const train: Experiment<TrainBenchResult> = {
   summary: 'AdamW training steps of SmolLM2-135M and the tiny model against torch.optim.AdamW on transformers (same ids, batch, threads); peak RSS',
-  flags: '[--models smollm2,tiny] [--steps 6] [--threads <CPUs>]',
-  options: { models: { type: 'string' }, steps: { type: 'string' }, threads: { type: 'string' } },
+  flags: '[--models smollm2,tiny] [--steps 6] [--rounds 2] [--threads <CPUs>]',
+  options: { models: { type: 'string' }, steps: { type: 'string' }, rounds: { type: 'string' }, threads: { type: 'string' } },
   run: (v) => {
     const models = (typeof v.models === 'string' ? v.models.split(',').filter(Boolean) : ['smollm2', 'tiny']) as ('smollm2' | 'tiny')[];
     for (const m of models) if (m !== 'smollm2' && m !== 'tiny') throw new Error(`--models: ${JSON.stringify(m)} is not smollm2 or tiny`);
     return runTrainBench({
       models,
       steps: num(v.steps, '--steps', 6, { min: 2, max: 1000, integer: true }),
+      rounds: num(v.rounds, '--rounds', 2, { min: 1, max: 20, integer: true }),
       threads: num(v.threads, '--threads', os.cpus().length, { min: 1, max: 1024, integer: true }),
     });
   },
