@@ -141,8 +141,13 @@ pub(crate) mod dispatch {
     }
 }
 
-/// The contiguous `f32` data of a CPU tensor's storage, or an error naming `what`.
-fn contiguous_f32<'a>(s: &'a CpuStorage, l: &Layout, op: &str, what: &str) -> Result<&'a [f32]> {
+/// The contiguous `f32` data of a CPU tensor's storage, or an error naming the op and `what`.
+pub(crate) fn contiguous_f32<'a>(
+    s: &'a CpuStorage,
+    l: &Layout,
+    op: &str,
+    what: &str,
+) -> Result<&'a [f32]> {
     let CpuStorage::F32(data) = s else {
         candle_core::bail!("{op}: {what} must be f32")
     };

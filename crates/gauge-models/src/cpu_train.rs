@@ -27,7 +27,7 @@ use std::sync::Mutex;
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use crate::cpu_fused::{exp, max_of, sum_of, MaskedSoftmax};
+use crate::cpu_fused::{contiguous_f32 as f32_data, exp, max_of, sum_of, MaskedSoftmax};
 
 /// The target of a row [`cross_entropy`] leaves out (a sequence's last position, which predicts nothing).
 pub(crate) const IGNORE: u32 = u32::MAX;
@@ -38,14 +38,7 @@ const ROWS: usize = 32;
 /// Elements per task of the elementwise kernels.
 const CHUNK: usize = 1 << 14;
 
-/// The contiguous data of an `f32` (or `u32`, with [`u32_data`]) CPU storage, or an error naming `what`.
-fn f32_data<'a>(s: &'a CpuStorage, l: &Layout, op: &str, what: &str) -> Result<&'a [f32]> {
-    match (s, l.contiguous_offsets()) {
-        (CpuStorage::F32(v), Some((a, b))) => Ok(&v[a..b]),
-        _ => candle_core::bail!("{op}: {what} must be a contiguous f32 tensor"),
-    }
-}
-
+/// The contiguous `u32` data of a CPU storage, or an error naming `what`.
 fn u32_data<'a>(s: &'a CpuStorage, l: &Layout, op: &str, what: &str) -> Result<&'a [u32]> {
     match (s, l.contiguous_offsets()) {
         (CpuStorage::U32(v), Some((a, b))) => Ok(&v[a..b]),
@@ -654,27 +647,8 @@ pub(crate) fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::{gap, seeded};
     use candle_core::{DType, Device, Var};
-
-    fn seeded(shape: &[usize], seed: u64, scale: f64) -> Tensor {
-        let n = shape.iter().product();
-        let mut rng = gauge_core::rng::SplitMix64::new(seed);
-        let v: Vec<f32> = (0..n)
-            .map(|_| ((rng.next_f64() * 2.0 - 1.0) * scale) as f32)
-            .collect();
-        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
-    }
-
-    fn gap(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
-    }
 
     /// The value of `fused` and of `composed` on the same variables, and the gradients of `Σ c ⊙ f(…)` (a seeded
     /// cotangent `c`, so every output entry weighs differently) with respect to each variable, agree.

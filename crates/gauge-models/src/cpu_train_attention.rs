@@ -11,57 +11,8 @@
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use crate::cpu_fused::{dispatch, Attention};
-
-/// The contiguous `f32` data of a CPU storage, or an error naming `what`.
-fn f32_data<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
-    match (s, l.contiguous_offsets()) {
-        (CpuStorage::F32(v), Some((a, b))) => Ok(&v[a..b]),
-        _ => candle_core::bail!("attention: {what} must be a contiguous f32 tensor"),
-    }
-}
-
-/// `dst [m, n] (+)= lhs [m, k] · rhs [k, n]` on one thread, operands given by `(row, column)` strides; `acc` adds to
-/// `dst` instead of overwriting it.
-///
-/// # Safety
-/// Every addressed element lies inside its buffer.
-#[allow(clippy::too_many_arguments)]
-unsafe fn product(
-    (m, n, k): (usize, usize, usize),
-    dst: &mut [f32],
-    dst_rs: usize,
-    acc: bool,
-    lhs: &[f32],
-    (lhs_rs, lhs_cs): (usize, usize),
-    rhs: &[f32],
-    (rhs_rs, rhs_cs): (usize, usize),
-) {
-    // SAFETY: the caller's contract.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            dst_rs as isize,
-            acc,
-            lhs.as_ptr(),
-            lhs_cs as isize,
-            lhs_rs as isize,
-            rhs.as_ptr(),
-            rhs_cs as isize,
-            rhs_rs as isize,
-            if acc { 1.0 } else { 0.0 },
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        )
-    }
-}
+use crate::cpu_fused::{contiguous_f32 as f32_data, dispatch, Attention};
+use crate::linear::product;
 
 /// Attention `(q, k, v) → [batch, seq, heads · head_dim]` with a backward pass.
 struct TrainedAttention(Attention);
@@ -132,9 +83,9 @@ impl CustomOp3 for AttentionGrad<'_> {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let q = f32_data(s1, l1, "q")?;
-        let k = f32_data(s2, l2, "k")?;
-        let v = f32_data(s3, l3, "v")?;
+        let q = f32_data(s1, l1, self.name(), "q")?;
+        let k = f32_data(s2, l2, self.name(), "k")?;
+        let v = f32_data(s3, l3, self.name(), "v")?;
         let (&[b, heads, seq, hd], &[_, kv, _, _]) = (l1.shape().dims(), l2.shape().dims()) else {
             candle_core::bail!("attention: q and k must be [batch, heads, seq, head_dim]")
         };
@@ -142,7 +93,7 @@ impl CustomOp3 for AttentionGrad<'_> {
         let candle_core::Storage::Cpu(gs) = &*gs else {
             candle_core::bail!("attention: the gradient must be on the CPU")
         };
-        let g = f32_data(gs, gl, "gradient")?;
+        let g = f32_data(gs, gl, self.name(), "gradient")?;
         if g.len() != b * seq * heads * hd || self.mask.len() != seq * seq || k.len() != v.len() {
             candle_core::bail!(
                 "attention: the gradient, mask, k and v do not fit q {:?}",
@@ -175,22 +126,43 @@ impl CustomOp3 for AttentionGrad<'_> {
                     // `gh` holds `seq` rows of `hd` at stride `width` (the last ends within `g`); `p`, `dp` are
                     // `seq × seq`.
                     unsafe {
-                        product((seq, seq, hd), &mut p, seq, false, qh, (hd, 1), kj, (1, hd));
+                        product(
+                            (seq, seq, hd),
+                            &mut p,
+                            (seq, 1),
+                            false,
+                            qh,
+                            (hd, 1),
+                            kj,
+                            (1, hd),
+                            false,
+                        );
                     }
                     for (i, row) in p.chunks_exact_mut(seq).enumerate() {
                         dispatch::softmax_row(row, &mask[i * seq..(i + 1) * seq], scale);
                     }
                     unsafe {
-                        product((seq, hd, seq), dv, hd, r > 0, &p, (1, seq), gh, (width, 1));
+                        product(
+                            (seq, hd, seq),
+                            dv,
+                            (hd, 1),
+                            r > 0,
+                            &p,
+                            (1, seq),
+                            gh,
+                            (width, 1),
+                            false,
+                        );
                         product(
                             (seq, seq, hd),
                             &mut dp,
-                            seq,
+                            (seq, 1),
                             false,
                             gh,
                             (width, 1),
                             vj,
                             (1, hd),
+                            false,
                         );
                     }
                     for (dp, p) in dp.chunks_exact_mut(seq).zip(p.chunks_exact(seq)) {
@@ -200,8 +172,28 @@ impl CustomOp3 for AttentionGrad<'_> {
                         }
                     }
                     unsafe {
-                        product((seq, hd, seq), dqh, hd, false, &dp, (seq, 1), kj, (hd, 1));
-                        product((seq, hd, seq), dk, hd, r > 0, &dp, (1, seq), qh, (hd, 1));
+                        product(
+                            (seq, hd, seq),
+                            dqh,
+                            (hd, 1),
+                            false,
+                            &dp,
+                            (seq, 1),
+                            kj,
+                            (hd, 1),
+                            false,
+                        );
+                        product(
+                            (seq, hd, seq),
+                            dk,
+                            (hd, 1),
+                            r > 0,
+                            &dp,
+                            (1, seq),
+                            qh,
+                            (hd, 1),
+                            false,
+                        );
                     }
                 }
             });
@@ -229,27 +221,8 @@ pub(crate) fn attention(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::{gap, seeded};
     use candle_core::{Device, Var};
-
-    fn seeded(shape: &[usize], seed: u64) -> Tensor {
-        let n = shape.iter().product();
-        let mut rng = gauge_core::rng::SplitMix64::new(seed);
-        let v: Vec<f32> = (0..n)
-            .map(|_| (rng.next_f64() * 4.0 - 2.0) as f32)
-            .collect();
-        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
-    }
-
-    fn gap(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
-    }
 
     /// candle's ops only: repeat the key/value heads, `softmax(q kᵀ · scale + mask) v`, merge the heads.
     fn composed(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64, mask: &Tensor) -> Result<Tensor> {
@@ -273,7 +246,7 @@ mod tests {
         for mask in &masks {
             let vars: Vec<Var> = [(heads, 1), (kv, 2), (kv, 3)]
                 .iter()
-                .map(|&(h, s)| Var::from_tensor(&seeded(&[b, h, seq, hd], s)).unwrap())
+                .map(|&(h, s)| Var::from_tensor(&seeded(&[b, h, seq, hd], s, 2.0)).unwrap())
                 .collect();
             let (q, k, v) = (
                 vars[0].as_tensor(),
@@ -284,7 +257,7 @@ mod tests {
             let theirs = composed(q, k, v, 0.35, mask).unwrap();
             assert_eq!(ours.dims(), &[b, seq, heads * hd]);
             assert!(gap(&ours, &theirs) < 1e-5);
-            let cot = seeded(ours.dims(), 9);
+            let cot = seeded(ours.dims(), 9, 2.0);
             let go = (&ours * &cot)
                 .unwrap()
                 .sum_all()

@@ -49,6 +49,8 @@ mod rope;
 pub mod sae;
 pub mod site_states;
 pub mod streamed_stats;
+#[cfg(test)]
+mod test_util;
 pub mod tokenizer;
 pub mod train;
 mod weights;

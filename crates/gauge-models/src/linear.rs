@@ -10,6 +10,8 @@
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Module, Result, Shape, Tensor};
 
+use crate::cpu_fused::contiguous_f32 as f32_data;
+
 /// A linear layer (see the module docs).
 #[derive(Clone, Debug)]
 pub(crate) struct Linear(candle_nn::Linear);
@@ -47,30 +49,25 @@ impl Module for Linear {
     }
 }
 
-/// The contiguous `f32` data of a CPU storage, or an error naming `what`.
-fn f32_data<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
-    match (s, l.contiguous_offsets()) {
-        (CpuStorage::F32(v), Some((a, b))) => Ok(&v[a..b]),
-        _ => candle_core::bail!("linear: {what} must be a contiguous f32 tensor"),
-    }
-}
-
-/// `dst [m, n] = lhs [m, k] · rhs [k, n]`, each operand given by its row and column strides (in elements).
+/// `dst [m, n] = lhs [m, k] · rhs [k, n]`, or `dst += …` when `acc`, each operand given by its `(row, column)`
+/// strides in elements; on the calling thread alone unless `parallel` (then on candle's thread count).
 ///
 /// # Safety
 /// Every `(row, column)` the strides address lies inside its buffer: `lhs` `m × k`, `rhs` `k × n`, `dst` `m × n`.
 #[allow(clippy::too_many_arguments)]
-unsafe fn product(
+pub(crate) unsafe fn product(
     (m, n, k): (usize, usize, usize),
     dst: &mut [f32],
     (dst_rs, dst_cs): (usize, usize),
+    acc: bool,
     lhs: &[f32],
     (lhs_rs, lhs_cs): (usize, usize),
     rhs: &[f32],
     (rhs_rs, rhs_cs): (usize, usize),
+    parallel: bool,
 ) {
     let threads = candle_core::utils::get_num_threads();
-    let parallelism = if threads > 1 {
+    let parallelism = if parallel && threads > 1 {
         gemm::Parallelism::Rayon(threads)
     } else {
         gemm::Parallelism::None
@@ -84,20 +81,20 @@ unsafe fn product(
             dst.as_mut_ptr(),
             dst_cs as isize,
             dst_rs as isize,
-            false,
+            acc,
             lhs.as_ptr(),
             lhs_cs as isize,
             lhs_rs as isize,
             rhs.as_ptr(),
             rhs_cs as isize,
             rhs_rs as isize,
-            0.0,
+            if acc { 1.0 } else { 0.0 },
             1.0,
             false,
             false,
             false,
             parallelism,
-        );
+        )
     }
 }
 
@@ -130,8 +127,8 @@ impl CustomOp2 for TrainedLinear {
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let (rows, inner, out) = sizes(l1, l2)?;
-        let x = f32_data(s1, l1, "input")?;
-        let w = f32_data(s2, l2, "weight")?;
+        let x = f32_data(s1, l1, self.name(), "input")?;
+        let w = f32_data(s2, l2, self.name(), "weight")?;
         let mut y = vec![0f32; rows * out];
         // SAFETY: `x` is `rows × inner` row-major, `Wᵀ` reads `W` (`out × inner`) column-major, `y` is `rows × out`.
         unsafe {
@@ -139,10 +136,12 @@ impl CustomOp2 for TrainedLinear {
                 (rows, out, inner),
                 &mut y,
                 (out, 1),
+                false,
                 x,
                 (inner, 1),
                 w,
                 (1, inner),
+                true,
             )
         };
         let mut dims = l1.shape().dims().to_vec();
@@ -183,9 +182,9 @@ impl CustomOp3 for TrainedLinearGrad {
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let (rows, inner, out) = sizes(l1, l2)?;
-        let x = f32_data(s1, l1, "input")?;
-        let w = f32_data(s2, l2, "weight")?;
-        let g = f32_data(s3, l3, "gradient")?;
+        let x = f32_data(s1, l1, self.name(), "input")?;
+        let w = f32_data(s2, l2, self.name(), "weight")?;
+        let g = f32_data(s3, l3, self.name(), "gradient")?;
         if g.len() != rows * out {
             candle_core::bail!(
                 "linear: gradient {:?} does not match the output",
@@ -200,10 +199,12 @@ impl CustomOp3 for TrainedLinearGrad {
                 (rows, inner, out),
                 dx,
                 (inner, 1),
+                false,
                 g,
                 (out, 1),
                 w,
                 (inner, 1),
+                true,
             )
         };
         // SAFETY: `gᵀ` reads `g` (`rows × out`) column-major, `x` is `rows × inner`; `∂W` is `out × inner`.
@@ -212,10 +213,12 @@ impl CustomOp3 for TrainedLinearGrad {
                 (out, inner, rows),
                 dw,
                 (inner, 1),
+                false,
                 g,
                 (1, out),
                 x,
                 (inner, 1),
+                true,
             )
         };
         Ok((
@@ -228,34 +231,15 @@ impl CustomOp3 for TrainedLinearGrad {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::{Device, Var};
-
-    fn seeded(shape: &[usize], seed: u64) -> Tensor {
-        let n = shape.iter().product();
-        let mut rng = gauge_core::rng::SplitMix64::new(seed);
-        let v: Vec<f32> = (0..n)
-            .map(|_| (rng.next_f64() * 2.0 - 1.0) as f32)
-            .collect();
-        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
-    }
-
-    fn gap(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
-    }
+    use crate::test_util::{gap, seeded};
+    use candle_core::Var;
 
     #[test]
     fn a_trained_layer_equals_candles_in_value_and_gradient() {
         for (shape, bias) in [(vec![2, 7, 13], true), (vec![5, 13], false)] {
-            let x = Var::from_tensor(&seeded(&shape, 1)).unwrap();
-            let w = Var::from_tensor(&seeded(&[11, 13], 2)).unwrap();
-            let b = bias.then(|| Var::from_tensor(&seeded(&[11], 3)).unwrap());
+            let x = Var::from_tensor(&seeded(&shape, 1, 1.0)).unwrap();
+            let w = Var::from_tensor(&seeded(&[11, 13], 2, 1.0)).unwrap();
+            let b = bias.then(|| Var::from_tensor(&seeded(&[11], 3, 1.0)).unwrap());
             let bt = b.as_ref().map(|b| b.as_tensor().clone());
             let ours = Linear::new(w.as_tensor().clone(), bt.clone());
             let theirs = candle_nn::Linear::new(w.as_tensor().clone(), bt);
@@ -267,7 +251,7 @@ mod tests {
             assert!(gap(&yo, &yt) < 1e-5);
             let mut out_dims = shape.clone();
             *out_dims.last_mut().unwrap() = 11;
-            let cot = seeded(&out_dims, 4);
+            let cot = seeded(&out_dims, 4, 1.0);
             let go = (&yo * &cot).unwrap().sum_all().unwrap().backward().unwrap();
             let gt = (&yt * &cot).unwrap().sum_all().unwrap().backward().unwrap();
             let mut vars = vec![&x, &w];
@@ -286,12 +270,12 @@ mod tests {
 
     #[test]
     fn inference_and_mismatched_shapes_keep_candles_path() {
-        let w = seeded(&[3, 4], 5);
+        let w = seeded(&[3, 4], 5, 1.0);
         let l = Linear::new(w, None);
         // Nothing carries a gradient: candle's layer, the same numbers.
-        let y = l.forward(&seeded(&[2, 4], 6)).unwrap();
+        let y = l.forward(&seeded(&[2, 4], 6, 1.0)).unwrap();
         assert_eq!(y.dims(), &[2, 3]);
-        let x = Var::from_tensor(&seeded(&[2, 5], 7)).unwrap();
+        let x = Var::from_tensor(&seeded(&[2, 5], 7, 1.0)).unwrap();
         assert!(l.forward(x.as_tensor()).is_err());
     }
 }
