@@ -85,14 +85,5 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             rss()
         );
     }
-    let (mut sub, mut all) = (0usize, 0usize);
-    for m in t.optimizer.state.values() {
-        for x in [&m.exp_avg, &m.exp_avg_sq] {
-            let v: Vec<f32> = x.flatten_all()?.to_vec1()?;
-            all += v.len();
-            sub += v.iter().filter(|x| x.is_subnormal()).count();
-        }
-    }
-    println!("optimizer state: {sub} of {all} values subnormal");
     Ok(())
 }

@@ -46,6 +46,21 @@ fn u32_data<'a>(s: &'a CpuStorage, l: &Layout, op: &str, what: &str) -> Result<&
     }
 }
 
+/// The pieces of a flat tensor that holds several results one after another (a custom op returns one tensor), in
+/// order, each reshaped to its shape.
+pub(crate) fn split_flat(flat: &Tensor, shapes: &[&Shape]) -> Result<Vec<Tensor>> {
+    let mut start = 0;
+    shapes
+        .iter()
+        .map(|&shape| {
+            let n = shape.elem_count();
+            let piece = flat.narrow(0, start, n)?.reshape(shape)?;
+            start += n;
+            Ok(piece)
+        })
+        .collect()
+}
+
 /// `(rows, vocabulary)` of logits `[…, vocabulary]`.
 fn rows_of(l: &Layout) -> Result<(usize, usize)> {
     match l.shape().dims().last() {
@@ -314,10 +329,9 @@ impl CustomOp2 for RmsNorm {
         _: &Tensor,
         g: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let n = x.elem_count();
         let both = x.apply_op3_no_bwd(w, &g.contiguous()?, &RmsNormGrad { eps: self.eps })?;
-        let dx = both.narrow(0, 0, n)?.reshape(x.shape())?;
-        let dw = both.narrow(0, n, w.elem_count())?;
+        let [dx, dw] = <[Tensor; 2]>::try_from(split_flat(&both, &[x.shape(), w.shape()])?)
+            .expect("two pieces");
         Ok((Some(dx), Some(dw)))
     }
 }
@@ -453,10 +467,9 @@ impl CustomOp2 for SiluMul {
         _: &Tensor,
         g: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let n = a.elem_count();
         let both = a.apply_op3_no_bwd(u, &g.contiguous()?, &SiluMulGrad)?;
-        let da = both.narrow(0, 0, n)?.reshape(a.shape())?;
-        let du = both.narrow(0, n, n)?.reshape(a.shape())?;
+        let [da, du] = <[Tensor; 2]>::try_from(split_flat(&both, &[a.shape(), u.shape()])?)
+            .expect("two pieces");
         Ok((Some(da), Some(du)))
     }
 }

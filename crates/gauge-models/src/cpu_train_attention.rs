@@ -53,10 +53,11 @@ impl CustomOp3 for TrainedAttention {
                 g: &g,
             },
         )?;
-        let (nq, nk) = (q.elem_count(), k.elem_count());
-        let dq = all.narrow(0, 0, nq)?.reshape(q.shape())?;
-        let dk = all.narrow(0, nq, nk)?.reshape(k.shape())?;
-        let dv = all.narrow(0, nq + nk, nk)?.reshape(v.shape())?;
+        let [dq, dk, dv] = <[Tensor; 3]>::try_from(crate::cpu_train::split_flat(
+            &all,
+            &[q.shape(), k.shape(), v.shape()],
+        )?)
+        .expect("three pieces");
         Ok((Some(dq), Some(dk), Some(dv)))
     }
 }

@@ -157,9 +157,11 @@ impl CustomOp2 for TrainedLinear {
         g: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let both = x.apply_op3_no_bwd(w, &g.contiguous()?, &TrainedLinearGrad)?;
-        let n = x.elem_count();
-        let dx = both.narrow(0, 0, n)?.reshape(x.shape())?;
-        let dw = both.narrow(0, n, w.elem_count())?.reshape(w.shape())?;
+        let [dx, dw] = <[Tensor; 2]>::try_from(crate::cpu_train::split_flat(
+            &both,
+            &[x.shape(), w.shape()],
+        )?)
+        .expect("two pieces");
         Ok((Some(dx), Some(dw)))
     }
 }

@@ -16,6 +16,8 @@ use std::path::Path;
 use candle_core::{CpuStorage, DType, Device, InplaceOp2, InplaceOp3, Layout, Tensor, Var};
 use rayon::prelude::*;
 
+use crate::cpu_fused::contiguous_f32;
+
 use crate::error::{Error, Result};
 
 /// The metadata value of `format` in an optimizer-state file.
@@ -473,15 +475,7 @@ fn fusable(t: &Tensor, n: usize) -> bool {
 /// Elements per task of the in-place passes: large enough to amortize scheduling, small enough to share.
 const CHUNK: usize = 1 << 16;
 
-/// The contiguous `f32` elements of a CPU storage.
-fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> candle_core::Result<&'a [f32]> {
-    match (s, l.contiguous_offsets()) {
-        (CpuStorage::F32(v), Some((a, b))) => Ok(&v[a..b]),
-        _ => candle_core::bail!("{op}: expects contiguous f32 tensors"),
-    }
-}
-
-/// [`f32_slice`], mutable.
+/// The contiguous `f32` elements of a CPU storage, mutable.
 fn f32_slice_mut<'a>(
     s: &'a mut CpuStorage,
     l: &Layout,
@@ -513,7 +507,7 @@ impl InplaceOp2 for MomentStep {
         g_l: &Layout,
     ) -> candle_core::Result<()> {
         let m = f32_slice_mut(dst, dst_l, self.name())?;
-        let g = f32_slice(g, g_l, self.name())?;
+        let g = contiguous_f32(g, g_l, self.name(), "gradient")?;
         let (beta, s, square) = (self.beta, self.grad_scale, self.square);
         m.par_chunks_mut(CHUNK)
             .zip(g.par_chunks(CHUNK))
@@ -546,8 +540,8 @@ impl InplaceOp3 for ParamStep<'_> {
         v_l: &Layout,
     ) -> candle_core::Result<()> {
         let theta = f32_slice_mut(dst, dst_l, self.name())?;
-        let m = f32_slice(m, m_l, self.name())?;
-        let v = f32_slice(v, v_l, self.name())?;
+        let m = contiguous_f32(m, m_l, self.name(), "m")?;
+        let v = contiguous_f32(v, v_l, self.name(), "v")?;
         let k = self.0;
         theta
             .par_chunks_mut(CHUNK)
