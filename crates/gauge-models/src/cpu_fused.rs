@@ -157,6 +157,22 @@ pub(crate) fn contiguous_f32<'a>(
     }
 }
 
+/// [`contiguous_f32`] for writing in place.
+pub(crate) fn contiguous_f32_mut<'a>(
+    s: &'a mut CpuStorage,
+    l: &Layout,
+    op: &str,
+    what: &str,
+) -> Result<&'a mut [f32]> {
+    let CpuStorage::F32(data) = s else {
+        candle_core::bail!("{op}: {what} must be f32")
+    };
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&mut data[a..b]),
+        None => candle_core::bail!("{op}: {what} must be contiguous"),
+    }
+}
+
 /// `softmax(scores · scale + mask)` over the last axis.
 pub(crate) struct MaskedSoftmax {
     pub(crate) scale: f32,

@@ -64,7 +64,8 @@ impl Table {
 
     /// The rows of `ids` (`[..]` of `U32`), `[.., d]`.
     pub(crate) fn forward(&self, ids: &Tensor) -> Result<Tensor> {
-        self.lazy.with(|e| Ok(e.forward(ids)?))
+        self.lazy
+            .with(|e| Ok(crate::embedding::lookup(e.embeddings(), ids)?))
     }
 
     /// An output head that is this table (`tie_word_embeddings`): the kept tensor when resident, the table read

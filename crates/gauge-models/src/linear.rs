@@ -8,7 +8,9 @@
 //! gradient into it, so every step would pass over every weight several more times (and once transposed).
 //! `GAUGE_TRANSPORT_CPU_FUSED=0` keeps the composition.
 
-use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Module, Result, Shape, Tensor};
+use candle_core::{
+    CpuStorage, CustomOp2, CustomOp3, InplaceOp3, Layout, Module, Result, Shape, Tensor,
+};
 
 use crate::cpu_fused::contiguous_f32 as f32_data;
 
@@ -66,7 +68,9 @@ pub(crate) unsafe fn product(
     (rhs_rs, rhs_cs): (usize, usize),
     parallel: bool,
 ) {
-    let threads = candle_core::utils::get_num_threads();
+    // candle's count re-reads the CPU topology on every call (a few percent of a training step).
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let threads = *THREADS.get_or_init(candle_core::utils::get_num_threads);
     let parallelism = if parallel && threads > 1 {
         gemm::Parallelism::Rayon(threads)
     } else {
@@ -156,13 +160,110 @@ impl CustomOp2 for TrainedLinear {
         _: &Tensor,
         g: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let both = x.apply_op3_no_bwd(w, &g.contiguous()?, &TrainedLinearGrad)?;
+        let g = g.contiguous()?;
+        if let Some((sink, first)) = crate::grad_sink::claim(w)? {
+            sink.inplace_op3(&g, x, &WeightGrad { first })?;
+            let dx = g.apply_op2_no_bwd(w, &InputGrad)?;
+            return Ok((Some(dx), None));
+        }
+        let both = x.apply_op3_no_bwd(w, &g, &TrainedLinearGrad)?;
         let [dx, dw] = <[Tensor; 2]>::try_from(crate::cpu_train::split_flat(
             &both,
             &[x.shape(), w.shape()],
         )?)
         .expect("two pieces");
         Ok((Some(dx), Some(dw)))
+    }
+}
+
+/// `∂x = g W` `[…, in]` of [`TrainedLinear`] from `g` `[…, out]` and `W`, when `∂W` goes to a gradient buffer.
+struct InputGrad;
+
+impl CustomOp2 for InputGrad {
+    fn name(&self) -> &'static str {
+        "linear-train-input-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (out, inner) = l2.shape().dims2()?;
+        let g = f32_data(s1, l1, self.name(), "gradient")?;
+        let w = f32_data(s2, l2, self.name(), "weight")?;
+        let rows = g.len() / out.max(1);
+        let mut dx = vec![0f32; rows * inner];
+        // SAFETY: `g` is `rows × out` and `W` `out × inner`, both row-major; `∂x` is `rows × inner`.
+        unsafe {
+            product(
+                (rows, inner, out),
+                &mut dx,
+                (inner, 1),
+                false,
+                g,
+                (out, 1),
+                w,
+                (inner, 1),
+                true,
+            )
+        };
+        let mut dims = l1.shape().dims().to_vec();
+        *dims.last_mut().expect("a gradient of rank 1 or more") = inner;
+        Ok((CpuStorage::F32(dx), Shape::from(dims)))
+    }
+}
+
+/// `∂W = gᵀ x` written into (`first`) or added to a gradient buffer `[out, in]`, from `g` `[…, out]` and `x`
+/// `[…, in]`.
+struct WeightGrad {
+    first: bool,
+}
+
+impl InplaceOp3 for WeightGrad {
+    fn name(&self) -> &'static str {
+        "linear-train-weight-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &mut CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<()> {
+        let (out, inner) = l1.shape().dims2()?;
+        let dw = crate::cpu_fused::contiguous_f32_mut(s1, l1, self.name(), "gradient buffer")?;
+        let g = f32_data(s2, l2, self.name(), "gradient")?;
+        let x = f32_data(s3, l3, self.name(), "input")?;
+        let rows = x.len() / inner.max(1);
+        if g.len() != rows * out || x.len() != rows * inner {
+            candle_core::bail!(
+                "linear: gradient {:?} and input {:?} do not match the weight {:?}",
+                l2.shape(),
+                l3.shape(),
+                l1.shape()
+            );
+        }
+        // SAFETY: `gᵀ` reads `g` (`rows × out`) column-major, `x` is `rows × inner`; `∂W` is `out × inner`.
+        unsafe {
+            product(
+                (out, inner, rows),
+                dw,
+                (inner, 1),
+                !self.first,
+                g,
+                (1, out),
+                x,
+                (inner, 1),
+                true,
+            )
+        };
+        Ok(())
     }
 }
 
@@ -267,6 +368,34 @@ mod tests {
                 assert!(a.is_contiguous());
                 assert!(gap(a, c) < 1e-5, "gradient differs by {}", gap(a, c));
             }
+        }
+    }
+
+    #[test]
+    fn a_tied_table_sums_the_head_and_embedding_gradients_in_its_buffer() {
+        use crate::grad_sink::Sinks;
+        use std::sync::Arc;
+        // A table `[vocab 9, d 6]` used as the embedding and, through the sequence, as the output head.
+        let table = Var::from_tensor(&seeded(&[9, 6], 1, 1.0)).unwrap();
+        let ids = Tensor::new(&[[1u32, 4, 4], [8, 0, 1]], &candle_core::Device::Cpu).unwrap();
+        let cot = seeded(&[2, 3, 9], 2, 1.0);
+        let loss = |t: &Tensor| {
+            let h = crate::embedding::lookup(t, &ids).unwrap().tanh().unwrap();
+            let logits = Linear::new(t.clone(), None).forward(&h).unwrap();
+            (logits * &cot).unwrap().sum_all().unwrap()
+        };
+        let plain = loss(table.as_tensor()).backward().unwrap();
+        let want = plain.get(table.as_tensor()).unwrap().clone();
+        let sinks = Arc::new(Sinks::for_params(&[("t".to_string(), table.clone())]));
+        for _ in 0..2 {
+            let l = loss(table.as_tensor());
+            let g = sinks.scope(|| l.backward()).unwrap();
+            assert!(
+                g.get(table.as_tensor()).is_none(),
+                "candle holds no gradient of the table"
+            );
+            let got = sinks.written(table.as_tensor()).unwrap();
+            assert!(gap(&got, &want) < 1e-5, "differs by {}", gap(&got, &want));
         }
     }
 

@@ -13,7 +13,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use candle_core::{CpuStorage, DType, Device, InplaceOp2, InplaceOp3, Layout, Tensor, Var};
+use std::cell::RefCell;
+
+use candle_core::{CpuStorage, DType, Device, InplaceOp1, InplaceOp2, Layout, Tensor, Var};
 use rayon::prelude::*;
 
 use crate::cpu_fused::contiguous_f32;
@@ -475,28 +477,20 @@ fn fusable(t: &Tensor, n: usize) -> bool {
 /// Elements per task of the in-place passes: large enough to amortize scheduling, small enough to share.
 const CHUNK: usize = 1 << 16;
 
-/// The contiguous `f32` elements of a CPU storage, mutable.
-fn f32_slice_mut<'a>(
-    s: &'a mut CpuStorage,
-    l: &Layout,
-    op: &str,
-) -> candle_core::Result<&'a mut [f32]> {
-    match (s, l.contiguous_offsets()) {
-        (CpuStorage::F32(v), Some((a, b))) => Ok(&mut v[a..b]),
-        _ => candle_core::bail!("{op}: expects contiguous f32 tensors"),
-    }
+/// The whole update of one parameter in one parallel pass over `θ`, `m`, `v` and `g`, with the arithmetic of
+/// [`composed_update`] in `f32`: `m ← β₁ m + (1 − β₁) s g`, `v ← β₂ v + (1 − β₂) (s g)²`, then
+/// `θ ← θ (1 − lr λ) − lr / (1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε)`. Each of `θ`, `m` and `v` is borrowed for
+/// writing by its own in-place op, the three nested: [`ThetaPass`] holds `θ` and `g`, [`MomentPass`] `m`,
+/// [`SecondMomentPass`] `v`, which runs the loop.
+struct ThetaPass<'a> {
+    k: &'a FusedCoefficients,
+    m: &'a Tensor,
+    v: &'a Tensor,
 }
 
-/// A moment in place: `m ← β m + (1 − β) · s g`, or `v ← β v + (1 − β) · (s g)²` when `square`.
-struct MomentStep {
-    beta: f32,
-    grad_scale: f32,
-    square: bool,
-}
-
-impl InplaceOp2 for MomentStep {
+impl InplaceOp2 for ThetaPass<'_> {
     fn name(&self) -> &'static str {
-        "adamw-moment"
+        "adamw"
     }
 
     fn cpu_fwd(
@@ -506,49 +500,75 @@ impl InplaceOp2 for MomentStep {
         g: &CpuStorage,
         g_l: &Layout,
     ) -> candle_core::Result<()> {
-        let m = f32_slice_mut(dst, dst_l, self.name())?;
+        let theta = crate::cpu_fused::contiguous_f32_mut(dst, dst_l, self.name(), "parameter")?;
         let g = contiguous_f32(g, g_l, self.name(), "gradient")?;
-        let (beta, s, square) = (self.beta, self.grad_scale, self.square);
-        m.par_chunks_mut(CHUNK)
-            .zip(g.par_chunks(CHUNK))
-            .for_each(|(m, g)| {
-                for (m, &g) in m.iter_mut().zip(g) {
-                    let gi = g * s;
-                    let x = if square { gi * gi } else { gi };
-                    *m = *m * beta + x * (1.0 - beta);
-                }
-            });
-        Ok(())
+        self.m.inplace_op1(&MomentPass {
+            k: self.k,
+            theta: RefCell::new(Some(theta)),
+            g,
+            v: self.v,
+        })
     }
 }
 
-/// The parameter in place from the updated moments: `θ ← θ (1 − lr λ) − lr / (1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε)`.
-struct ParamStep<'a>(&'a FusedCoefficients);
+struct MomentPass<'a, 'b> {
+    k: &'a FusedCoefficients,
+    theta: RefCell<Option<&'b mut [f32]>>,
+    g: &'b [f32],
+    v: &'a Tensor,
+}
 
-impl InplaceOp3 for ParamStep<'_> {
+impl InplaceOp1 for MomentPass<'_, '_> {
     fn name(&self) -> &'static str {
-        "adamw-param"
+        "adamw"
     }
 
-    fn cpu_fwd(
-        &self,
-        dst: &mut CpuStorage,
-        dst_l: &Layout,
-        m: &CpuStorage,
-        m_l: &Layout,
-        v: &CpuStorage,
-        v_l: &Layout,
-    ) -> candle_core::Result<()> {
-        let theta = f32_slice_mut(dst, dst_l, self.name())?;
-        let m = contiguous_f32(m, m_l, self.name(), "m")?;
-        let v = contiguous_f32(v, v_l, self.name(), "v")?;
-        let k = self.0;
+    fn cpu_fwd(&self, s: &mut CpuStorage, l: &Layout) -> candle_core::Result<()> {
+        let m = crate::cpu_fused::contiguous_f32_mut(s, l, self.name(), "m")?;
+        self.v.inplace_op1(&SecondMomentPass {
+            k: self.k,
+            theta: RefCell::new(self.theta.borrow_mut().take()),
+            m: RefCell::new(Some(m)),
+            g: self.g,
+        })
+    }
+}
+
+struct SecondMomentPass<'a, 'b> {
+    k: &'a FusedCoefficients,
+    theta: RefCell<Option<&'b mut [f32]>>,
+    m: RefCell<Option<&'b mut [f32]>>,
+    g: &'b [f32],
+}
+
+impl InplaceOp1 for SecondMomentPass<'_, '_> {
+    fn name(&self) -> &'static str {
+        "adamw"
+    }
+
+    fn cpu_fwd(&self, s: &mut CpuStorage, l: &Layout) -> candle_core::Result<()> {
+        let v = crate::cpu_fused::contiguous_f32_mut(s, l, self.name(), "v")?;
+        let (Some(theta), Some(m)) = (self.theta.borrow_mut().take(), self.m.borrow_mut().take())
+        else {
+            candle_core::bail!("adamw: the pass ran twice");
+        };
+        let g = self.g;
+        if theta.len() != g.len() || m.len() != g.len() || v.len() != g.len() {
+            candle_core::bail!("adamw: parameter, moments and gradient differ in size");
+        }
+        let k = self.k;
+        let (b1, b2, s) = (k.beta1, k.beta2, k.grad_scale);
         theta
             .par_chunks_mut(CHUNK)
-            .zip(m.par_chunks(CHUNK).zip(v.par_chunks(CHUNK)))
-            .for_each(|(theta, (m, v))| {
-                for ((t, &m), &v) in theta.iter_mut().zip(m).zip(v) {
-                    *t = *t * k.decay - m / (v.sqrt() / k.bc2_sqrt + k.eps) * k.step_size;
+            .zip(m.par_chunks_mut(CHUNK))
+            .zip(v.par_chunks_mut(CHUNK))
+            .zip(g.par_chunks(CHUNK))
+            .for_each(|(((theta, m), v), g)| {
+                for (((t, m), v), &g) in theta.iter_mut().zip(m).zip(v).zip(g) {
+                    let gi = g * s;
+                    *m = *m * b1 + gi * (1.0 - b1);
+                    *v = *v * b2 + gi * gi * (1.0 - b2);
+                    *t = *t * k.decay - *m / (v.sqrt() / k.bc2_sqrt + k.eps) * k.step_size;
                 }
             });
         Ok(())
@@ -563,10 +583,9 @@ fn fusable_update(theta: &Tensor, g: &Tensor, previous: Option<&Moments>) -> boo
         && previous.is_none_or(|p| fusable(&p.exp_avg, n) && fusable(&p.exp_avg_sq, n))
 }
 
-/// The update of one parameter in place (where [`fusable_update`] holds), in three parallel passes over memory and
-/// no allocation after the first step: `m`, then `v`, then `θ`, with the arithmetic of [`composed_update`] in
-/// `f32`. `previous` is the parameter's state, `None` on its first update (the moments start at zero); the updated
-/// state is returned.
+/// The update of one parameter in place (where [`fusable_update`] holds), in one parallel pass over memory
+/// ([`ThetaPass`]) and no allocation after the first step. `previous` is the parameter's state, `None` on its
+/// first update (the moments start at zero); the updated state is returned.
 fn fused_update(
     theta: &Tensor,
     g: &Tensor,
@@ -580,23 +599,14 @@ fn fused_update(
             exp_avg_sq: theta.zeros_like()?,
         },
     };
-    moments.exp_avg.inplace_op2(
+    theta.inplace_op2(
         g,
-        &MomentStep {
-            beta: k.beta1,
-            grad_scale: k.grad_scale,
-            square: false,
+        &ThetaPass {
+            k,
+            m: &moments.exp_avg,
+            v: &moments.exp_avg_sq,
         },
     )?;
-    moments.exp_avg_sq.inplace_op2(
-        g,
-        &MomentStep {
-            beta: k.beta2,
-            grad_scale: k.grad_scale,
-            square: true,
-        },
-    )?;
-    theta.inplace_op3(&moments.exp_avg, &moments.exp_avg_sq, &ParamStep(k))?;
     Ok(moments)
 }
 
@@ -617,8 +627,6 @@ mod tests {
             .unwrap()
     }
 
-    /// The fused pass computes what the tensor operations compute, on a first and a later step, with a
-    /// clipping scale; a strided gradient is not taken by the fused pass.
     #[test]
     fn a_file_written_tensor_by_tensor_has_the_bytes_made_in_memory() {
         let dev = Device::Cpu;
@@ -656,6 +664,8 @@ mod tests {
         );
     }
 
+    /// The fused pass computes what the tensor operations compute, on a first and a later step, with a
+    /// clipping scale; a strided gradient is not taken by the fused pass.
     #[test]
     fn fused_update_equals_composed_operations() {
         let dev = Device::Cpu;

@@ -16,6 +16,9 @@ import { runTrajectorySmollm2, type TrajectorySmollm2Result } from './trajectory
 import { fineTuneTable, runFineTune, type FineTuneResult } from './finetune';
 import { CORPORA, type CorpusName } from './corpus';
 import { invalidArgument } from '../../../../dist/errors';
+import { defaultResultsDir } from '../../../../dist/results';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { rechartingCheckTable, runRechartingCheck, type RechartingCheckResult } from './recharting-check';
 import { reliabilityTable, runReliability, type ReliabilityResult } from './reliability';
 
@@ -240,6 +243,13 @@ const reliabilityExperiment: Experiment<ReliabilityResult> = {
   table: reliabilityTable,
 };
 
+/** The result `name` last wrote where this run will write (`--results-dir` or the default), if any. */
+function previousResult<R>(v: Record<string, Value>, name: string): R | undefined {
+  const dir = typeof v['results-dir'] === 'string' ? v['results-dir'] : defaultResultsDir();
+  const file = path.join(dir, `${name}.json`);
+  return fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as R) : undefined;
+}
+
 const trajectorySmollm2: Experiment<TrajectorySmollm2Result> = {
   summary: 'two real fine-tuning runs of SmolLM2-135M, every checkpoint in a hidden Bd chart: endpoint vs via-base vs composed',
   flags: '[--steps 300] [--lrs 2e-4,2e-3] [--report 25,100,200,300] [--tokens 4096] [--seed 0]',
@@ -254,6 +264,7 @@ const trajectorySmollm2: Experiment<TrajectorySmollm2Result> = {
         seed: num(v.seed, '--seed', 0, { min: 0, max: 2 ** 40, integer: true }),
       },
       (s) => process.stderr.write(`  ${s}\n`),
+      previousResult<TrajectorySmollm2Result>(v, 'trajectory-smollm2'),
     ),
   table: trajectoryTable,
   figure: (r) => trajectoryFigure({ rows: r.rows, params: { runLrs: r.params.lrs } }),

@@ -26,13 +26,30 @@ export interface TrajectorySmollm2Result {
   /** Mean loss of the first and last segment of each run. */
   losses: { lr: number; a: { first: number; last: number }; b: { first: number; last: number } }[];
   rows: TrajectoryRow[];
+  /** Seconds of this run's own training and alignment (learning rates carried over cost nothing). */
   seconds: { training: number; alignment: number };
+  /**
+   * Learning rates whose losses and rows were carried over from the previous result of the same command with the
+   * same settings (steps, report points, tokens, seed, recipe), not measured again.
+   */
+  carried?: number[];
   machine: Record<string, string | number>;
 }
 
+/** The settings that decide a learning rate's rows, apart from the rate. */
+const settings = (o: TrajectorySmollm2Options, recipe: typeof FINETUNE) => JSON.stringify([o.steps, o.report, o.tokens, o.seed, recipe]);
+
 const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / Math.max(1, xs.length);
 
-export async function runTrajectorySmollm2(o: TrajectorySmollm2Options, log: (s: string) => void = () => {}): Promise<TrajectorySmollm2Result> {
+/**
+ * Runs the experiment. A learning rate that `previous` (the last result, if any) already covers with the same
+ * settings is carried over rather than trained and aligned again, so that adding a rate costs only that rate.
+ */
+export async function runTrajectorySmollm2(
+  o: TrajectorySmollm2Options,
+  log: (s: string) => void = () => {},
+  previous?: TrajectorySmollm2Result,
+): Promise<TrajectorySmollm2Result> {
   for (const t of o.report) {
     if (t % FINETUNE.segment !== 0 || t > o.steps) throw new Error(`--report ${t}: must be a multiple of ${FINETUNE.segment}, at most --steps ${o.steps}`);
   }
@@ -40,7 +57,17 @@ export async function runTrajectorySmollm2(o: TrajectorySmollm2Options, log: (s:
   const losses: TrajectorySmollm2Result['losses'] = [];
   let training = 0;
   let alignment = 0;
+  const carried: number[] = [];
+  const reusable = previous && settings(previous.params, previous.params.recipe) === settings(o, FINETUNE) ? previous : undefined;
   for (const lr of o.lrs) {
+    const kept = reusable?.losses.find((l) => l.lr === lr);
+    if (reusable && kept) {
+      log(`lr ${lr}: carried over from the previous result (same settings)`);
+      losses.push(kept);
+      rows.push(...reusable.rows.filter((r) => r.lr === lr));
+      carried.push(lr);
+      continue;
+    }
     const a = await fineTuneRun('declarations', o.steps, { lr, log });
     const b = await fineTuneRun('javascript', o.steps, { lr, log });
     training += a.seconds + b.seconds;
@@ -56,5 +83,5 @@ export async function runTrajectorySmollm2(o: TrajectorySmollm2Options, log: (s:
     // The exports are 25 copies of the model; the runs themselves stay cached.
     fs.rmSync(work, { recursive: true, force: true });
   }
-  return { name: 'trajectory-smollm2', params: { ...o, recipe: FINETUNE }, losses, rows, seconds: { training, alignment }, machine: machine() };
+  return { name: 'trajectory-smollm2', params: { ...o, recipe: FINETUNE }, losses, rows, seconds: { training, alignment }, carried, machine: machine() };
 }
