@@ -252,13 +252,13 @@ function previousResult<R>(v: Record<string, Value>, name: string): R | undefine
 
 const trajectorySmollm2: Experiment<TrajectorySmollm2Result> = {
   summary: 'two real fine-tuning runs of SmolLM2-135M, every checkpoint in a hidden Bd chart: endpoint vs via-base vs composed',
-  flags: '[--steps 300] [--lrs 2e-4,2e-3] [--report 25,100,200,300] [--tokens 4096] [--seed 0]',
+  flags: '[--steps 300] [--lrs 2e-4,2e-3,5e-3] [--report 25,100,200,300] [--tokens 4096] [--seed 0]',
   options: { steps: { type: 'string' }, lrs: { type: 'string' }, report: { type: 'string' }, tokens: { type: 'string' }, seed: { type: 'string' } },
   run: (v) =>
     runTrajectorySmollm2(
       {
         steps: num(v.steps, '--steps', 300, { min: 25, integer: true }),
-        lrs: numList(v.lrs, '--lrs', [2e-4, 2e-3], { min: 0 }),
+        lrs: numList(v.lrs, '--lrs', [2e-4, 2e-3, 5e-3], { min: 0 }),
         report: numList(v.report, '--report', [25, 100, 200, 300], { min: 25, integer: true }),
         tokens: num(v.tokens, '--tokens', 4096, { min: 256, integer: true }),
         seed: num(v.seed, '--seed', 0, { min: 0, max: 2 ** 40, integer: true }),
