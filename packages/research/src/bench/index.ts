@@ -108,7 +108,7 @@ const scale: Experiment<ScaleResult> = {
 
 const train: Experiment<TrainBenchResult> = {
   summary: 'AdamW training steps of SmolLM2-135M and the tiny model against torch.optim.AdamW on transformers (same ids, batch, threads); peak RSS',
-  flags: '[--models smollm2,tiny] [--steps 6] [--rounds 2] [--threads <CPUs>]',
+  flags: '[--models smollm2,tiny] [--steps 6] [--rounds 3] [--threads <CPUs>]',
   options: { models: { type: 'string' }, steps: { type: 'string' }, rounds: { type: 'string' }, threads: { type: 'string' } },
   run: (v) => {
     const models = (typeof v.models === 'string' ? v.models.split(',').filter(Boolean) : ['smollm2', 'tiny']) as ('smollm2' | 'tiny')[];
@@ -116,7 +116,7 @@ const train: Experiment<TrainBenchResult> = {
     return runTrainBench({
       models,
       steps: num(v.steps, '--steps', 6, { min: 2, max: 1000, integer: true }),
-      rounds: num(v.rounds, '--rounds', 2, { min: 1, max: 20, integer: true }),
+      rounds: num(v.rounds, '--rounds', 3, { min: 1, max: 20, integer: true }),
       threads: num(v.threads, '--threads', os.cpus().length, { min: 1, max: 1024, integer: true }),
     });
   },
