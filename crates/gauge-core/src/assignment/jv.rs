@@ -7,13 +7,10 @@
 //! keeps `v <= 0` and therefore the rectangular optimality conditions. Each remaining free row is then assigned
 //! by a Dijkstra search over columns, relaxing one whole scanned row at a time in a contiguous, branch-free loop.
 
-use super::{check_cancel, kernels, Cancel};
+use super::{check_cancel, kernels, Cancel, RowPoll};
 use crate::error::Result;
 
 const NONE: u32 = u32::MAX;
-
-/// Rows scanned between polls of the cancellation flag in the `O(n m)` phases (a few milliseconds at m = 4096).
-const POLL_ROWS: usize = 64;
 
 /// Solves the maximisation; returns the assignment and the column duals of the maximisation (`-v`).
 pub(super) fn solve(
@@ -93,12 +90,11 @@ impl<'a> State<'a> {
     fn column_reduction(&mut self, cancel: Cancel<'_>) -> Result<Vec<u32>> {
         let m = self.m;
         let n = self.x.len();
+        let poll = RowPoll::new(cancel, m);
         let mut best = self.row(0).to_vec();
         let mut arg = vec![0u32; m];
         for i in 1..n {
-            if i.is_multiple_of(POLL_ROWS) {
-                check_cancel(cancel)?;
-            }
+            poll.row(i)?;
             kernels::column_max(self.row(i), i as u32, &mut best, &mut arg);
         }
         let mut matches = vec![0u32; n];
@@ -118,9 +114,7 @@ impl<'a> State<'a> {
         }
         let mut free = Vec::new();
         for (i, &count) in matches.iter().enumerate() {
-            if i.is_multiple_of(POLL_ROWS) {
-                check_cancel(cancel)?;
-            }
+            poll.row(i)?;
             match count {
                 0 => free.push(i as u32),
                 1 => {
@@ -146,14 +140,13 @@ impl<'a> State<'a> {
         stack.reverse();
         // The classic algorithm terminates; the cap only guards against cycling on floating-point ties.
         let mut budget = 4 * self.x.len() + 16;
+        let poll = RowPoll::new(cancel, self.m);
         while let Some(i) = stack.pop() {
             if budget == 0 {
                 free.push(i);
                 continue;
             }
-            if budget.is_multiple_of(POLL_ROWS) {
-                check_cancel(cancel)?;
-            }
+            poll.row(budget)?;
             budget -= 1;
             let (umin, mut j1, mut usubmin, j2) =
                 kernels::two_smallest(self.row(i as usize), &self.v);
@@ -183,20 +176,20 @@ impl<'a> State<'a> {
     }
 
     /// Assigns free row `f` along a shortest augmenting path and updates the duals of the scanned columns.
-    /// `cancel` is polled every [`POLL_ROWS`] scanned columns (each costs a pass over one row); an abort leaves
+    /// `cancel` is polled once per band of scanned columns (each costs a pass over one row, so a band is a
+    /// [`RowPoll`] band of rows); an abort leaves
     /// the state half-updated, which is fine since the solve is then abandoned.
     fn augment(&mut self, f: u32, s: &mut Search, cancel: Cancel<'_>) -> Result<()> {
         s.w.copy_from_slice(&self.v);
         s.scanned.clear();
+        let poll = RowPoll::new(cancel, self.m);
         let (mut min, mut j) = init_row(self.row(f as usize), &self.v, f, &mut s.dist, &mut s.pred);
         let end = loop {
             if self.y[j] == NONE {
                 break j;
             }
             s.scanned.push((j as u32, min));
-            if s.scanned.len().is_multiple_of(POLL_ROWS) {
-                check_cancel(cancel)?;
-            }
+            poll.row(s.scanned.len())?;
             s.dist[j] = f64::INFINITY;
             s.w[j] = f64::NEG_INFINITY;
             let i = self.y[j];
