@@ -13,7 +13,7 @@ mod train;
 use std::collections::HashMap;
 use std::path::Path;
 
-use candle_core::{DType, Device, Tensor, D};
+use candle_core::{DType, Device, Tensor};
 
 use crate::error::{Error, Result};
 pub use train::{train, SaeTrainOptions, SaeTrainReport};
@@ -274,11 +274,6 @@ impl Sae {
             gauge_core::atomic::write_file(&tmp.join(SAE_CONFIG), &json, false)?;
             Ok(())
         })
-    }
-
-    /// The Euclidean norm of every decoder row, `[d_sae]`.
-    pub(crate) fn decoder_norms(w_dec: &Tensor) -> Result<Tensor> {
-        Ok(w_dec.sqr()?.sum(D::Minus1)?.sqrt()?)
     }
 }
 

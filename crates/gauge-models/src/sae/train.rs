@@ -1,13 +1,13 @@
 //! Fitting a `standard` SAE to activations: reconstruction error plus an L1 penalty on the features weighted by
 //! their decoder norms (so the penalty cannot be dodged by shrinking features and growing decoder rows), Adam on
-//! seeded minibatches, candle autograd.
+//! seeded minibatches, candle autograd (the products as [`crate::linear::Linear`]s).
 //!
 //! Inputs are first scaled by `s` so that the mean squared distance to the mean is `d_in` (the penalty then means
 //! the same for every model), and the scale is folded back into the weights at the end (`W_enc · s`, `W_dec / s`,
 //! `b_dec / s`), so the saved SAE reads raw activations.
 
+use candle_core::Module;
 use candle_core::{DType, Device, Tensor, Var, D};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use gauge_core::rng::SplitMix64;
 
 use super::{Architecture, Sae};
@@ -97,44 +97,66 @@ pub fn train(
         let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
         row.iter_mut().for_each(|v| *v /= norm);
     }
-    let w_dec = Var::from_tensor(&Tensor::from_vec(dec, (m, d), device)?)?;
-    let w_enc = Var::from_tensor(&w_dec.as_tensor().t()?.contiguous()?)?;
+    // The two weights are kept in the layout of `crate::linear::Linear` (`[out, in]`): the encoder `W_encᵀ`
+    // `[m, d]` (initialised to the decoder rows, `W_enc = W_decᵀ`) and the decoder `W_decᵀ` `[d, m]`, so that on
+    // the CPU each product and its gradients are single kernels writing into persistent gradient buffers.
+    let enc = Var::from_tensor(&Tensor::from_vec(dec, (m, d), device)?)?;
+    let dec_t = Var::from_tensor(&enc.as_tensor().t()?.contiguous()?)?;
     let b_enc = Var::from_tensor(&Tensor::zeros(m, DType::F32, device)?)?;
     let mean_scaled: Vec<f32> = mean.iter().map(|a| (a * scale) as f32).collect();
     let b_dec = Var::from_tensor(&Tensor::from_vec(mean_scaled, d, device)?)?;
-    let mut adam = AdamW::new(
-        vec![w_enc.clone(), b_enc.clone(), w_dec.clone(), b_dec.clone()],
-        ParamsAdamW {
-            lr: opts.lr,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            weight_decay: 0.0,
-        },
-    )?;
+    let params: Vec<(String, Var)> = [
+        ("w_enc", &enc),
+        ("b_enc", &b_enc),
+        ("w_dec", &dec_t),
+        ("b_dec", &b_dec),
+    ]
+    .into_iter()
+    .map(|(n, v)| (n.to_string(), v.clone()))
+    .collect();
+    let sinks = std::sync::Arc::new(crate::grad_sink::Sinks::for_params(&params));
+    let mut adam = crate::train::AdamW::new(crate::train::AdamWConfig {
+        lr: opts.lr,
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+        weight_decay: 0.0,
+    })?;
+    let encoder =
+        crate::linear::Linear::new(enc.as_tensor().clone(), Some(b_enc.as_tensor().clone()));
+    let decoder =
+        crate::linear::Linear::new(dec_t.as_tensor().clone(), Some(b_dec.as_tensor().clone()));
     let batch = opts.batch.min(n);
     let mut losses = Vec::with_capacity(opts.steps);
     for _ in 0..opts.steps {
         let idx: Vec<u32> = (0..batch).map(|_| rng.below(n as u64) as u32).collect();
         let xb = data.index_select(&Tensor::from_vec(idx, batch, device)?, 0)?;
-        let pre = xb
-            .broadcast_sub(b_dec.as_tensor())?
-            .matmul(w_enc.as_tensor())?
-            .broadcast_add(b_enc.as_tensor())?;
-        let f = pre.relu()?;
-        let xhat = f
-            .matmul(w_dec.as_tensor())?
-            .broadcast_add(b_dec.as_tensor())?;
+        let f = encoder
+            .forward(&xb.broadcast_sub(b_dec.as_tensor())?)?
+            .relu()?;
+        let xhat = decoder.forward(&f)?;
         let recon = (xhat - &xb)?
             .sqr()?
             .sum(D::Minus1)?
             .mean_all()?
             .affine(1.0 / d as f64, 0.0)?;
-        let norms = Sae::decoder_norms(w_dec.as_tensor())?;
+        // The decoder rows' norms are the columns of `W_decᵀ`.
+        let norms = dec_t.as_tensor().sqr()?.sum(0)?.sqrt()?;
         let sparsity = f.broadcast_mul(&norms)?.sum(D::Minus1)?.mean_all()?;
         let loss = (recon + sparsity.affine(opts.l1, 0.0)?)?;
-        adam.backward_step(&loss)?;
         losses.push(loss.to_scalar::<f32>()? as f64);
+        let mut grads = sinks.scope(|| loss.backward())?;
+        for (_, var) in &params {
+            let t = var.as_tensor();
+            let g = match (sinks.written(t), grads.remove(t)) {
+                (Some(a), Some(b)) => Some((a + b)?),
+                (a, b) => a.or(b),
+            };
+            if let Some(g) = g {
+                grads.insert(t, g.contiguous()?);
+            }
+        }
+        adam.update(&params, &grads, opts.lr, 1.0)?;
     }
     let last = losses.last().copied().unwrap_or(f64::NAN);
     if !last.is_finite() {
@@ -144,9 +166,13 @@ pub fn train(
         ));
     }
     let sae = Sae {
-        w_enc: w_enc.as_tensor().affine(scale, 0.0)?,
+        w_enc: enc.as_tensor().t()?.contiguous()?.affine(scale, 0.0)?,
         b_enc: b_enc.as_tensor().clone(),
-        w_dec: w_dec.as_tensor().affine(1.0 / scale, 0.0)?,
+        w_dec: dec_t
+            .as_tensor()
+            .t()?
+            .contiguous()?
+            .affine(1.0 / scale, 0.0)?,
         b_dec: b_dec.as_tensor().affine(1.0 / scale, 0.0)?,
         threshold: None,
         architecture: Architecture::Standard,
