@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
+use candle_core::backprop::GradStore;
 use candle_core::{DType, Result, Tensor, TensorId, Var};
 
 struct Sink {
@@ -69,6 +70,16 @@ impl Sinks {
         }
         let _restore = Restore(ACTIVE.with(|a| a.borrow_mut().replace(self.clone())));
         f()
+    }
+
+    /// Removes `t`'s gradient from `grads` and returns the whole of it, contiguous: the buffer written in the last
+    /// scope, candle's gradient, or (a parameter also used through a view) their sum.
+    pub(crate) fn take(&self, t: &Tensor, grads: &mut GradStore) -> Result<Option<Tensor>> {
+        let g = match (self.written(t), grads.remove(t)) {
+            (Some(a), Some(b)) => Some((a + b)?),
+            (a, b) => a.or(b),
+        };
+        g.map(|g| g.contiguous()).transpose()
     }
 
     /// The gradient written for `t` in the last scope, if any kernel wrote one (the buffer itself, shared: it is

@@ -176,6 +176,71 @@ impl CustomOp2 for TrainedLinear {
     }
 }
 
+/// `∂x = g W` into `dx` `[rows, inner]`, from `g` `[rows, out]` and `W` `[out, inner]` (all row-major).
+fn input_grad(
+    dx: &mut [f32],
+    g: &[f32],
+    w: &[f32],
+    (rows, inner, out): (usize, usize, usize),
+) -> Result<()> {
+    if dx.len() != rows * inner || g.len() != rows * out || w.len() != out * inner {
+        candle_core::bail!(
+            "linear: gradient of {} values does not match {rows} rows of {out} outputs",
+            g.len()
+        );
+    }
+    // SAFETY: the lengths are checked above: `g` is `rows × out` and `W` `out × inner`, both row-major; `∂x` is
+    // `rows × inner`.
+    unsafe {
+        product(
+            (rows, inner, out),
+            dx,
+            (inner, 1),
+            false,
+            g,
+            (out, 1),
+            w,
+            (inner, 1),
+            true,
+        )
+    };
+    Ok(())
+}
+
+/// `∂W = gᵀ x` into `dw` `[out, inner]` (added to it when `acc`), from `g` `[rows, out]` and `x` `[rows, inner]`
+/// (all row-major).
+fn weight_grad(
+    dw: &mut [f32],
+    acc: bool,
+    g: &[f32],
+    x: &[f32],
+    (rows, inner, out): (usize, usize, usize),
+) -> Result<()> {
+    if dw.len() != out * inner || g.len() != rows * out || x.len() != rows * inner {
+        candle_core::bail!(
+            "linear: gradient of {} values and input of {} do not match a weight of {out} x {inner}",
+            g.len(),
+            x.len()
+        );
+    }
+    // SAFETY: the lengths are checked above: `gᵀ` reads `g` (`rows × out`) column-major, `x` is `rows × inner`;
+    // `∂W` is `out × inner`.
+    unsafe {
+        product(
+            (out, inner, rows),
+            dw,
+            (inner, 1),
+            acc,
+            g,
+            (1, out),
+            x,
+            (inner, 1),
+            true,
+        )
+    };
+    Ok(())
+}
+
 /// `∂x = g W` `[…, in]` of [`TrainedLinear`] from `g` `[…, out]` and `W`, when `∂W` goes to a gradient buffer.
 struct InputGrad;
 
@@ -196,20 +261,7 @@ impl CustomOp2 for InputGrad {
         let w = f32_data(s2, l2, self.name(), "weight")?;
         let rows = g.len() / out.max(1);
         let mut dx = vec![0f32; rows * inner];
-        // SAFETY: `g` is `rows × out` and `W` `out × inner`, both row-major; `∂x` is `rows × inner`.
-        unsafe {
-            product(
-                (rows, inner, out),
-                &mut dx,
-                (inner, 1),
-                false,
-                g,
-                (out, 1),
-                w,
-                (inner, 1),
-                true,
-            )
-        };
+        input_grad(&mut dx, g, w, (rows, inner, out))?;
         let mut dims = l1.shape().dims().to_vec();
         *dims.last_mut().expect("a gradient of rank 1 or more") = inner;
         Ok((CpuStorage::F32(dx), Shape::from(dims)))
@@ -241,29 +293,7 @@ impl InplaceOp3 for WeightGrad {
         let g = f32_data(s2, l2, self.name(), "gradient")?;
         let x = f32_data(s3, l3, self.name(), "input")?;
         let rows = x.len() / inner.max(1);
-        if g.len() != rows * out || x.len() != rows * inner {
-            candle_core::bail!(
-                "linear: gradient {:?} and input {:?} do not match the weight {:?}",
-                l2.shape(),
-                l3.shape(),
-                l1.shape()
-            );
-        }
-        // SAFETY: `gᵀ` reads `g` (`rows × out`) column-major, `x` is `rows × inner`; `∂W` is `out × inner`.
-        unsafe {
-            product(
-                (out, inner, rows),
-                dw,
-                (inner, 1),
-                !self.first,
-                g,
-                (1, out),
-                x,
-                (inner, 1),
-                true,
-            )
-        };
-        Ok(())
+        weight_grad(dw, !self.first, g, x, (rows, inner, out))
     }
 }
 
@@ -296,34 +326,8 @@ impl CustomOp3 for TrainedLinearGrad {
         }
         let mut both = vec![0f32; rows * inner + out * inner];
         let (dx, dw) = both.split_at_mut(rows * inner);
-        // SAFETY: `g` is `rows × out` and `W` `out × inner`, both row-major; `∂x` is `rows × inner`.
-        unsafe {
-            product(
-                (rows, inner, out),
-                dx,
-                (inner, 1),
-                false,
-                g,
-                (out, 1),
-                w,
-                (inner, 1),
-                true,
-            )
-        };
-        // SAFETY: `gᵀ` reads `g` (`rows × out`) column-major, `x` is `rows × inner`; `∂W` is `out × inner`.
-        unsafe {
-            product(
-                (out, inner, rows),
-                dw,
-                (inner, 1),
-                false,
-                g,
-                (1, out),
-                x,
-                (inner, 1),
-                true,
-            )
-        };
+        input_grad(dx, g, w, (rows, inner, out))?;
+        weight_grad(dw, false, g, x, (rows, inner, out))?;
         Ok((
             CpuStorage::F32(both),
             Shape::from(rows * inner + out * inner),

@@ -148,12 +148,8 @@ pub fn train(
         let mut grads = sinks.scope(|| loss.backward())?;
         for (_, var) in &params {
             let t = var.as_tensor();
-            let g = match (sinks.written(t), grads.remove(t)) {
-                (Some(a), Some(b)) => Some((a + b)?),
-                (a, b) => a.or(b),
-            };
-            if let Some(g) = g {
-                grads.insert(t, g.contiguous()?);
+            if let Some(g) = sinks.take(t, &mut grads)? {
+                grads.insert(t, g);
             }
         }
         adam.update(&params, &grads, opts.lr, 1.0)?;

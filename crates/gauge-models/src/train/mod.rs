@@ -248,17 +248,9 @@ impl Trainer {
         let mut sq = 0f64;
         for (_, var) in &self.params {
             // A parameter's gradient is in its buffer, or in candle's store, or (a parameter also used through a
-            // view) in both. Gradients of transposed uses (`x · Wᵀ`) come back strided; one copy here serves the
-            // norm and the fused update.
-            let g = match (
-                self.sinks.written(var.as_tensor()),
-                grads.remove(var.as_tensor()),
-            ) {
-                (Some(a), Some(b)) => Some((a + b)?),
-                (a, b) => a.or(b),
-            };
-            if let Some(g) = g {
-                let g = g.contiguous()?;
+            // view) in both. Gradients of transposed uses (`x · Wᵀ`) come back strided; the one contiguous copy
+            // serves the norm and the fused update.
+            if let Some(g) = self.sinks.take(var.as_tensor(), &mut grads)? {
                 sq += match adamw::with_cpu_f32(&g, sum_of_squares) {
                     Some(s) => s,
                     None => g
