@@ -157,6 +157,19 @@ pub(crate) fn contiguous_f32<'a>(
     }
 }
 
+/// The contiguous `u32` data of a CPU storage (ids, targets), or an error naming `what`.
+pub(crate) fn contiguous_u32<'a>(
+    s: &'a CpuStorage,
+    l: &Layout,
+    op: &str,
+    what: &str,
+) -> Result<&'a [u32]> {
+    match (s, l.contiguous_offsets()) {
+        (CpuStorage::U32(v), Some((a, b))) => Ok(&v[a..b]),
+        _ => candle_core::bail!("{op}: {what} must be a contiguous u32 tensor"),
+    }
+}
+
 /// [`contiguous_f32`] for writing in place.
 pub(crate) fn contiguous_f32_mut<'a>(
     s: &'a mut CpuStorage,

@@ -38,14 +38,6 @@ const ROWS: usize = 32;
 /// Elements per task of the elementwise kernels.
 const CHUNK: usize = 1 << 14;
 
-/// The contiguous `u32` data of a CPU storage, or an error naming `what`.
-fn u32_data<'a>(s: &'a CpuStorage, l: &Layout, op: &str, what: &str) -> Result<&'a [u32]> {
-    match (s, l.contiguous_offsets()) {
-        (CpuStorage::U32(v), Some((a, b))) => Ok(&v[a..b]),
-        _ => candle_core::bail!("{op}: {what} must be a contiguous u32 tensor"),
-    }
-}
-
 /// The pieces of a flat tensor that holds several results one after another (a custom op returns one tensor), in
 /// order, each reshaped to its shape.
 pub(crate) fn split_flat(flat: &Tensor, shapes: &[&Shape]) -> Result<Vec<Tensor>> {
@@ -531,7 +523,7 @@ impl CustomOp2 for CrossEntropy {
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let x = f32_data(s1, l1, self.name(), "logits")?;
-        let t = u32_data(s2, l2, self.name(), "targets")?;
+        let t = crate::cpu_fused::contiguous_u32(s2, l2, self.name(), "targets")?;
         let (rows, v) = rows_of(l1)?;
         if t.len() != rows {
             candle_core::bail!(
@@ -602,7 +594,7 @@ impl CustomOp2 for CrossEntropyGrad {
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let x = f32_data(s1, l1, self.name(), "logits")?;
-        let t = u32_data(s2, l2, self.name(), "targets")?;
+        let t = crate::cpu_fused::contiguous_u32(s2, l2, self.name(), "targets")?;
         let (rows, v) = rows_of(l1)?;
         if self.rows.len() != rows {
             candle_core::bail!("cross-entropy: the backward pass runs once per forward pass");

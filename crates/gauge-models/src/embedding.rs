@@ -9,7 +9,7 @@
 
 use candle_core::{CpuStorage, CustomOp2, DType, InplaceOp3, Layout, Result, Shape, Tensor};
 
-use crate::cpu_fused::contiguous_f32 as f32_data;
+use crate::cpu_fused::{contiguous_f32 as f32_data, contiguous_u32};
 
 /// The rows of `table` `[rows, d]` at `ids` (`u32`, any shape), `[..ids, d]` (see the module docs).
 pub(crate) fn lookup(table: &Tensor, ids: &Tensor) -> Result<Tensor> {
@@ -28,13 +28,6 @@ pub(crate) fn lookup(table: &Tensor, ids: &Tensor) -> Result<Tensor> {
         table.index_select(&flat, 0)?
     };
     rows.reshape(dims)
-}
-
-fn ids_data<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [u32]> {
-    match (s, l.contiguous_offsets()) {
-        (CpuStorage::U32(v), Some((a, b))) => Ok(&v[a..b]),
-        _ => candle_core::bail!("{op}: ids must be contiguous u32"),
-    }
 }
 
 /// Checks that every id names a row of a table with `rows` rows.
@@ -62,7 +55,7 @@ impl CustomOp2 for Gather {
     ) -> Result<(CpuStorage, Shape)> {
         let (rows, d) = l1.shape().dims2()?;
         let table = f32_data(s1, l1, self.name(), "table")?;
-        let ids = ids_data(s2, l2, self.name())?;
+        let ids = contiguous_u32(s2, l2, self.name(), "ids")?;
         check_ids(ids, rows, self.name())?;
         let mut out = Vec::with_capacity(ids.len() * d);
         for &id in ids {
@@ -112,7 +105,7 @@ impl InplaceOp3 for ScatterAdd {
         let (rows, d) = l1.shape().dims2()?;
         let dst = crate::cpu_fused::contiguous_f32_mut(s1, l1, self.name(), "gradient buffer")?;
         let g = f32_data(s2, l2, self.name(), "gradient")?;
-        let ids = ids_data(s3, l3, self.name())?;
+        let ids = contiguous_u32(s3, l3, self.name(), "ids")?;
         check_ids(ids, rows, self.name())?;
         if g.len() != ids.len() * d {
             candle_core::bail!(
