@@ -1,16 +1,17 @@
 /**
- * Real fine-tuning runs of SmolLM2-135M-Instruct, the checkpoints behind the `smollm2-ft` transport pair and the
- * SmolLM2 trajectory. Each run starts from the instruct model (its GGUF converted once to F32) and trains on one
- * corpus of `corpus.ts` (text unlike the built-in probe: TypeScript declarations, compiled JavaScript), saving a
- * checkpoint every `segment` steps.
+ * Real fine-tuning runs of SmolLM2-135M-Instruct and Gemma 3 270M, the checkpoints behind the `smollm2-ft` and
+ * `gemma3-ft` transport pairs and the SmolLM2 trajectory. Each run starts from the base model (its GGUF converted
+ * once to F32) and trains on one corpus of `corpus.ts` (text unlike the built-in probe: TypeScript declarations,
+ * compiled JavaScript), saving a checkpoint every `segment` steps.
  *
  * A run is resumable: it is made of segments `seg-KK/step-NNNNNN`, each `segment` AdamW steps resumed from the
  * previous segment's model and optimizer state, with batch-order seed `K`. A segment is written whole or not at all
  * (the trainer renames complete checkpoints into place), so a run that stops keeps every finished segment and the
  * next call goes on from the last. The optimizer state (twice the model) is kept only on the newest checkpoint.
  *
- * Everything lives under `.cache/experiments/finetune/`: `base/` and `<corpus>/` (or `<corpus>-lr<lr>/` for another
- * learning rate than the recipe's) with `corpus.txt`, the segments and `run.json`, which records the options so that a cache made with other options is refused, not reused.
+ * Everything lives under `.cache/experiments/finetune/` (SmolLM2) or `.cache/experiments/finetune-gemma3/`:
+ * `base/` and `<corpus>/` (or `<corpus>-lr<lr>/` for another learning rate than the recipe's) with `corpus.txt`, the
+ * segments and `run.json`, which records the options so that a cache made with other options is refused, not reused.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -19,12 +20,21 @@ import { PACKAGE_ROOT } from '../../../../dist/results';
 import type { Table } from '../../../../dist/table';
 import { train } from '../../../../dist/train';
 import { writeCorpus, type CorpusName } from './corpus';
-import { SMOLLM2_GGUF } from './groups';
+import { GEMMA3_GGUF, SMOLLM2_GGUF } from './groups';
 
 /** The recipe of every run: AdamW (PyTorch semantics, betas 0.9/0.95, weight decay 0.1, clip 1). */
 export const FINETUNE = { lr: 2e-4, warmup: 10, batch: 2, seq: 128, segment: 25, corpusBytes: 2 << 20 } as const;
 
+/** The models a run can start from, each a fetched GGUF. */
+export type BaseModel = 'smollm2' | 'gemma3';
+
+const GGUF: Record<BaseModel, string> = { smollm2: SMOLLM2_GGUF, gemma3: GEMMA3_GGUF };
+
+/** The cache of SmolLM2's runs (its base, runs and the trajectories built on them). */
 export const FINETUNE_ROOT = path.join(PACKAGE_ROOT, '.cache', 'experiments', 'finetune');
+
+/** The cache of `model`'s runs. */
+export const fineTuneRoot = (model: BaseModel): string => (model === 'smollm2' ? FINETUNE_ROOT : `${FINETUNE_ROOT}-${model}`);
 
 export interface FineTuneCheckpoint {
   step: number;
@@ -45,17 +55,32 @@ export interface FineTuneRun {
   corpusSha256: string;
 }
 
-/** The F32 base model, converted from the SmolLM2 GGUF once. */
-export async function fineTuneBase(log: (s: string) => void = () => {}): Promise<string> {
-  const base = path.join(FINETUNE_ROOT, 'base');
+/** The F32 base model, converted from `model`'s GGUF once (into a staging folder renamed into place). */
+export async function fineTuneBase(log: (s: string) => void = () => {}, model: BaseModel = 'smollm2'): Promise<string> {
+  const root = fineTuneRoot(model);
+  const base = path.join(root, 'base');
   if (!fs.existsSync(path.join(base, 'model.safetensors'))) {
-    if (!fs.existsSync(SMOLLM2_GGUF)) throw new Error(`${SMOLLM2_GGUF} is missing: run python3 scripts/fetch_models.py first`);
-    log('finetune: converting the SmolLM2 GGUF to F32');
-    fs.mkdirSync(FINETUNE_ROOT, { recursive: true });
+    const gguf = GGUF[model];
+    if (!fs.existsSync(gguf)) throw new Error(`${gguf} is missing: run python3 scripts/fetch_models.py first`);
+    log(`finetune: converting the ${model} GGUF to F32`);
+    fs.mkdirSync(root, { recursive: true });
+    const staging = `${base}.partial`;
+    fs.rmSync(staging, { recursive: true, force: true });
+    await native.convertGguf(gguf, staging);
     fs.rmSync(base, { recursive: true, force: true });
-    await native.convertGguf(SMOLLM2_GGUF, base);
+    fs.renameSync(staging, base);
   }
   return base;
+}
+
+/** A JSON file of the cache, parsed; a corrupt one is an error naming it. */
+export function readJson<T>(file: string): T {
+  const text = fs.readFileSync(file, 'utf8');
+  try {
+    return JSON.parse(text) as T;
+  } catch (e) {
+    throw new Error(`${file} is not valid JSON (${(e as Error).message}); remove it to regenerate`);
+  }
 }
 
 const segDir = (root: string, k: number) => path.join(root, `seg-${String(k).padStart(2, '0')}`);
@@ -74,20 +99,21 @@ function finished(root: string, k: number): string | undefined {
 export async function fineTuneRun(
   corpus: CorpusName,
   steps: number,
-  o: { lr?: number; log?: (s: string) => void; signal?: AbortSignal } = {},
+  o: { lr?: number; model?: BaseModel; log?: (s: string) => void; signal?: AbortSignal } = {},
 ): Promise<FineTuneRun> {
   const log = o.log ?? (() => {});
   if (steps % FINETUNE.segment !== 0) throw new Error(`steps ${steps} is not a multiple of the segment (${FINETUNE.segment})`);
   const lr = o.lr ?? FINETUNE.lr;
-  const base = await fineTuneBase(log);
-  const root = path.join(FINETUNE_ROOT, lr === FINETUNE.lr ? corpus : `${corpus}-lr${lr}`);
+  const model = o.model ?? 'smollm2';
+  const base = await fineTuneBase(log, model);
+  const root = path.join(fineTuneRoot(model), lr === FINETUNE.lr ? corpus : `${corpus}-lr${lr}`);
   fs.mkdirSync(root, { recursive: true });
   const corpusFile = path.join(root, 'corpus.txt');
   const recipe = { corpus, ...FINETUNE, ...(lr === FINETUNE.lr ? {} : { lr }) };
   const meta = path.join(root, 'run.json');
   let sha: string;
   if (fs.existsSync(meta)) {
-    const saved = JSON.parse(fs.readFileSync(meta, 'utf8')) as { recipe: unknown; corpusSha256: string };
+    const saved = readJson<{ recipe: unknown; corpusSha256: string }>(meta);
     if (JSON.stringify(saved.recipe) !== JSON.stringify(recipe)) {
       throw new Error(`${root} was trained with another recipe (${JSON.stringify(saved.recipe)}); remove it to retrain`);
     }
@@ -103,7 +129,7 @@ export async function fineTuneRun(
     o.signal?.throwIfAborted();
     const init = k === 1 ? base : finished(root, k - 1)!;
     fs.rmSync(segDir(root, k), { recursive: true, force: true });
-    log(`finetune ${corpus} (lr ${lr}): steps ${(k - 1) * FINETUNE.segment + 1}-${k * FINETUNE.segment} of ${steps}`);
+    log(`finetune ${model} ${corpus} (lr ${lr}): steps ${(k - 1) * FINETUNE.segment + 1}-${k * FINETUNE.segment} of ${steps}`);
     const run = await train(init, corpusFile, segDir(root, k), {
       steps: FINETUNE.segment,
       batch: FINETUNE.batch,
@@ -122,7 +148,7 @@ export async function fineTuneRun(
   const losses: number[] = [];
   for (let k = 1; k <= segments; k++) {
     checkpoints.push({ step: k * FINETUNE.segment, dir: finished(root, k)! });
-    const log = JSON.parse(fs.readFileSync(path.join(segDir(root, k), 'train_log.json'), 'utf8')) as { losses: number[] };
+    const log = readJson<{ losses: number[] }>(path.join(segDir(root, k), 'train_log.json'));
     losses.push(...log.losses);
   }
   return { corpus, lr, base, checkpoints, losses, seconds, corpusSha256: sha };

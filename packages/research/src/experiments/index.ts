@@ -14,11 +14,9 @@ import { paperTable, runPaper, type PaperResult } from './paper';
 import { fuzzTable, responsivenessTable, robustnessTable, runFuzz, runResponsiveness, runRobustness, type FuzzResult, type ResponsivenessResult, type RobustnessResult } from './robustness';
 import { runTrajectorySmollm2, type TrajectorySmollm2Result } from './trajectory-smollm2';
 import { fineTuneTable, runFineTune, type FineTuneResult } from './finetune';
+import { previousResult } from './previous';
 import { CORPORA, type CorpusName } from './corpus';
 import { invalidArgument } from '../../../../dist/errors';
-import { defaultResultsDir } from '../../../../dist/results';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { rechartingCheckTable, runRechartingCheck, type RechartingCheckResult } from './recharting-check';
 import { reliabilityTable, runReliability, type ReliabilityResult } from './reliability';
 
@@ -242,13 +240,6 @@ const reliabilityExperiment: Experiment<ReliabilityResult> = {
   run: (v) => runReliability({ nullDraws: num(v['null-draws'], '--null-draws', 8, { min: 1, max: 1000, integer: true }) }),
   table: reliabilityTable,
 };
-
-/** The result `name` last wrote where this run will write (`--results-dir` or the default), if any. */
-function previousResult<R>(v: Record<string, Value>, name: string): R | undefined {
-  const dir = typeof v['results-dir'] === 'string' ? v['results-dir'] : defaultResultsDir();
-  const file = path.join(dir, `${name}.json`);
-  return fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as R) : undefined;
-}
 
 const trajectorySmollm2: Experiment<TrajectorySmollm2Result> = {
   summary: 'two real fine-tuning runs of SmolLM2-135M, every checkpoint in a hidden Bd chart: endpoint vs via-base vs composed',

@@ -1,8 +1,8 @@
 /**
  * Experiment `paper`: the paper's headline numbers (GAUGE.md §7) beside ours. It runs nothing: it reads the
  * recorded results of the experiments that measure each claim (`benches/results/<name>.json`, written by `npm run
- * experiment -- <name>`) and sets the evidence (checkpoints that really differ: SmolLM2 fine-tuned, or the tiny
- * model's fine-tuned runs) beside the controls (SmolLM2 against its exact re-charted copy, where an exact estimate
+ * experiment -- <name>`) and sets the evidence (checkpoints that really differ: SmolLM2 and Gemma 3 fine-tuned, or
+ * the tiny model's fine-tuned runs) beside the controls (SmolLM2 against its exact re-charted copy, where an exact estimate
  * makes every tool exact by construction). A claim whose experiment has not been run says so.
  */
 import * as fs from 'node:fs';
@@ -32,7 +32,17 @@ type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 const FT = 'SmolLM2-135M fine-tuned 300 steps';
+const GEMMA_FT = 'Gemma 3 270M fine-tuned 300 steps';
 const CONTROL = 'SmolLM2-135M exact copy (control)';
+
+/**
+ * The evidence cell: each fine-tuned pair's figure (`f(label)`), named; `missing(name)` when none was measured.
+ * `what` names the SmolLM2 one (`SmolLM2 fine-tuned`, or a longer description).
+ */
+function fineTuned(f: (pair: string) => string | undefined, name: string, what = 'SmolLM2 fine-tuned'): string {
+  const parts = [f(FT) && `${what}: ${f(FT)}`, f(GEMMA_FT) && `${what.replace('SmolLM2', 'Gemma 3 270M')}: ${f(GEMMA_FT)}`].filter(Boolean);
+  return parts.length ? parts.join('; ') : missing(name);
+}
 
 function load(dir: string, name: string): Json | undefined {
   const f = path.join(dir, `${name}.json`);
@@ -81,7 +91,7 @@ export function runPaper(dir = defaultResultsDir()): PaperResult {
     rows.push({
       claim: 'SAE reconstruction NMSE in B',
       paper: 'TinyLlama: 0.004 (Bd) vs 1.08 (Sd)',
-      evidence: f(FT) ? `SmolLM2 fine-tuned: ${f(FT)}` : missing('sae'),
+      evidence: fineTuned(f, 'sae'),
       other: [f(CONTROL) && `control: ${f(CONTROL)}`, f('tiny-base') && `tiny: ${f('tiny-base')}`].filter(Boolean).join('; '),
       differs: 'a 135M model and smaller, shorter-trained SAEs (4·d features, 2,000 steps) than the paper\'s TinyLlama SAEs',
       sources: ['sae'],
@@ -98,7 +108,7 @@ export function runPaper(dir = defaultResultsDir()): PaperResult {
     rows.push({
       claim: 'sentiment steering effect preserved',
       paper: 'Qwen: 95.8% (Bd) vs 17.2% (Sd)',
-      evidence: f(FT, 'sentiment') ? `SmolLM2 fine-tuned: ${f(FT, 'sentiment')}` : missing('steering'),
+      evidence: fineTuned((p) => f(p, 'sentiment'), 'steering'),
       other: [f(CONTROL, 'sentiment') && `control: ${f(CONTROL, 'sentiment')}`, f('tiny-base', 'code vs prose') && `tiny (code vs prose): ${f('tiny-base', 'code vs prose')}`].filter(Boolean).join('; '),
       differs: 'SmolLM2-135M instead of Qwen; B is fine-tuned on code, which weakens the sentiment response itself (the true gauge keeps the same share as Bd)',
       sources: ['steering'],
@@ -106,9 +116,7 @@ export function runPaper(dir = defaultResultsDir()): PaperResult {
     rows.push({
       claim: 'refusal steering under Sd',
       paper: 'reverses sign',
-      evidence: f(FT, 'refusal')
-        ? `SmolLM2 fine-tuned: ${f(FT, 'refusal')}; restricted to the flipped coordinates ${f(FT, 'refusal', 'flipped part')}`
-        : missing('steering'),
+      evidence: fineTuned((p) => f(p, 'refusal') && `${f(p, 'refusal')}; restricted to the flipped coordinates ${f(p, 'refusal', 'flipped part')}`, 'steering'),
       other: f(CONTROL, 'refusal') ? `control: ${f(CONTROL, 'refusal')}; flipped coordinates ${f(CONTROL, 'refusal', 'flipped part')}` : '',
       differs: 'a 135M model barely refuses (small effect, logit units); the whole vector under Sd loses its effect rather than reversing, because the hidden gauge flips half the coordinates and the two halves nearly cancel; only the flipped part reverses',
       sources: ['steering'],
@@ -124,7 +132,7 @@ export function runPaper(dir = defaultResultsDir()): PaperResult {
     rows.push({
       claim: 'AdamW state',
       paper: 'signed transport preserves the resumed trajectory; permutation-only follows a different one',
-      evidence: f(FT) ? `SmolLM2 at step 300 of its fine-tuning run: ${f(FT)}` : missing('adamw'),
+      evidence: fineTuned(f, 'adamw', 'SmolLM2 at step 300 of its fine-tuning run'),
       other: f('tiny-base') ? `tiny: ${f('tiny-base')}` : '',
       differs: 'the target is the run\'s own checkpoint re-charted (the state belongs to those weights); 20 resumed steps on SmolLM2 (CPU time)',
       sources: ['adamw'],
@@ -132,12 +140,15 @@ export function runPaper(dir = defaultResultsDir()): PaperResult {
   }
   const audit = load(dir, 'audit');
   {
-    const a = audit?.audits?.find((x: Json) => x.pair === FT);
-    const r0 = a?.report?.results?.find((r: Json) => r.chart === 'model' && r.kind === 'coordinates');
+    const f = (pair: string) => {
+      const a = audit?.audits?.find((x: Json) => x.pair === pair);
+      const r0 = a?.report?.results?.find((r: Json) => r.chart === 'model' && r.kind === 'coordinates');
+      return r0 ? `top coordinates with signs: ${r0.verdict}; as stated in ${pct(r0.sweep.Bd.asStated)} of random Bd charts, ${pct(r0.sweep.Bd.transported)} once moved` : undefined;
+    };
     rows.push({
       claim: 'index-level claims',
       paper: 'reproducible only relative to an explicit gauge',
-      evidence: r0 ? `SmolLM2 fine-tuned, top coordinates with signs: ${r0.verdict}; as stated in ${pct(r0.sweep.Bd.asStated)} of random Bd charts, ${pct(r0.sweep.Bd.transported)} once moved` : missing('audit'),
+      evidence: fineTuned(f, 'audit'),
       other: '',
       differs: '',
       sources: ['audit'],

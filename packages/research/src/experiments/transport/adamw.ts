@@ -20,7 +20,7 @@ import { BYTE_TOKENIZER, train } from '../../../../../dist/train';
 import { transportOptimizer } from '../../../../../dist/transport';
 import { SMOLLM2_GGUF } from '../groups';
 import { fineTuneRun, FINETUNE } from '../finetune';
-import { corpusFile, estimateBdSd, FT_STEPS, sizeOf, TRANSPORTS, type PairName, type PairSize, type TransportKind } from './pairs';
+import { corpusFile, estimateBdSd, FINE_TUNED, fineTunedLabel, FT_STEPS, sizeOf, TRANSPORTS, type PairName, type PairSize, type TransportKind } from './pairs';
 
 export interface AdamwExperimentOptions {
   pairs: PairName[];
@@ -68,16 +68,17 @@ interface Source {
 
 async function source(name: PairName, work: string, log: (s: string) => void): Promise<Source> {
   if (name === 'tiny') return { dir: tinyBase(), label: 'tiny-base', tok: BYTE_TOKENIZER, probeSeq: 64 };
-  if (name === 'smollm2-ft') {
+  const ft = FINE_TUNED[name];
+  if (ft) {
     // The real fine-tuning run, stopped at its last checkpoint: weights and AdamW state after FT_STEPS steps.
-    const run = await fineTuneRun('declarations', FT_STEPS, { log });
+    const run = await fineTuneRun('declarations', FT_STEPS, { model: ft.model, log });
     const ck = run.checkpoints[run.checkpoints.length - 1].dir;
-    const dir = path.join(work, 'smollm2-ft');
+    const dir = path.join(work, name);
     fs.cpSync(ck, dir, { recursive: true });
     const corpus = path.join(path.dirname(path.dirname(ck)), 'corpus.txt');
     return {
       dir,
-      label: `SmolLM2-135M fine-tuned ${FT_STEPS} steps`,
+      label: fineTunedLabel(name),
       tok: native.Tokenizer.load(dir),
       probeSeq: 128,
       trained: { corpus, batch: FINETUNE.batch, seq: FINETUNE.seq, lr: FINETUNE.lr, steps: FT_STEPS },

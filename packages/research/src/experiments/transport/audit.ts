@@ -19,7 +19,7 @@ import type { Table } from '../../../../../dist/table';
 import { tinyBase } from '../../../../../dist/tiny-base';
 import { steeringVector, topK } from '../../../../../dist/tools';
 import { BYTE_TOKENIZER, train } from '../../../../../dist/train';
-import { corpusFile, preparePair, sizeOf, type PairName, type PairSize } from './pairs';
+import { corpusFile, FINE_TUNED, preparePair, sizeOf, type PairName, type PairSize } from './pairs';
 import { behaviour, encodeBehaviour } from '../../../../../dist/behaviours';
 
 export interface AuditExperimentOptions {
@@ -66,7 +66,8 @@ export async function runAuditExperiment(o: AuditExperimentOptions, log: (s: str
       const label = pair ? pair.label : 'tiny-base';
       const info = native.inspectModel(a);
       const site = `h_${Math.max(1, Math.round((info.layers ?? 3) / 3))}` as Site;
-      const aLabel = name === 'smollm2-ft' ? 'SmolLM2-135M-Instruct, A' : label;
+      const ft = FINE_TUNED[name];
+      const aLabel = ft ? `${ft.name}, A` : label;
       const roles: Record<string, string> = { [a]: aLabel };
       const described: Record<string, string> = { [aLabel]: 'the model' };
       const models = [a];
@@ -85,7 +86,7 @@ export async function runAuditExperiment(o: AuditExperimentOptions, log: (s: str
         await native.applyGauge(a, Gauge.random(info.d, { seed: o.seed + 1, group: 'Bd', positiveFraction: 0.5 }), b);
       }
       models.push(b);
-      if (name === 'smollm2-ft') {
+      if (ft) {
         roles[b] = 'fine-tuned, B';
         described[roles[b]] = `${pair!.setup.replace(/^A: .*?; B: /, '')} (a different model in another chart)`;
       } else {

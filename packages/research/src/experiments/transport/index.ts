@@ -1,9 +1,11 @@
 /**
  * The transport experiments (issue "Transport of tools"): `sae`, `steering`, `neurons`, `merge`, `adamw`. Each
  * moves one kind of tool from A to B with the true gauge, the `Bd` estimate, the `Sd` estimate and not at all, on
- * the pairs of `pairs.ts` (the built-in tiny model against its re-charted, fine-tuned copy; SmolLM2-135M against
- * its fine-tuned copy in a hidden chart; and, as a control, SmolLM2-135M against its exact re-charted copy).
- * Per-model parameters (`--scale-smollm2`, ...) apply to both SmolLM2 pairs.
+ * the pairs of `pairs.ts` (the built-in tiny model against its re-charted, fine-tuned copy; SmolLM2-135M and
+ * Gemma 3 270M each against its fine-tuned copy in a hidden chart; and, as a control, SmolLM2-135M against its exact
+ * re-charted copy). Per-model parameters (`--scale-smollm2`, ...) apply to every real-model pair. `--pairs` runs
+ * some pairs only: the others are carried over from the recorded result when it used the same parameters
+ * (`carry.ts`).
  */
 import { num, type Value } from '../../../../../dist/commands/args';
 import { invalidArgument } from '../../../../../dist/errors';
@@ -11,7 +13,9 @@ import type { Experiment } from '../index';
 import { auditReport, auditTable, runAuditExperiment, type AuditExperimentResult } from './audit';
 import { adamwTable, runAdamwExperiment, type AdamwExperimentResult } from './adamw';
 import { mergeTable, runMergeExperiment, type MergeExperimentResult } from './merge';
+import { carryPairs } from './carry';
 import { PAIRS, type PairName } from './pairs';
+import { previousResult } from '../previous';
 import { adamwReport, mergeReport, neuronsReport, saeReport, steeringReport } from './reports';
 import { runSaeExperiment, saeTable, type SaeExperimentResult } from './sae';
 import { neuronsTable, runNeuronsExperiment, runSteeringExperiment, steeringTable, type NeuronsExperimentResult, type SteeringExperimentResult } from './steering';
@@ -30,7 +34,7 @@ const seedOf = (v: Value) => num(v, '--seed', 0, { min: 0, max: 2 ** 40, integer
 
 export const sae: Experiment<SaeExperimentResult> = {
   summary: 'an SAE fitted on A, transported to re-charted B by the true gauge, Bd and Sd estimates: NMSE in B',
-  flags: '[--pairs tiny,smollm2-ft,smollm2] [--train-tokens 16384] [--eval-tokens 4096] [--expansion 4] [--l1 0.01] [--steps 2000] [--seed 0]',
+  flags: '[--pairs tiny,smollm2-ft,smollm2,gemma3-ft] [--train-tokens 16384] [--eval-tokens 4096] [--expansion 4] [--l1 0.01] [--steps 2000] [--seed 0]',
   options: { ...common, 'train-tokens': { type: 'string' }, 'eval-tokens': { type: 'string' }, expansion: { type: 'string' }, l1: { type: 'string' }, steps: { type: 'string' } },
   run: (v) =>
     runSaeExperiment(
@@ -44,14 +48,14 @@ export const sae: Experiment<SaeExperimentResult> = {
         seed: seedOf(v.seed),
       },
       log,
-    ),
+    ).then((r) => carryPairs(r, previousResult(v, 'sae'), PAIRS)),
   table: saeTable,
   report: saeReport,
 };
 
 export const steering: Experiment<SteeringExperimentResult> = {
   summary: 'a steering vector made in A, transported to re-charted B: effect preserved under each gauge',
-  flags: '[--pairs tiny,smollm2-ft,smollm2] [--scale-tiny 2] [--scale-smollm2 4] [--seed 0]',
+  flags: '[--pairs tiny,smollm2-ft,smollm2,gemma3-ft] [--scale-tiny 2] [--scale-smollm2 4] [--seed 0]',
   options: { ...common, 'scale-tiny': { type: 'string' }, 'scale-smollm2': { type: 'string' } },
   run: (v) =>
     runSteeringExperiment(
@@ -61,14 +65,14 @@ export const steering: Experiment<SteeringExperimentResult> = {
         seed: seedOf(v.seed),
       },
       log,
-    ),
+    ).then((r) => carryPairs(r, previousResult(v, 'steering'), PAIRS)),
   table: steeringTable,
   report: steeringReport,
 };
 
 export const neurons: Experiment<NeuronsExperimentResult> = {
   summary: 'a top-k attribution list made in A, transported to re-charted B: overlap with the list recomputed in B',
-  flags: '[--pairs tiny,smollm2-ft,smollm2] [--k-tiny 8] [--k-smollm2 32] [--seed 0]',
+  flags: '[--pairs tiny,smollm2-ft,smollm2,gemma3-ft] [--k-tiny 8] [--k-smollm2 32] [--seed 0]',
   options: { ...common, 'k-tiny': { type: 'string' }, 'k-smollm2': { type: 'string' } },
   run: (v) =>
     runNeuronsExperiment(
@@ -78,14 +82,14 @@ export const neurons: Experiment<NeuronsExperimentResult> = {
         seed: seedOf(v.seed),
       },
       log,
-    ),
+    ).then((r) => carryPairs(r, previousResult(v, 'neurons'), PAIRS)),
   table: neuronsTable,
   report: neuronsReport,
 };
 
 export const merge: Experiment<MergeExperimentResult> = {
   summary: 'B merged into the chart of A under each gauge: the merged loss against both parents',
-  flags: '[--pairs tiny,smollm2-ft,smollm2] [--run-steps 300] [--run-lr 3e-3] [--eval-tokens 4096] [--seed 0]',
+  flags: '[--pairs tiny,smollm2-ft,smollm2,gemma3-ft] [--run-steps 300] [--run-lr 3e-3] [--eval-tokens 4096] [--seed 0]',
   options: { ...common, 'run-steps': { type: 'string' }, 'run-lr': { type: 'string' }, 'eval-tokens': { type: 'string' } },
   run: (v) =>
     runMergeExperiment(
@@ -97,14 +101,14 @@ export const merge: Experiment<MergeExperimentResult> = {
         seed: seedOf(v.seed),
       },
       log,
-    ),
+    ).then((r) => carryPairs(r, previousResult(v, 'merge'), PAIRS)),
   table: mergeTable,
   report: mergeReport,
 };
 
 export const adamw: Experiment<AdamwExperimentResult> = {
   summary: 'AdamW state carried to a re-charted checkpoint: largest loss gap of the resumed run to the original',
-  flags: '[--pairs tiny,smollm2-ft,smollm2] [--resume-tiny 200] [--resume-smollm2 20] [--warm-tiny 100] [--warm-smollm2 10] [--seed 0]',
+  flags: '[--pairs tiny,smollm2-ft,smollm2,gemma3-ft] [--resume-tiny 200] [--resume-smollm2 20] [--warm-tiny 100] [--warm-smollm2 10] [--seed 0]',
   options: { ...common, 'resume-tiny': { type: 'string' }, 'resume-smollm2': { type: 'string' }, 'warm-tiny': { type: 'string' }, 'warm-smollm2': { type: 'string' } },
   run: (v) =>
     runAdamwExperiment(
@@ -118,14 +122,14 @@ export const adamw: Experiment<AdamwExperimentResult> = {
         seed: seedOf(v.seed),
       },
       log,
-    ),
+    ).then((r) => carryPairs(r, previousResult(v, 'adamw'), PAIRS)),
   table: adamwTable,
   report: adamwReport,
 };
 
 export const auditExperiment: Experiment<AuditExperimentResult> = {
   summary: 'claims read off a model (top coordinates with signs, top-k lists), audited across checkpoints and random gauges',
-  flags: '[--pairs tiny,smollm2-ft,smollm2] [--sweep 8] [--k-tiny 8] [--k-smollm2 16] [--seed 0]',
+  flags: '[--pairs tiny,smollm2-ft,smollm2,gemma3-ft] [--sweep 8] [--k-tiny 8] [--k-smollm2 16] [--seed 0]',
   options: { ...common, sweep: { type: 'string' }, 'k-tiny': { type: 'string' }, 'k-smollm2': { type: 'string' } },
   run: (v) =>
     runAuditExperiment(
@@ -136,7 +140,7 @@ export const auditExperiment: Experiment<AuditExperimentResult> = {
         seed: seedOf(v.seed),
       },
       log,
-    ),
+    ).then((r) => carryPairs(r, previousResult(v, 'audit'), PAIRS)),
   table: auditTable,
   report: auditReport,
 };

@@ -6,8 +6,9 @@
  *   a hidden `Bd` gauge and fine-tuned on the `javascript` corpus (two runs from one base, B's chart hidden). The
  *   gauge `B -> A` is estimated from activations (`Bd` and `Sd`); B is moved into A's chart and averaged with A.
  *   Losses (nats per byte) on held-out text of both corpora.
- * - `smollm2-ft`: A = SmolLM2-135M-Instruct, B = A fine-tuned 300 steps on declarations in a hidden `Bd` chart;
- *   losses (nats per token) on the built-in probe text and on held-out declarations.
+ * - `smollm2-ft`, `gemma3-ft`: A = SmolLM2-135M-Instruct or Gemma 3 270M, B = A fine-tuned 300 steps on
+ *   declarations in a hidden `Bd` chart; losses (nats per token) on the built-in probe text and on held-out
+ *   declarations.
  * - `smollm2` (control): B is SmolLM2 re-charted by a hidden `Bd` gauge, averaged into A = SmolLM2. With the right
  *   gauge the average is A itself by construction; loss on the built-in probe text (nats per token).
  */
@@ -24,7 +25,7 @@ import { tinyBase } from '../../../../../dist/tiny-base';
 import { BYTE_TOKENIZER, train } from '../../../../../dist/train';
 import { mergeCheckpoints } from '../../../../../dist/transport';
 import { FINETUNE } from '../finetune';
-import { corpusFile, estimateBdSd, preparePair, scratch, TRANSPORTS, type PairName, type TransportKind } from './pairs';
+import { corpusFile, estimateBdSd, FINE_TUNED, preparePair, scratch, TRANSPORTS, type PairName, type TransportKind } from './pairs';
 
 export interface MergeExperimentOptions {
   pairs: PairName[];
@@ -130,7 +131,7 @@ export async function runMergeExperiment(o: MergeExperimentOptions, log: (s: str
       const evalTexts: Record<string, Uint32Array> = {
         'probe text': Uint32Array.from(pair.tokenizer.encode(defaultProbeText())).subarray(0, o.evalTokens),
       };
-      if (name === 'smollm2-ft') {
+      if (FINE_TUNED[name]) {
         // Held out: declarations past the bytes the fine-tuning run was drawn from.
         const file = corpusFile(work, 'declarations', FINETUNE.corpusBytes + (1 << 20));
         const tail = fs.readFileSync(file).subarray(FINETUNE.corpusBytes).toString('utf8');

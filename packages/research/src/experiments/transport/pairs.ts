@@ -7,6 +7,8 @@
  * - `smollm2-ft`: SmolLM2-135M-Instruct (from its GGUF, converted once to F32) and the same model fine-tuned 300
  *   AdamW steps on TypeScript declarations (`finetune.ts`), exported in a hidden random `Bd` chart. The evidence:
  *   the two checkpoints really differ, so an exact estimate does not make the tools exact;
+ * - `gemma3-ft`: the same recipe on Gemma 3 270M (Q4_K_M GGUF converted to F32): a second family (sandwich norms
+ *   with `1 + w` gains, a 262k-token vocabulary), fine-tuned 300 steps on declarations, in a hidden `Bd` chart;
  * - `smollm2`: **a control**. SmolLM2-135M-Instruct against its exact copy re-charted by a random `Bd` gauge; once
  *   the estimate is exact every tool is exact by construction, so its rows only check the plumbing.
  *
@@ -28,16 +30,31 @@ import { tinyBase } from '../../../../../dist/tiny-base';
 import { BYTE_TOKENIZER, train } from '../../../../../dist/train';
 import { SMOLLM2_GGUF } from '../groups';
 import { writeCorpus, type CorpusName } from '../corpus';
-import { fineTuneRun, FINETUNE } from '../finetune';
+import { fineTuneRoot, fineTuneRun, FINETUNE, type BaseModel } from '../finetune';
 
-export const PAIRS = ['tiny', 'smollm2-ft', 'smollm2'] as const;
+export const PAIRS = ['tiny', 'smollm2-ft', 'smollm2', 'gemma3-ft'] as const;
 export type PairName = (typeof PAIRS)[number];
 
-/** The model size of a pair, which sets the experiments' per-model parameters (scales, list lengths, steps). */
+/**
+ * The model size of a pair, which sets the experiments' per-model parameters (scales, list lengths, steps): the
+ * built-in model, or a real one (`smollm2`, whose flags `--scale-smollm2`, ... apply to the Gemma 3 pair too).
+ */
 export type PairSize = 'tiny' | 'smollm2';
 export const sizeOf = (name: PairName): PairSize => (name === 'tiny' ? 'tiny' : 'smollm2');
 
-/** Fine-tuning steps of the `smollm2-ft` target. */
+/** The pairs whose B is a real fine-tuning run of A, and the base model of each. */
+export const FINE_TUNED: Partial<Record<PairName, { model: BaseModel; name: string }>> = {
+  'smollm2-ft': { model: 'smollm2', name: 'SmolLM2-135M-Instruct' },
+  'gemma3-ft': { model: 'gemma3', name: 'Gemma 3 270M' },
+};
+
+/** The label a fine-tuned pair's rows carry. */
+export const fineTunedLabel = (name: PairName): string => {
+  const short = name === 'gemma3-ft' ? 'Gemma 3 270M' : 'SmolLM2-135M';
+  return `${short} fine-tuned ${FT_STEPS} steps`;
+};
+
+/** Fine-tuning steps of the fine-tuned targets (`smollm2-ft`, `gemma3-ft`). */
 export const FT_STEPS = 300;
 
 /** How a tool is moved from A to B. */
@@ -153,9 +170,9 @@ export async function preparePair(name: PairName, options: PairOptions = {}): Pr
     const setup = `built-in model re-charted by a random Bd gauge, then ${steps} AdamW steps (lr ${NUDGE.lr}) on the declarations corpus`;
     return assemble(name, 'tiny-base', a, b, truth, est, BYTE_TOKENIZER, setup, dir, () => fs.rmSync(dir, { recursive: true, force: true }));
   }
-  const ft = name === 'smollm2-ft';
+  const ft = FINE_TUNED[name];
   const dir = path.join(PACKAGE_ROOT, '.cache', 'experiments', `pair-${name}-seed${seed}-probe${probeTokens}`);
-  const a = ft ? path.join(dir, '..', 'finetune', 'base') : path.join(dir, 'A');
+  const a = ft ? path.join(fineTuneRoot(ft.model), 'base') : path.join(dir, 'A');
   const b = path.join(dir, 'B');
   const done = path.join(dir, 'pair.json');
   if (!fs.existsSync(done)) {
@@ -163,9 +180,9 @@ export async function preparePair(name: PairName, options: PairOptions = {}): Pr
     fs.mkdirSync(dir, { recursive: true });
     let source: string;
     if (ft) {
-      const run = await fineTuneRun('declarations', FT_STEPS, { log: stage });
+      const run = await fineTuneRun('declarations', FT_STEPS, { model: ft.model, log: stage });
       source = run.checkpoints[run.checkpoints.length - 1].dir;
-      stage(`smollm2-ft: exporting the ${FT_STEPS}-step checkpoint in a hidden Bd chart`);
+      stage(`${name}: exporting the ${FT_STEPS}-step checkpoint in a hidden Bd chart`);
     } else {
       stage('smollm2: converting the GGUF to F32 and re-charting it by a hidden Bd gauge');
       await native.convertGguf(smollm2Gguf(), a);
@@ -187,14 +204,14 @@ export async function preparePair(name: PairName, options: PairOptions = {}): Pr
   const g = (f: string) => Gauge.read(path.join(dir, f));
   return assemble(
     name,
-    ft ? `SmolLM2-135M fine-tuned ${FT_STEPS} steps` : 'SmolLM2-135M exact copy (control)',
+    ft ? fineTunedLabel(name) : 'SmolLM2-135M exact copy (control)',
     a,
     b,
     g('truth.safetensors'),
     { Bd: g('Bd.safetensors'), Sd: g('Sd.safetensors'), accuracy },
     native.Tokenizer.load(a),
     ft
-      ? `A: SmolLM2-135M-Instruct (GGUF converted to F32); B: A fine-tuned ${FT_STEPS} AdamW steps (lr ${FINETUNE.lr}, ${FINETUNE.batch} x ${FINETUNE.seq} tokens) on the declarations corpus, exported in a hidden random Bd chart`
+      ? `A: ${ft.name} (GGUF converted to F32); B: A fine-tuned ${FT_STEPS} AdamW steps (lr ${FINETUNE.lr}, ${FINETUNE.batch} x ${FINETUNE.seq} tokens) on the declarations corpus, exported in a hidden random Bd chart`
       : 'control: SmolLM2 (GGUF converted to F32) and its exact copy re-charted by a random Bd gauge; exact tools here follow from an exact estimate',
     dir,
     () => {},
