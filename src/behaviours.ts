@@ -220,7 +220,13 @@ export function encodeBehaviour(b: Behaviour, tok: ProbeTokenizer): {
   contrastTokens: { up: string[]; down: string[] };
 } {
   const enc = (s: string) => Uint32Array.from(tok.encode(s));
-  const single = (list: string[]) => list.filter((s) => tok.encode(s).length === 1);
+  // A tokenizer that adds special tokens (Gemma's BOS) puts them around every text: they are what `""` encodes to.
+  const specials = tok.encode('').length;
+  const idOf = (s: string) => {
+    const ids = tok.encode(s);
+    return ids.length === specials + 1 ? ids[ids.length - 1] : undefined;
+  };
+  const single = (list: string[]) => list.filter((s) => idOf(s) !== undefined);
   const up = single(b.up);
   const down = single(b.down);
   if (up.length === 0 || down.length === 0) throw new Error(`${b.name}: no contrast token encodes to a single id`);
@@ -228,7 +234,7 @@ export function encodeBehaviour(b: Behaviour, tok: ProbeTokenizer): {
     positive: b.positive.map(enc),
     negative: b.negative.map(enc),
     evaluation: b.evaluation.map(enc),
-    contrast: { positive: up.map((s) => tok.encode(s)[0]), negative: down.map((s) => tok.encode(s)[0]) },
+    contrast: { positive: up.map((s) => idOf(s)!), negative: down.map((s) => idOf(s)!) },
     contrastTokens: { up, down },
   };
 }

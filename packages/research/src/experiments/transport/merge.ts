@@ -170,7 +170,8 @@ export function mergeTable(r: MergeExperimentResult): Table {
       x.pair,
       LABEL[x.model],
       x.gaugeAccuracy === undefined ? '' : `${(100 * x.gaugeAccuracy).toFixed(1)}%`,
-      ...texts.map((t) => (x.losses[t] === undefined ? '' : x.losses[t].toFixed(3))),
+      // A non-finite loss (a broken merge overflows) is recorded as JSON null.
+      ...texts.map((t) => (x.losses[t] === undefined ? '' : x.losses[t] === null || !Number.isFinite(x.losses[t]) ? 'not finite' : x.losses[t].toFixed(3))),
     ]),
   };
 }
