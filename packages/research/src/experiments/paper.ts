@@ -93,7 +93,7 @@ export function runPaper(dir = defaultResultsDir()): PaperResult {
       paper: 'TinyLlama: 0.004 (Bd) vs 1.08 (Sd)',
       evidence: fineTuned(f, 'sae'),
       other: [f(CONTROL) && `control: ${f(CONTROL)}`, f('tiny-base') && `tiny: ${f('tiny-base')}`].filter(Boolean).join('; '),
-      differs: 'a 135M model and smaller, shorter-trained SAEs (4·d features, 2,000 steps) than the paper\'s TinyLlama SAEs',
+      differs: '135M and 270M models and smaller, shorter-trained SAEs (4·d features, 2,000 steps) than the paper\'s TinyLlama SAEs; Gemma\'s fine-tuning drifts further (Bd equals the true gauge on both)',
       sources: ['sae'],
     });
   }
@@ -110,7 +110,7 @@ export function runPaper(dir = defaultResultsDir()): PaperResult {
       paper: 'Qwen: 95.8% (Bd) vs 17.2% (Sd)',
       evidence: fineTuned((p) => f(p, 'sentiment'), 'steering'),
       other: [f(CONTROL, 'sentiment') && `control: ${f(CONTROL, 'sentiment')}`, f('tiny-base', 'code vs prose') && `tiny (code vs prose): ${f('tiny-base', 'code vs prose')}`].filter(Boolean).join('; '),
-      differs: 'SmolLM2-135M instead of Qwen; B is fine-tuned on code, which weakens the sentiment response itself (the true gauge keeps the same share as Bd)',
+      differs: 'SmolLM2-135M and Gemma 3 270M instead of Qwen; B is fine-tuned on code, which weakens the sentiment response itself (the true gauge keeps the same share as Bd, on both)',
       sources: ['steering'],
     });
     rows.push({
@@ -118,7 +118,7 @@ export function runPaper(dir = defaultResultsDir()): PaperResult {
       paper: 'reverses sign',
       evidence: fineTuned((p) => f(p, 'refusal') && `${f(p, 'refusal')}; restricted to the flipped coordinates ${f(p, 'refusal', 'flipped part')}`, 'steering'),
       other: f(CONTROL, 'refusal') ? `control: ${f(CONTROL, 'refusal')}; flipped coordinates ${f(CONTROL, 'refusal', 'flipped part')}` : '',
-      differs: 'a 135M model barely refuses (small effect, logit units); the whole vector under Sd loses its effect rather than reversing, because the hidden gauge flips half the coordinates and the two halves nearly cancel; only the flipped part reverses',
+      differs: 'a 135M model barely refuses (small effect, logit units); the whole vector under Sd loses its effect rather than reversing, because the hidden gauge flips half the coordinates and the two halves nearly cancel; only the flipped part reverses. In the fine-tuned Gemma 3 270M the effect is gone from B even under the true gauge (-0.3%), too weak to read',
       sources: ['steering'],
     });
   }
