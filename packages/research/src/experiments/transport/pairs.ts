@@ -43,16 +43,13 @@ export type PairSize = 'tiny' | 'smollm2';
 export const sizeOf = (name: PairName): PairSize => (name === 'tiny' ? 'tiny' : 'smollm2');
 
 /** The pairs whose B is a real fine-tuning run of A, and the base model of each. */
-export const FINE_TUNED: Partial<Record<PairName, { model: BaseModel; name: string }>> = {
-  'smollm2-ft': { model: 'smollm2', name: 'SmolLM2-135M-Instruct' },
-  'gemma3-ft': { model: 'gemma3', name: 'Gemma 3 270M' },
+export const FINE_TUNED: Partial<Record<PairName, { model: BaseModel; name: string; short: string }>> = {
+  'smollm2-ft': { model: 'smollm2', name: 'SmolLM2-135M-Instruct', short: 'SmolLM2-135M' },
+  'gemma3-ft': { model: 'gemma3', name: 'Gemma 3 270M', short: 'Gemma 3 270M' },
 };
 
 /** The label a fine-tuned pair's rows carry. */
-export const fineTunedLabel = (name: PairName): string => {
-  const short = name === 'gemma3-ft' ? 'Gemma 3 270M' : 'SmolLM2-135M';
-  return `${short} fine-tuned ${FT_STEPS} steps`;
-};
+export const fineTunedLabel = (name: PairName): string => `${FINE_TUNED[name]!.short} fine-tuned ${FT_STEPS} steps`;
 
 /** Fine-tuning steps of the fine-tuned targets (`smollm2-ft`, `gemma3-ft`). */
 export const FT_STEPS = 300;
