@@ -5,13 +5,14 @@
 //!
 //! - [`masked_softmax`]: `softmax(scores · scale + mask)` over the last axis, `scores` `[…, q, k]`, `mask` `[q, k]`
 //!   additive (`0` or `−∞`); masked entries give exactly 0.
-//! - [`silu_mul`]: SwiGLU's `silu(g) ⊙ u`, `silu(x) = x / (1 + e^{−x})`.
+//! - [`silu_mul`]: SwiGLU's `silu(g) ⊙ u`, `silu(x) = x / (1 + e^{−x})`; [`silu_mul_halves`] the same on the
+//!   two halves of each row of one `[…, 2·f]` tensor (the output of a fused gate-and-up projection).
 //! - [`attention`]: grouped-query attention `softmax(q kᵀ · scale + mask) v` one (sequence, head) at a time, in
 //!   blocks of query rows whose scores stay in cache, skipping the keys a causal mask hides (about 3/8 of the
 //!   attention products at 256 positions), reading key/value head `j / rep` without repeating it, and writing the
 //!   heads merged, `[batch, seq, heads · head_dim]`.
 
-use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 /// `e^x` for `f32`: Cephes' `expf` (range reduction by `ln 2` in two parts, a degree-6 polynomial, the exponent
@@ -257,6 +258,43 @@ impl CustomOp2 for SiluMul {
     }
 }
 
+/// `silu(g) ⊙ u` where each row of the input is `[g | u]`: `[…, 2·f]` in, `[…, f]` out.
+pub(crate) struct SiluMulHalves;
+
+impl CustomOp1 for SiluMulHalves {
+    fn name(&self) -> &'static str {
+        "silu-mul-halves"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let gu = contiguous_f32(s, l, self.name(), "gate and up")?;
+        let dims = l.shape().dims();
+        let width = dims.last().copied().unwrap_or(0);
+        if width % 2 != 0 {
+            candle_core::bail!("silu-mul-halves: the last axis of {:?} is odd", l.shape());
+        }
+        let f = width / 2;
+        let mut out_dims = dims.to_vec();
+        if let Some(last) = out_dims.last_mut() {
+            *last = f;
+        }
+        let mut dst = vec![0f32; gu.len() / 2];
+        // Rows per task: about as many elements as `SiluMul`'s chunks (nothing to do when `f` is 0).
+        if let Some(rows) = (1usize << 14).checked_div(f) {
+            let rows = rows.max(1);
+            dst.par_chunks_mut(rows * f)
+                .zip(gu.par_chunks(rows * width))
+                .for_each(|(d, gu)| {
+                    for (d, row) in d.chunks_exact_mut(f).zip(gu.chunks_exact(width)) {
+                        let (g, u) = row.split_at(f);
+                        dispatch::silu_mul(g, u, d);
+                    }
+                });
+        }
+        Ok((CpuStorage::F32(dst), Shape::from(out_dims)))
+    }
+}
+
 /// Query rows per block of [`attention`]: their scores (`ROWS × seq` `f32`) stay in the core's cache.
 const ROWS: usize = 64;
 
@@ -436,10 +474,14 @@ impl Attention {
 /// `GAUGE_TRANSPORT_CPU_FUSED=0` (read once), which runs candle's compositions instead (`npm run bench -- collect`
 /// measures both in one run; it also rules the kernels out when numbers are in doubt).
 pub(crate) fn applies(x: &Tensor) -> bool {
+    enabled() && x.device().is_cpu() && x.dtype() == candle_core::DType::F32
+}
+
+/// Whether this crate's fused paths are on: unless `GAUGE_TRANSPORT_CPU_FUSED=0` (read once). Besides the CPU
+/// kernels above it decides whether inference runs the q/k/v and the gate/up projections as one product each.
+pub(crate) fn enabled() -> bool {
     static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    let enabled = *ENABLED
-        .get_or_init(|| std::env::var("GAUGE_TRANSPORT_CPU_FUSED").map_or(true, |v| v != "0"));
-    enabled && x.device().is_cpu() && x.dtype() == candle_core::DType::F32
+    *ENABLED.get_or_init(|| std::env::var("GAUGE_TRANSPORT_CPU_FUSED").map_or(true, |v| v != "0"))
 }
 
 /// `softmax(scores · scale + mask)` over the last axis; `scores` `[…, q, k]`, `mask` `[q, k]` (CPU, `f32`).
@@ -452,6 +494,11 @@ pub(crate) fn masked_softmax(scores: &Tensor, scale: f32, mask: &Tensor) -> Resu
 /// `silu(g) ⊙ u` (CPU, `f32`, equal shapes).
 pub(crate) fn silu_mul(g: &Tensor, u: &Tensor) -> Result<Tensor> {
     g.contiguous()?.apply_op2_no_bwd(&u.contiguous()?, &SiluMul)
+}
+
+/// `silu(g) ⊙ u` for `gu = [g | u]` `[…, 2·f]` (CPU, `f32`), `[…, f]` out.
+pub(crate) fn silu_mul_halves(gu: &Tensor) -> Result<Tensor> {
+    gu.contiguous()?.apply_op1_no_bwd(&SiluMulHalves)
 }
 
 #[cfg(test)]
@@ -517,6 +564,23 @@ mod tests {
         let theirs = (candle_nn::ops::silu(&g)? * &u)?;
         let gap = (ours - theirs)?.abs()?.max_all()?.to_scalar::<f32>()?;
         assert!(gap < 1e-5, "gap {gap}");
+        Ok(())
+    }
+
+    #[test]
+    fn silu_mul_halves_equals_candles_composition() -> Result<()> {
+        let dev = Device::Cpu;
+        // Rows of 2 × 700 (tasks of 23 rows, the last one partial).
+        let (rows, f) = (61, 700);
+        let gu = Tensor::from_vec(seeded(rows * 2 * f, 7), (rows, 2 * f), &dev)?;
+        let ours = silu_mul_halves(&gu)?;
+        assert_eq!(ours.dims(), &[rows, f]);
+        let (g, u) = (gu.narrow(1, 0, f)?, gu.narrow(1, f, f)?);
+        let theirs = (candle_nn::ops::silu(&g)? * &u)?;
+        let gap = (ours - theirs)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert!(gap < 1e-5, "gap {gap}");
+        let odd = Tensor::zeros((2, 5), candle_core::DType::F32, &dev)?;
+        assert!(silu_mul_halves(&odd).is_err());
         Ok(())
     }
 

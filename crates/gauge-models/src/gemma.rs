@@ -199,7 +199,7 @@ impl Block {
             },
             post_attn_norm: h.norm(d, vb.pp("post_attention_layernorm"))?,
             pre_ff_norm: h.norm(d, vb.pp("pre_feedforward_layernorm"))?,
-            mlp: Mlp::new(vb.pp("mlp"), d, h.intermediate, true)?,
+            mlp: Mlp::new(vb.pp("mlp"), d, h.intermediate, true, h.kernels)?,
             post_ff_norm: h.norm(d, vb.pp("post_feedforward_layernorm"))?,
             sliding: h.windows[layer].is_some(),
             kernels: h.kernels,

@@ -25,6 +25,21 @@ impl Linear {
     }
 }
 
+impl Linear {
+    /// One layer computing `parts` side by side: their weights stacked along `out` (`[Σ out, in]`), their biases
+    /// likewise; `None` when only some of them have a bias. `y[…, o_1 + … + o_{i−1} ..][..o_i]` is part `i`'s output.
+    pub(crate) fn stacked(parts: &[&Linear]) -> Result<Option<Self>> {
+        let weights: Vec<&Tensor> = parts.iter().map(|l| l.0.weight()).collect();
+        let biases: Vec<&Tensor> = parts.iter().filter_map(|l| l.0.bias()).collect();
+        let bias = match biases.len() {
+            0 => None,
+            n if n == parts.len() => Some(Tensor::cat(&biases, 0)?),
+            _ => return Ok(None),
+        };
+        Ok(Some(Self::new(Tensor::cat(&weights, 0)?, bias)))
+    }
+}
+
 impl From<candle_nn::Linear> for Linear {
     fn from(l: candle_nn::Linear) -> Self {
         Self(l)

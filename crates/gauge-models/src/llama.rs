@@ -236,11 +236,21 @@ pub(crate) struct AttentionSettings {
     pub softcap: Option<f64>,
 }
 
+/// The q, k and v projections: three products, or for inference one over their stacked weights (one pass over
+/// the input and a wider product; `GAUGE_TRANSPORT_CPU_FUSED=0` keeps three).
+enum Qkv {
+    Separate {
+        q: Linear,
+        k: Linear,
+        v: Linear,
+    },
+    /// Weights `[(heads + 2 · kv_heads) · head_dim, hidden]`: q's rows, then k's, then v's.
+    Stacked(Linear),
+}
+
 /// Grouped-query self-attention with q/k/v/o projections under `vb` (`q_proj`, …; biases when present).
 pub(crate) struct Attention {
-    q: Linear,
-    k: Linear,
-    v: Linear,
+    qkv: Qkv,
     o: Linear,
     heads: Heads,
     settings: AttentionSettings,
@@ -258,10 +268,18 @@ impl Attention {
             heads.heads * heads.head_dim,
             heads.kv_heads * heads.head_dim,
         );
+        let q = linear(vb, heads.hidden, q_dim, "q_proj")?;
+        let k = linear(vb, heads.hidden, kv_dim, "k_proj")?;
+        let v = linear(vb, heads.hidden, kv_dim, "v_proj")?;
+        let stacked = match kernels {
+            Kernels::Fused if crate::cpu_fused::enabled() => Linear::stacked(&[&q, &k, &v])?,
+            _ => None,
+        };
         Ok(Self {
-            q: linear(vb, heads.hidden, q_dim, "q_proj")?,
-            k: linear(vb, heads.hidden, kv_dim, "k_proj")?,
-            v: linear(vb, heads.hidden, kv_dim, "v_proj")?,
+            qkv: match stacked {
+                Some(l) => Qkv::Stacked(l),
+                None => Qkv::Separate { q, k, v },
+            },
             o: linear(vb, q_dim, heads.hidden, "o_proj")?,
             heads: heads.clone(),
             settings,
@@ -272,8 +290,27 @@ impl Attention {
     /// `[batch, seq, hidden]` in and out.
     pub(crate) fn forward(&self, x: &Tensor, rope: &Rope, ctx: &Context) -> Result<Tensor> {
         let (h, s, k) = (&self.heads, &self.settings, self.kernels);
-        let mut q = split_heads(&self.q.forward(x)?, h.heads, h.head_dim)?;
-        let mut kk = split_heads(&self.k.forward(x)?, h.kv_heads, h.head_dim)?;
+        let (mut q, mut kk, v) = match &self.qkv {
+            Qkv::Separate { q, k, v } => (
+                split_heads(&q.forward(x)?, h.heads, h.head_dim)?,
+                split_heads(&k.forward(x)?, h.kv_heads, h.head_dim)?,
+                split_heads(&v.forward(x)?, h.kv_heads, h.head_dim)?,
+            ),
+            Qkv::Stacked(l) => {
+                let y = l.forward(x)?;
+                let (b, seq, _) = y.dims3()?;
+                let y = y.reshape((b, seq, h.heads + 2 * h.kv_heads, h.head_dim))?;
+                // `[batch, seq, n, head_dim]` heads `from..from + n` to `[batch, n, seq, head_dim]`.
+                let part = |from: usize, n: usize| -> Result<Tensor> {
+                    Ok(y.narrow(2, from, n)?.transpose(1, 2)?.contiguous()?)
+                };
+                (
+                    part(0, h.heads)?,
+                    part(h.heads, h.kv_heads)?,
+                    part(h.heads + h.kv_heads, h.kv_heads)?,
+                )
+            }
+        };
         if let Some((qn, kn)) = &s.qk_norm {
             q = qn.forward(&q, k)?;
             kk = kn.forward(&kk, k)?;
@@ -281,41 +318,86 @@ impl Attention {
         let (cos, sin) = cached_rope(rope, ctx)?;
         let q = rope.apply(&q, &cos, &sin, k)?;
         let kk = rope.apply(&kk, &cos, &sin, k)?;
-        let v = split_heads(&self.v.forward(x)?, h.kv_heads, h.head_dim)?;
         let mask = cached_mask(ctx, s.window)?;
         let y = grouped_attention(&q, &kk, &v, s.scale, &mask, s.softcap, k)?;
         Ok(self.o.forward(&y)?)
     }
 }
 
+/// The gate and up projections: two products, or for inference one over their stacked weights
+/// (`GAUGE_TRANSPORT_CPU_FUSED=0` keeps two).
+enum GateUp {
+    Separate {
+        gate: Linear,
+        up: Linear,
+    },
+    /// Weights `[2 · inner, hidden]`: gate's rows, then up's.
+    Stacked(Linear),
+}
+
 /// The SwiGLU MLP `down(act(gate(x)) ⊙ up(x))`; `act` is SiLU here, tanh-GELU in Gemma.
 pub(crate) struct Mlp {
-    gate: Linear,
-    up: Linear,
+    gate_up: GateUp,
     down: Linear,
+    inner: usize,
     gelu: bool,
 }
 
 impl Mlp {
-    /// SiLU when `gelu` is false, the tanh approximation of GELU when true.
-    pub(crate) fn new(vb: VarBuilder, hidden: usize, inner: usize, gelu: bool) -> Result<Self> {
+    /// SiLU when `gelu` is false, the tanh approximation of GELU when true; the gate and up projections stacked
+    /// when `k` is [`Kernels::Fused`] (inference).
+    pub(crate) fn new(
+        vb: VarBuilder,
+        hidden: usize,
+        inner: usize,
+        gelu: bool,
+        k: Kernels,
+    ) -> Result<Self> {
+        let gate = linear(&vb, hidden, inner, "gate_proj")?;
+        let up = linear(&vb, hidden, inner, "up_proj")?;
+        let stacked = match k {
+            Kernels::Fused if crate::cpu_fused::enabled() => Linear::stacked(&[&gate, &up])?,
+            _ => None,
+        };
         Ok(Self {
-            gate: linear(&vb, hidden, inner, "gate_proj")?,
-            up: linear(&vb, hidden, inner, "up_proj")?,
+            gate_up: match stacked {
+                Some(l) => GateUp::Stacked(l),
+                None => GateUp::Separate { gate, up },
+            },
             down: linear(&vb, inner, hidden, "down_proj")?,
+            inner,
             gelu,
         })
     }
 
     /// `[batch, seq, hidden]` in and out.
     pub(crate) fn forward(&self, x: &Tensor, k: Kernels) -> Result<Tensor> {
-        let (g, u) = (self.gate.forward(x)?, self.up.forward(x)?);
-        let a = if self.gelu {
-            (g.gelu()? * u)?
-        } else {
-            silu_mul(&g, &u, k)?
+        let a = match &self.gate_up {
+            GateUp::Stacked(l) => {
+                let gu = l.forward(x)?;
+                if !self.gelu && crate::cpu_fused::applies(&gu) {
+                    crate::cpu_fused::silu_mul_halves(&gu)?
+                } else {
+                    let last = gu.rank() - 1;
+                    let g = gu.narrow(last, 0, self.inner)?;
+                    let u = gu.narrow(last, self.inner, self.inner)?;
+                    self.activate(&g, &u, k)?
+                }
+            }
+            GateUp::Separate { gate, up } => {
+                self.activate(&gate.forward(x)?, &up.forward(x)?, k)?
+            }
         };
         Ok(self.down.forward(&a)?)
+    }
+
+    /// `act(g) ⊙ u`.
+    fn activate(&self, g: &Tensor, u: &Tensor, k: Kernels) -> Result<Tensor> {
+        Ok(if self.gelu {
+            (g.gelu()? * u)?
+        } else {
+            silu_mul(g, u, k)?
+        })
     }
 }
 
@@ -354,7 +436,7 @@ impl Block {
                 Attention::new(&a, &h.heads, settings, h.kernels)?
             },
             post_norm: Norm::rms(d, h.rms_norm_eps, vb.pp("post_attention_layernorm"))?,
-            mlp: Mlp::new(vb.pp("mlp"), d, h.intermediate, false)?,
+            mlp: Mlp::new(vb.pp("mlp"), d, h.intermediate, false, h.kernels)?,
             kernels: h.kernels,
         })
     }

@@ -54,7 +54,7 @@ impl Block {
             q_norm: Norm::rms(q_dim, h.eps, a.pp("q_norm"))?,
             k_norm: Norm::rms(kv_dim, h.eps, a.pp("k_norm"))?,
             post_attn_norm: Norm::rms(d, h.eps, vb.pp("post_attention_layernorm"))?,
-            mlp: Mlp::new(vb.pp("mlp"), d, h.intermediate, false)?,
+            mlp: Mlp::new(vb.pp("mlp"), d, h.intermediate, false, h.kernels)?,
             post_ff_norm: Norm::rms(d, h.eps, vb.pp("post_feedforward_layernorm"))?,
             window: h.windows[layer],
         })

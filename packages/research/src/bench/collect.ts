@@ -5,7 +5,7 @@
  * In one run, each side in its own process (so that its peak RSS is its own), on the same ids, sequence length,
  * batch and threads, median of `reps` after a warm-up:
  * - gauge-transport with its fused CPU kernels (attention one head at a time in cache-sized blocks, SwiGLU and the
- *   masked softmax in one pass with a vectorized `exp`), and with them switched off (`GAUGE_TRANSPORT_CPU_FUSED=0`:
+ *   masked softmax in one pass with a vectorized `exp`, q/k/v and gate/up as one product each), and with them switched off (`GAUGE_TRANSPORT_CPU_FUSED=0`:
  *   candle's compositions, the code before the kernels);
  * - transformers on torch: two copies of the checkpoint with `output_hidden_states`, and the same products and
  *   sums in torch (`packages/research/peers/collect_transformers.py`);
