@@ -6,13 +6,20 @@ use gauge_core::stats::CrossMoments;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let arg = |i: usize, default: usize| args.get(i).map_or(default, |s| s.parse().expect("a number"));
+    let arg = |i: usize, default: usize| {
+        args.get(i)
+            .map_or(default, |s| s.parse().expect("a number"))
+    };
     let (n, d) = (arg(1, 65536), arg(2, 2048));
     let per_call = arg(3, n);
     // A cheap deterministic fill (not Gaussian; the GEMM's speed does not depend on the values).
     let fill = |seed: u32| -> Vec<f32> {
         (0..n * d)
-            .map(|i| ((i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed) >> 8) as f32 / 16_777_216.0 - 0.5)
+            .map(|i| {
+                ((i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed) >> 8) as f32
+                    / 16_777_216.0
+                    - 0.5
+            })
             .collect()
     };
     let (x, y) = (fill(1), fill(2));

@@ -1,5 +1,6 @@
 //! Times `weight_cross_moments` on a random checkpoint of a preset shape (default `smollm2-135m`, F32) and a
-//! re-charted copy: `cargo run --release -p gauge-core --example weight_moments_timing -- [PRESET] [WORKDIR]`.
+//! re-charted copy: `cargo run --release -p gauge-core --example weight_moments_timing -- [PRESET] [WORKDIR]
+//! [f32|bf16]`.
 //! Writes two checkpoints under WORKDIR (default: the system temporary directory) and removes them afterwards.
 use std::time::Instant;
 
@@ -22,11 +23,16 @@ fn main() {
     std::fs::create_dir_all(&work).expect("work directory");
     let (a, b) = (work.join("a"), work.join("b"));
     let t = Instant::now();
-    let bytes = write_random(&shape, &a, 1, Dtype::F32).expect("write_random");
+    let dtype = match args.get(3).map(String::as_str) {
+        None | Some("f32") => Dtype::F32,
+        Some("bf16") => Dtype::BF16,
+        Some(other) => panic!("dtype {other:?} is not f32 or bf16"),
+    };
+    let bytes = write_random(&shape, &a, 1, dtype).expect("write_random");
     let truth = Gauge::random(shape.hidden, &RandomOptions::default()).expect("gauge");
     apply(&a, &truth, &b, ApplyOptions::default()).expect("apply");
     eprintln!(
-        "{preset}: {} parameters, {bytes} bytes per checkpoint (F32); written and re-charted in {:.2} s",
+        "{preset}: {} parameters, {bytes} bytes per checkpoint ({dtype:?}); written and re-charted in {:.2} s",
         shape.parameters(),
         t.elapsed().as_secs_f64()
     );

@@ -89,42 +89,40 @@ fn cross_moments_in_slices(
             ];
             for (values, ckpt) in xy.iter_mut().zip([&ca, &cb]) {
                 let where_ = || format!("{}: tensor {name:?}", ckpt.dir.display());
-                check_finite(values, cols, 0, where_)?;
+                let mut spread = Spread::default();
+                spread.add(values, cols, 0, where_)?;
                 if opts.standardize_per_tensor {
-                    let n = len.max(1) as f64;
-                    let mean = sum_from(0.0, values) / n;
-                    let inverse = inverse_spread(squares_from(0.0, values, mean) / n);
-                    scale_by(values, inverse);
+                    scale_by(values, inverse_spread(spread.variance()));
                 }
             }
             block.add_tensor(&mut moments, &xy[0], &xy[1], shape, *axis)?;
             continue;
         }
-        // Several slices: the finite check and the sums of the standard deviation take their own passes, summing
-        // in the order of one pass over the whole tensor, so the result does not depend on the slicing.
+        // Several slices. Standardizing needs each tensor's spread before its first sample is added: one pass over
+        // the slices finds it (and any non-finite entry), summing in the lanes of one pass over the whole tensor,
+        // so the result does not depend on the slicing. Without standardizing, the finite check rides along with
+        // the pass that adds the samples (an error discards the moments).
         let mut inverse = [1f32; 2];
-        for (k, ckpt) in [&ca, &cb].into_iter().enumerate() {
-            let where_ = || format!("{}: tensor {name:?}", ckpt.dir.display());
-            let mut sum = 0f64;
-            let n = len.max(1) as f64;
-            for &(start, count) in &slices {
-                let v = ckpt.read_f32_range(name, start, count)?;
-                check_finite(&v, cols, start / cols, where_)?;
-                sum = sum_from(sum, &v);
-            }
-            if opts.standardize_per_tensor {
-                let mean = sum / n;
-                let mut sq = 0f64;
+        if opts.standardize_per_tensor {
+            for (k, ckpt) in [&ca, &cb].into_iter().enumerate() {
+                let where_ = || format!("{}: tensor {name:?}", ckpt.dir.display());
+                let mut spread = Spread::default();
                 for &(start, count) in &slices {
                     let v = ckpt.read_f32_range(name, start, count)?;
-                    sq = squares_from(sq, &v, mean);
+                    spread.add(&v, cols, start / cols, where_)?;
                 }
-                inverse[k] = inverse_spread(sq / n);
+                inverse[k] = inverse_spread(spread.variance());
             }
         }
         for &(start, count) in &slices {
             let mut x = ca.read_f32_range(name, start, count)?;
             let mut y = cb.read_f32_range(name, start, count)?;
+            if !opts.standardize_per_tensor {
+                for (v, ckpt) in [(&x, &ca), (&y, &cb)] {
+                    let where_ = || format!("{}: tensor {name:?}", ckpt.dir.display());
+                    check_finite(v, cols, start / cols, where_)?;
+                }
+            }
             scale_by(&mut x, inverse[0]);
             scale_by(&mut y, inverse[1]);
             block.add_tensor(&mut moments, &x, &y, &[count / d, d], 1)?;
@@ -244,16 +242,98 @@ fn check_finite(
     Ok(())
 }
 
-/// `acc + Σ v` in `f64`, left to right: one order of additions for a tensor read whole or in slices.
-fn sum_from(acc: f64, values: &[f32]) -> f64 {
-    values.iter().fold(acc, |a, &v| a + v as f64)
+/// Lanes of [`Spread`]'s sums: entry `k` of a tensor goes to lane `k mod LANES`.
+const LANES: usize = 8;
+
+/// The variance of a tensor's entries, read whole or in consecutive slices, in one pass: `Σ (v − c)` and
+/// `Σ (v − c)²` in `f64` about `c`, the tensor's first entry (so that the shifted sums do not cancel). Each sum is
+/// kept in [`LANES`] lanes by the entry's index in the whole tensor, which lets the additions vectorize and makes
+/// their order, and so every bit of the result, independent of where the slices end.
+#[derive(Default)]
+struct Spread {
+    shift: Option<f64>,
+    sums: [f64; LANES],
+    squares: [f64; LANES],
+    seen: usize,
 }
 
-/// `acc + Σ (v − mean)²` in `f64`, left to right (see [`sum_from`]).
-fn squares_from(acc: f64, values: &[f32], mean: f64) -> f64 {
-    values
-        .iter()
-        .fold(acc, |a, &v| a + (v as f64 - mean).powi(2))
+impl Spread {
+    /// Adds `values`, the entries that follow those added so far (rows of `cols`, the first being row `first_row`
+    /// of the tensor); a non-finite entry is an error naming `what`, its row and column.
+    fn add(
+        &mut self,
+        values: &[f32],
+        cols: usize,
+        first_row: usize,
+        what: impl FnOnce() -> String,
+    ) -> Result<()> {
+        let Some(&first) = values.first() else {
+            return Ok(());
+        };
+        let c = *self.shift.get_or_insert(first as f64);
+        // Entries up to the next multiple of LANES in the tensor's index, then whole lane groups, then the rest.
+        let head = ((LANES - self.seen % LANES) % LANES).min(values.len());
+        for (j, &v) in values[..head].iter().enumerate() {
+            let lane = (self.seen + j) % LANES;
+            let u = v as f64 - c;
+            self.sums[lane] += u;
+            self.squares[lane] += u * u;
+        }
+        lane_sums(&values[head..], c, &mut self.sums, &mut self.squares);
+        self.seen += values.len();
+        // Finite entries keep both sums finite (|v − c|² · entries stays far below f64's range); a NaN or an
+        // infinity anywhere makes a lane non-finite for good. Only then is the slice searched for it.
+        if !self.sums.iter().chain(&self.squares).all(|s| s.is_finite()) {
+            check_finite(values, cols, first_row, what)?;
+        }
+        Ok(())
+    }
+
+    /// `Σ (v − mean)² / n` over the entries added (0 for none).
+    fn variance(&self) -> f64 {
+        if self.seen == 0 {
+            return 0.0;
+        }
+        let n = self.seen as f64;
+        let s: f64 = self.sums.iter().sum();
+        let q: f64 = self.squares.iter().sum();
+        ((q - s * s / n) / n).max(0.0)
+    }
+}
+
+/// Adds `values` (starting at lane 0) into the lanes: `sums[j] += v − c`, `squares[j] += (v − c)²`.
+fn lane_sums(values: &[f32], c: f64, sums: &mut [f64; LANES], squares: &mut [f64; LANES]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, the only feature the function enables.
+        return unsafe { lane_sums_avx2(values, c, sums, squares) };
+    }
+    lane_sums_kernel(values, c, sums, squares)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn lane_sums_avx2(values: &[f32], c: f64, sums: &mut [f64; LANES], squares: &mut [f64; LANES]) {
+    lane_sums_kernel(values, c, sums, squares)
+}
+
+/// The kernel of [`lane_sums`]: no fused multiply-add, so every CPU gives the same bits.
+#[inline(always)]
+fn lane_sums_kernel(values: &[f32], c: f64, sums: &mut [f64; LANES], squares: &mut [f64; LANES]) {
+    let groups = values.chunks_exact(LANES);
+    let tail = groups.remainder();
+    for g in groups {
+        for j in 0..LANES {
+            let u = g[j] as f64 - c;
+            sums[j] += u;
+            squares[j] += u * u;
+        }
+    }
+    for (j, &v) in tail.iter().enumerate() {
+        let u = v as f64 - c;
+        sums[j] += u;
+        squares[j] += u * u;
+    }
 }
 
 /// `1 / sqrt(variance)`, or 1 (leave the tensor as it is) when that is not a positive finite spread.
@@ -386,6 +466,50 @@ mod tests {
             let col = BLOCK_ROWS + r;
             let want: Vec<f32> = (0..d).map(|i| (i * m + col) as f32).collect();
             assert_eq!(&block.x[r * d..(r + 1) * d], &want[..]);
+        }
+    }
+
+    #[test]
+    fn the_spread_matches_two_passes_and_ignores_the_slicing() {
+        // Entries about 3 with a spread of about 1, so that unshifted sums would cancel.
+        let v: Vec<f32> = (0..1003)
+            .map(|k| 3.0 + ((k * 7919 % 1009) as f32 / 1009.0 - 0.5))
+            .collect();
+        let n = v.len() as f64;
+        let mean = v.iter().map(|&x| x as f64).sum::<f64>() / n;
+        let two_pass = v.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / n;
+        let mut whole = Spread::default();
+        whole.add(&v, 17, 0, String::new).unwrap();
+        assert!(
+            (whole.variance() - two_pass).abs() < 1e-12 * two_pass,
+            "{}",
+            whole.variance()
+        );
+        // Slices of 5, 3, 11, 1, ... entries: lane boundaries fall anywhere.
+        let mut sliced = Spread::default();
+        let mut at = 0;
+        for len in [5, 3, 11, 1, 8, 16, 7].iter().cycle() {
+            if at == v.len() {
+                break;
+            }
+            let end = (at + len).min(v.len());
+            sliced.add(&v[at..end], 17, 0, String::new).unwrap();
+            at = end;
+        }
+        assert_eq!(sliced.variance().to_bits(), whole.variance().to_bits());
+        assert_eq!(Spread::default().variance(), 0.0);
+    }
+
+    #[test]
+    fn a_non_finite_entry_is_named_by_its_row_and_column() {
+        let mut v = vec![1f32; 40];
+        v[23] = f32::NAN;
+        let mut spread = Spread::default();
+        spread.add(&v[..16], 4, 0, || "t".into()).unwrap();
+        // The second slice starts at row 4 of the tensor; entry 23 is row 5, column 3.
+        match spread.add(&v[16..], 4, 4, || "t".into()) {
+            Err(Error::NonFinite { row, col, .. }) => assert_eq!((row, col), (5, 3)),
+            other => panic!("{other:?}"),
         }
     }
 
