@@ -502,7 +502,7 @@ mod tests {
 
     #[test]
     fn a_non_finite_entry_is_named_by_its_row_and_column() {
-        let mut v = vec![1f32; 40];
+        let mut v = [1f32; 40];
         v[23] = f32::NAN;
         let mut spread = Spread::default();
         spread.add(&v[..16], 4, 0, || "t".into()).unwrap();
