@@ -166,16 +166,14 @@ pub fn accumulate_on(
                 }
             }
         } else {
-            let mut flats = Vec::with_capacity(sites.len());
             for (k, &site) in sites.iter().enumerate() {
-                let x = flat(&out_a[k].1)?;
-                let y = flat(&out_b[k].1)?;
-                finite(&x, names.0, site, d, tokens)?;
-                finite(&y, names.1, site, d, tokens)?;
-                flats.push((x, y));
+                with_f32(&out_a[k].1, |x| finite(x, names.0, site, d, tokens))?;
+                with_f32(&out_b[k].1, |y| finite(y, names.1, site, d, tokens))?;
             }
-            for (m, (x, y)) in moments.iter_mut().zip(&flats) {
-                m.update(x, y, n)?;
+            for (k, m) in moments.iter_mut().enumerate() {
+                with_f32(&out_a[k].1, |x| {
+                    with_f32(&out_b[k].1, |y| Ok(m.update(x, y, n)?))
+                })?;
             }
         }
         stats_seconds += t1.elapsed().as_secs_f64();
@@ -312,7 +310,42 @@ pub(crate) fn flat(t: &candle_core::Tensor) -> Result<Vec<f32>> {
     Ok(t.flatten_all()?.to_vec1::<f32>()?)
 }
 
+/// Calls `f` with the entries of `t` in row-major order: borrowed from a contiguous `f32` tensor on the CPU (the
+/// activations of a CPU pass: no copy), copied ([`flat`]) otherwise.
+pub(crate) fn with_f32<R>(
+    t: &candle_core::Tensor,
+    f: impl FnOnce(&[f32]) -> Result<R>,
+) -> Result<R> {
+    {
+        let (storage, layout) = t.storage_and_layout();
+        if let (candle_core::Storage::Cpu(candle_core::CpuStorage::F32(v)), Some((start, end))) =
+            (&*storage, layout.contiguous_offsets())
+        {
+            return f(&v[start..end]);
+        }
+    }
+    f(&flat(t)?)
+}
+
+/// Whether every entry of `x` is finite: the exponent bits of every entry OR-ed together, branch-free so that the
+/// loop vectorizes (an entry is NaN or infinite exactly when its exponent bits are all set).
+fn all_finite(x: &[f32]) -> bool {
+    const EXPONENT: u32 = 0x7f80_0000;
+    let mut lanes = [0u32; 16];
+    let chunks = x.chunks_exact(16);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for j in 0..16 {
+            lanes[j] |= u32::from(c[j].to_bits() & EXPONENT == EXPONENT);
+        }
+    }
+    lanes.iter().all(|&l| l == 0) && tail.iter().all(|v| v.is_finite())
+}
+
 pub(crate) fn finite(x: &[f32], model: &str, site: Site, d: usize, offset: usize) -> Result<()> {
+    if all_finite(x) {
+        return Ok(());
+    }
     match x.iter().position(|v| !v.is_finite()) {
         None => Ok(()),
         Some(k) => Err(Error::input(
@@ -324,5 +357,44 @@ pub(crate) fn finite(x: &[f32], model: &str, site: Site, d: usize, offset: usize
                 k % d
             ),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Tensor};
+
+    #[test]
+    fn all_finite_finds_a_nan_or_an_infinity_anywhere() {
+        let mut x = vec![1.5f32; 37];
+        assert!(all_finite(&x));
+        assert!(all_finite(&[]));
+        // In the vectorized part and in the tail; the largest finite value and subnormals are finite.
+        for (at, bad) in [(3, f32::NAN), (20, f32::INFINITY), (36, f32::NEG_INFINITY)] {
+            x[at] = bad;
+            assert!(!all_finite(&x), "{bad} at {at}");
+            x[at] = 1.5;
+        }
+        x[5] = f32::MAX;
+        x[6] = f32::MIN_POSITIVE / 2.0;
+        assert!(all_finite(&x));
+        let e = finite(&[0.0, 1.0, f32::NAN, 2.0], "A", Site::Residual(3), 2, 10).unwrap_err();
+        assert!(e.to_string().contains("probe token 11 coordinate 0"), "{e}");
+    }
+
+    #[test]
+    fn with_f32_borrows_contiguous_tensors_and_copies_the_rest() -> Result<()> {
+        let t = Tensor::arange(0f32, 12.0, &Device::Cpu)?.reshape((3, 4))?;
+        let want: Vec<f32> = (0..12).map(|v| v as f32).collect();
+        assert_eq!(with_f32(&t, |v| Ok(v.to_vec()))?, want);
+        // A narrowed view starts at an offset of its storage.
+        let rows = t.narrow(0, 1, 2)?;
+        assert_eq!(with_f32(&rows, |v| Ok(v.to_vec()))?, want[4..].to_vec());
+        // A transposed view is not contiguous: its entries in row-major order are copied.
+        let tt = t.t()?;
+        let theirs: Vec<f32> = tt.flatten_all()?.to_vec1()?;
+        assert_eq!(with_f32(&tt, |v| Ok(v.to_vec()))?, theirs);
+        Ok(())
     }
 }

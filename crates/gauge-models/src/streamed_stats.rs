@@ -21,7 +21,9 @@ use gauge_core::stats::CrossMoments;
 
 use crate::blocks::Context;
 use crate::error::{Error, Result};
-use crate::pair_stats::{check_run, finite, flat, shifted_sums, Batching, MomentsOn, Progress};
+use crate::pair_stats::{
+    check_run, finite, flat, shifted_sums, with_f32, Batching, MomentsOn, Progress,
+};
 use crate::{Model, Site};
 
 /// How the chunk of a streamed pass was sized.
@@ -129,10 +131,13 @@ fn record(
                     m.add_shifted_sums(s.rows, &s.u, &s.v, &s.uu, &s.vv, &s.uv)?;
                 }
             } else {
-                let (fx, fy) = (flat(x)?, flat(y)?);
-                finite(&fx, names.0, site, d, at)?;
-                finite(&fy, names.1, site, d, at)?;
-                m.update(&fx, &fy, n)?;
+                with_f32(x, |fx| {
+                    with_f32(y, |fy| {
+                        finite(fx, names.0, site, d, at)?;
+                        finite(fy, names.1, site, d, at)?;
+                        Ok(m.update(fx, fy, n)?)
+                    })
+                })?;
             }
             at += n;
         }
