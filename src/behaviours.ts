@@ -226,7 +226,12 @@ export function encodeBehaviour(b: Behaviour, tok: ProbeTokenizer): {
     const ids = tok.encode(s);
     return ids.length === specials + 1 ? ids[ids.length - 1] : undefined;
   };
-  const single = (list: string[]) => list.filter((s) => idOf(s) !== undefined);
+  // Each contrast string that is one token, with that token's id.
+  const single = (list: string[]) =>
+    list.flatMap((s) => {
+      const id = idOf(s);
+      return id === undefined ? [] : [{ s, id }];
+    });
   const up = single(b.up);
   const down = single(b.down);
   if (up.length === 0 || down.length === 0) throw new Error(`${b.name}: no contrast token encodes to a single id`);
@@ -234,7 +239,7 @@ export function encodeBehaviour(b: Behaviour, tok: ProbeTokenizer): {
     positive: b.positive.map(enc),
     negative: b.negative.map(enc),
     evaluation: b.evaluation.map(enc),
-    contrast: { positive: up.map((s) => idOf(s)!), negative: down.map((s) => idOf(s)!) },
-    contrastTokens: { up, down },
+    contrast: { positive: up.map((t) => t.id), negative: down.map((t) => t.id) },
+    contrastTokens: { up: up.map((t) => t.s), down: down.map((t) => t.s) },
   };
 }

@@ -13,6 +13,7 @@ use candle_core::{
 };
 
 use crate::cpu_fused::contiguous_f32 as f32_data;
+use crate::kernels::Kernels;
 
 /// A linear layer (see the module docs).
 #[derive(Clone, Debug)]
@@ -23,9 +24,7 @@ impl Linear {
     pub(crate) fn new(weight: Tensor, bias: Option<Tensor>) -> Self {
         Self(candle_nn::Linear::new(weight, bias))
     }
-}
 
-impl Linear {
     /// One layer computing `parts` side by side: their weights stacked along `out` (`[Σ out, in]`), their biases
     /// likewise; `None` when only some of them have a bias. `y[…, o_1 + … + o_{i−1} ..][..o_i]` is part `i`'s output.
     pub(crate) fn stacked(parts: &[&Linear]) -> Result<Option<Self>> {
@@ -37,6 +36,15 @@ impl Linear {
             _ => return Ok(None),
         };
         Ok(Some(Self::new(Tensor::cat(&weights, 0)?, bias)))
+    }
+
+    /// [`Linear::stacked`] for a model running `k`: only for inference ([`Kernels::Fused`], training keeps the
+    /// parts it differentiates) and unless `GAUGE_TRANSPORT_CPU_FUSED=0`.
+    pub(crate) fn stacked_for(k: Kernels, parts: &[&Linear]) -> Result<Option<Self>> {
+        match k {
+            Kernels::Fused if crate::cpu_fused::enabled() => Self::stacked(parts),
+            Kernels::Fused | Kernels::Differentiable => Ok(None),
+        }
     }
 }
 

@@ -271,12 +271,8 @@ impl Attention {
         let q = linear(vb, heads.hidden, q_dim, "q_proj")?;
         let k = linear(vb, heads.hidden, kv_dim, "k_proj")?;
         let v = linear(vb, heads.hidden, kv_dim, "v_proj")?;
-        let stacked = match kernels {
-            Kernels::Fused if crate::cpu_fused::enabled() => Linear::stacked(&[&q, &k, &v])?,
-            _ => None,
-        };
         Ok(Self {
-            qkv: match stacked {
+            qkv: match Linear::stacked_for(kernels, &[&q, &k, &v])? {
                 Some(l) => Qkv::Stacked(l),
                 None => Qkv::Separate { q, k, v },
             },
@@ -355,12 +351,8 @@ impl Mlp {
     ) -> Result<Self> {
         let gate = linear(&vb, hidden, inner, "gate_proj")?;
         let up = linear(&vb, hidden, inner, "up_proj")?;
-        let stacked = match k {
-            Kernels::Fused if crate::cpu_fused::enabled() => Linear::stacked(&[&gate, &up])?,
-            _ => None,
-        };
         Ok(Self {
-            gate_up: match stacked {
+            gate_up: match Linear::stacked_for(k, &[&gate, &up])? {
                 Some(l) => GateUp::Stacked(l),
                 None => GateUp::Separate { gate, up },
             },
