@@ -231,7 +231,7 @@ fn check_finite(
     first_row: usize,
     what: impl FnOnce() -> String,
 ) -> Result<()> {
-    if let Some(k) = values.iter().position(|v| !v.is_finite()) {
+    if let Some(k) = crate::finite::first_non_finite(values) {
         return Err(Error::NonFinite {
             what: what(),
             row: first_row + k / cols,

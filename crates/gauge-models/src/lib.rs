@@ -53,6 +53,7 @@ pub mod site_states;
 pub mod streamed_stats;
 #[cfg(test)]
 mod test_util;
+pub mod threads;
 pub mod tokenizer;
 pub mod train;
 mod weights;

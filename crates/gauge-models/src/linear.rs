@@ -25,26 +25,69 @@ impl Linear {
         Self(candle_nn::Linear::new(weight, bias))
     }
 
-    /// One layer computing `parts` side by side: their weights stacked along `out` (`[Σ out, in]`), their biases
-    /// likewise; `None` when only some of them have a bias. `y[…, o_1 + … + o_{i−1} ..][..o_i]` is part `i`'s output.
-    pub(crate) fn stacked(parts: &[&Linear]) -> Result<Option<Self>> {
-        let weights: Vec<&Tensor> = parts.iter().map(|l| l.0.weight()).collect();
-        let biases: Vec<&Tensor> = parts.iter().filter_map(|l| l.0.bias()).collect();
-        let bias = match biases.len() {
-            0 => None,
-            n if n == parts.len() => Some(Tensor::cat(&biases, 0)?),
-            _ => return Ok(None),
+    /// One layer computing `parts` side by side: their weights stacked along `out` into one `[rows, in]` weight
+    /// (`rows` = Σ out), their biases likewise (a part without a bias adds zeros when another has one: the same
+    /// outputs). `y[…, o_1 + … + o_{i−1} ..][..o_i]` is part `i`'s output. `parts` is consumed one layer at a time,
+    /// each copied into the stack and dropped before the next is made, so that loading a stacked layer (from a
+    /// lazy iterator over its checkpoint tensors) holds the stack and one part, not every part twice: a streamed
+    /// block's peak stays the size of the block.
+    ///
+    /// # Errors
+    /// When `parts` is empty, a part's weight is not `[_, in]` of the first part's dtype and device, or the outs
+    /// do not sum to `rows`.
+    pub(crate) fn stacked(
+        parts: impl IntoIterator<Item = crate::error::Result<Linear>>,
+        rows: usize,
+    ) -> crate::error::Result<Self> {
+        let mismatch = |what: String| crate::error::Error::from(candle_core::Error::Msg(what));
+        let mut weight: Option<Tensor> = None;
+        let mut biases: Vec<(usize, Option<Tensor>)> = Vec::new();
+        let mut at = 0;
+        for part in parts {
+            let part = part?;
+            let w = part.0.weight();
+            let (out, cols) = w.dims2()?;
+            let stack = match &weight {
+                Some(t) => t,
+                None => weight.insert(Tensor::zeros((rows, cols), w.dtype(), w.device())?),
+            };
+            if at + out > rows {
+                return Err(mismatch(format!(
+                    "stacked parts have more than {rows} rows"
+                )));
+            }
+            stack.slice_set(&w.contiguous()?, 0, at)?;
+            biases.push((out, part.0.bias().cloned()));
+            at += out;
+        }
+        let Some(weight) = weight else {
+            return Err(mismatch("no parts to stack".into()));
         };
-        Ok(Some(Self::new(Tensor::cat(&weights, 0)?, bias)))
+        if at != rows {
+            return Err(mismatch(format!(
+                "stacked parts have {at} rows, not {rows}"
+            )));
+        }
+        let bias = if biases.iter().any(|(_, b)| b.is_some()) {
+            let parts = biases
+                .into_iter()
+                .map(|(out, b)| match b {
+                    Some(b) => Ok(b),
+                    None => Tensor::zeros(out, weight.dtype(), weight.device()),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Some(Tensor::cat(&parts, 0)?)
+        } else {
+            None
+        };
+        Ok(Self::new(weight, bias))
     }
 
-    /// [`Linear::stacked`] for a model running `k`: only for inference ([`Kernels::Fused`], training keeps the
-    /// parts it differentiates) and unless `GAUGE_TRANSPORT_CPU_FUSED=0`.
-    pub(crate) fn stacked_for(k: Kernels, parts: &[&Linear]) -> Result<Option<Self>> {
-        match k {
-            Kernels::Fused if crate::cpu_fused::enabled() => Self::stacked(parts),
-            Kernels::Fused | Kernels::Differentiable => Ok(None),
-        }
+    /// Whether a model running `k` stacks projections that read the same input ([`Linear::stacked`]): only for
+    /// inference ([`Kernels::Fused`]; training keeps the parts it differentiates) and unless
+    /// `GAUGE_TRANSPORT_CPU_FUSED=0`.
+    pub(crate) fn stacks(k: Kernels) -> bool {
+        matches!(k, Kernels::Fused) && crate::cpu_fused::enabled()
     }
 }
 

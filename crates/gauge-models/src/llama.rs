@@ -268,14 +268,22 @@ impl Attention {
             heads.heads * heads.head_dim,
             heads.kv_heads * heads.head_dim,
         );
-        let q = linear(vb, heads.hidden, q_dim, "q_proj")?;
-        let k = linear(vb, heads.hidden, kv_dim, "k_proj")?;
-        let v = linear(vb, heads.hidden, kv_dim, "v_proj")?;
+        let qkv = if Linear::stacks(kernels) {
+            let parts = [("q_proj", q_dim), ("k_proj", kv_dim), ("v_proj", kv_dim)];
+            // Lazily: each part is read when the stack takes it.
+            let each = parts
+                .into_iter()
+                .map(|(name, out)| linear(vb, heads.hidden, out, name));
+            Qkv::Stacked(Linear::stacked(each, q_dim + 2 * kv_dim)?)
+        } else {
+            Qkv::Separate {
+                q: linear(vb, heads.hidden, q_dim, "q_proj")?,
+                k: linear(vb, heads.hidden, kv_dim, "k_proj")?,
+                v: linear(vb, heads.hidden, kv_dim, "v_proj")?,
+            }
+        };
         Ok(Self {
-            qkv: match Linear::stacked_for(kernels, &[&q, &k, &v])? {
-                Some(l) => Qkv::Stacked(l),
-                None => Qkv::Separate { q, k, v },
-            },
+            qkv,
             o: linear(vb, q_dim, heads.hidden, "o_proj")?,
             heads: heads.clone(),
             settings,
@@ -349,13 +357,19 @@ impl Mlp {
         gelu: bool,
         k: Kernels,
     ) -> Result<Self> {
-        let gate = linear(&vb, hidden, inner, "gate_proj")?;
-        let up = linear(&vb, hidden, inner, "up_proj")?;
+        let gate_up = if Linear::stacks(k) {
+            let each = ["gate_proj", "up_proj"]
+                .into_iter()
+                .map(|name| linear(&vb, hidden, inner, name));
+            GateUp::Stacked(Linear::stacked(each, 2 * inner)?)
+        } else {
+            GateUp::Separate {
+                gate: linear(&vb, hidden, inner, "gate_proj")?,
+                up: linear(&vb, hidden, inner, "up_proj")?,
+            }
+        };
         Ok(Self {
-            gate_up: match Linear::stacked_for(k, &[&gate, &up])? {
-                Some(l) => GateUp::Stacked(l),
-                None => GateUp::Separate { gate, up },
-            },
+            gate_up,
             down: linear(&vb, inner, hidden, "down_proj")?,
             inner,
             gelu,

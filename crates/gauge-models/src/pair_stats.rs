@@ -327,26 +327,8 @@ pub(crate) fn with_f32<R>(
     f(&flat(t)?)
 }
 
-/// Whether every entry of `x` is finite: the exponent bits of every entry OR-ed together, branch-free so that the
-/// loop vectorizes (an entry is NaN or infinite exactly when its exponent bits are all set).
-fn all_finite(x: &[f32]) -> bool {
-    const EXPONENT: u32 = 0x7f80_0000;
-    let mut lanes = [0u32; 16];
-    let chunks = x.chunks_exact(16);
-    let tail = chunks.remainder();
-    for c in chunks {
-        for j in 0..16 {
-            lanes[j] |= u32::from(c[j].to_bits() & EXPONENT == EXPONENT);
-        }
-    }
-    lanes.iter().all(|&l| l == 0) && tail.iter().all(|v| v.is_finite())
-}
-
 pub(crate) fn finite(x: &[f32], model: &str, site: Site, d: usize, offset: usize) -> Result<()> {
-    if all_finite(x) {
-        return Ok(());
-    }
-    match x.iter().position(|v| !v.is_finite()) {
+    match gauge_core::finite::first_non_finite(x) {
         None => Ok(()),
         Some(k) => Err(Error::input(
             format!("activations of {model} at {site}"),
@@ -366,19 +348,8 @@ mod tests {
     use candle_core::{Device, Tensor};
 
     #[test]
-    fn all_finite_finds_a_nan_or_an_infinity_anywhere() {
-        let mut x = vec![1.5f32; 37];
-        assert!(all_finite(&x));
-        assert!(all_finite(&[]));
-        // In the vectorized part and in the tail; the largest finite value and subnormals are finite.
-        for (at, bad) in [(3, f32::NAN), (20, f32::INFINITY), (36, f32::NEG_INFINITY)] {
-            x[at] = bad;
-            assert!(!all_finite(&x), "{bad} at {at}");
-            x[at] = 1.5;
-        }
-        x[5] = f32::MAX;
-        x[6] = f32::MIN_POSITIVE / 2.0;
-        assert!(all_finite(&x));
+    fn a_non_finite_activation_is_named_by_token_and_coordinate() {
+        assert!(finite(&[1.5; 37], "A", Site::Residual(3), 1, 0).is_ok());
         let e = finite(&[0.0, 1.0, f32::NAN, 2.0], "A", Site::Residual(3), 2, 10).unwrap_err();
         assert!(e.to_string().contains("probe token 11 coordinate 0"), "{e}");
     }

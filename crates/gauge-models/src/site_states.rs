@@ -92,16 +92,20 @@ pub fn last_logits(
     let h = pass.run(model.num_layers(), &mut |_, _| Ok(()), progress)?;
     let x = pass.final_norm(h)?;
     let mut out = Vec::with_capacity(sequences.len() * model.vocab_size());
-    for x in x {
-        let seq = x.dim(1)?;
-        let logits = model.blocks().head(&x.narrow(1, seq - 1, 1)?)?;
-        out.extend(
-            logits
-                .to_dtype(DType::F32)?
-                .flatten_all()?
-                .to_vec1::<f32>()?,
-        );
-    }
+    // One read of a streamed head (or tied table) for every sub-batch.
+    crate::lazy::hold(|| {
+        for x in x {
+            let seq = x.dim(1)?;
+            let logits = model.blocks().head(&x.narrow(1, seq - 1, 1)?)?;
+            out.extend(
+                logits
+                    .to_dtype(DType::F32)?
+                    .flatten_all()?
+                    .to_vec1::<f32>()?,
+            );
+        }
+        Ok::<_, Error>(())
+    })?;
     Ok(out)
 }
 
@@ -200,12 +204,14 @@ impl<'a> Pass<'a> {
         let m = self.model.blocks();
         let blocks = blocks.min(self.model.num_layers());
         let total = blocks + 1;
-        let mut h: Vec<Tensor> = self
-            .ids
-            .iter()
-            .zip(&self.contexts)
-            .map(|(ids, ctx)| m.embed(ids, ctx))
-            .collect::<Result<_>>()?;
+        // One read of a streamed embedding table for every sub-batch.
+        let mut h: Vec<Tensor> = crate::lazy::hold(|| {
+            self.ids
+                .iter()
+                .zip(&self.contexts)
+                .map(|(ids, ctx)| m.embed(ids, ctx))
+                .collect::<Result<_>>()
+        })?;
         self.visit(Site::Residual(0), &mut h)?;
         record(Site::Residual(0), &h)?;
         if !progress(1, total) {

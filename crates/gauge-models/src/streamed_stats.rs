@@ -183,8 +183,9 @@ pub fn accumulate_streamed(
             .chunks(batch)
             .map(|s| a.checked_ids(s, sites))
             .collect::<Result<_>>()?;
+        // One read of each model's streamed table for all of the chunk's sub-batches, one table at a time.
         let embed = |m: &Model| -> Result<Vec<Tensor>> {
-            subs.iter().map(|ids| m.blocks().embed(ids, &ctx)).collect()
+            crate::lazy::hold(|| subs.iter().map(|ids| m.blocks().embed(ids, &ctx)).collect())
         };
         let (mut ha, mut hb) = (embed(a)?, embed(b)?);
         forward_seconds += t0.elapsed().as_secs_f64();

@@ -5,6 +5,7 @@ use std::sync::atomic::AtomicBool;
 use gauge_core::assignment::{self, Solver};
 use gauge_core::matching::{self, Method};
 use gauge_core::null::null_bound;
+use gauge_core::owned;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
@@ -185,7 +186,7 @@ pub fn solve_assignment(
     let flag = abort_flag(&env, signal)?;
     let s = options.and_then(|o| o.solver);
     // The worker must not read the caller's buffer: JavaScript may write it, or transfer (detach) it, meanwhile.
-    let scores = scores.to_vec();
+    let scores = owned::copy(&scores);
     let job = Job::abortable(flag.clone(), "solveAssignment", move || {
         run_solve(&scores, n, m, s.as_deref(), &flag)
     });
@@ -220,7 +221,7 @@ pub fn match_gauge(
 ) -> Result<AsyncTask<Job<MatchResult>>> {
     let flag = abort_flag(&env, signal)?;
     let o = MatchOptionsOwned::from(options);
-    let c = c.to_vec();
+    let c = owned::copy(&c);
     let job = Job::abortable(flag.clone(), "matchGauge", move || {
         run_match(&c, d, &o, &flag)
     });

@@ -28,8 +28,10 @@ mod tokenizer;
 mod train;
 mod transport;
 
-/// Runs when the addon loads: the allocator's setting for bounded memory across calls (see [`allocator`]).
+/// Runs when the addon loads: the allocator's setting for bounded memory across calls (see [`allocator`]), and the
+/// thread count of the CPU kernels, fixed once (`gauge_models::threads`).
 #[napi_derive::module_init]
 fn init() {
     allocator::init();
+    gauge_models::threads::fix_thread_count();
 }

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use gauge_core::owned;
 use gauge_core::stats::CrossMoments;
 use gauge_models::pair_stats::{accumulate, Batching, Progress};
 use gauge_models::streamed_stats::accumulate_streamed;
@@ -300,7 +301,7 @@ pub fn pair_stats_from_activations(
         .iter()
         .zip(&a)
         .zip(&b)
-        .map(|((s, x), y)| (s.clone(), x.to_vec(), y.to_vec()))
+        .map(|((s, x), y)| (s.clone(), owned::copy(x), owned::copy(y)))
         .collect();
     let counts = (sites.len(), a.len(), b.len());
     AsyncTask::new(Job::new(move || {

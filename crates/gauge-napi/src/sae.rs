@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use gauge_core::owned;
 use gauge_models::candle_core::Device;
 use gauge_models::sae::{self, Sae, SaeTrainOptions};
 use napi::bindgen_prelude::*;
@@ -87,7 +88,7 @@ pub fn train_sae(
     out: String,
     options: Option<TrainSaeOptions>,
 ) -> AsyncTask<Job<TrainSaeResult>> {
-    let x = activations.to_vec();
+    let x = owned::copy(&activations);
     let o = options.unwrap_or(TrainSaeOptions {
         d_sae: None,
         l1: None,
@@ -139,7 +140,7 @@ pub fn train_sae(
 /// The reconstruction metrics of the SAELens SAE `dir` on `activations` (row-major `[n, d_in]`).
 #[napi(ts_return_type = "Promise<SaeMetrics>")]
 pub fn evaluate_sae(dir: String, activations: Float32Array) -> AsyncTask<Job<SaeMetrics>> {
-    let x = activations.to_vec();
+    let x = owned::copy(&activations);
     AsyncTask::new(Job::new(move || {
         let model = Sae::load(Path::new(&dir), &Device::Cpu)?;
         Ok(model.evaluate(&x, &Device::Cpu)?.into())

@@ -1,5 +1,6 @@
 //! Correlation of paired activations and seeded synthetic data, for experiments and benchmarks.
 
+use gauge_core::owned;
 use gauge_core::rng::SplitMix64;
 use gauge_core::stats::CrossMoments;
 use napi::bindgen_prelude::*;
@@ -27,7 +28,7 @@ pub fn correlation(
     dy: f64,
 ) -> AsyncTask<Job<Float32Array>> {
     // The worker must not read the caller's buffers: JavaScript may write or transfer them meanwhile.
-    let (x, y) = (x.to_vec(), y.to_vec());
+    let (x, y) = (owned::copy(&x), owned::copy(&y));
     AsyncTask::new(Job::new(move || {
         let (rows, dx, dy) = (index(rows, "rows")?, dim(dx, "dx")?, dim(dy, "dy")?);
         for (name, data, d) in [("x", &x, dx), ("y", &y, dy)] {

@@ -186,20 +186,6 @@ multiversion! {
     }
 }
 
-multiversion! {
-    /// Whether every entry is finite (neither NaN nor ±inf).
-    fn all_finite(x: &[f32]) -> bool {
-        let (c, t) = lanes(x);
-        let mut ok = [true; LANES];
-        for v in c {
-            for l in 0..LANES {
-                ok[l] &= v[l].is_finite();
-            }
-        }
-        ok.iter().all(|&b| b) && t.iter().all(|v| v.is_finite())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,21 +262,13 @@ mod tests {
     }
 
     #[test]
-    fn column_max_and_finiteness() {
+    fn column_max_keeps_the_larger_score() {
         let mut best = vec![0.5f32; 10];
         let mut arg = vec![0u32; 10];
         let row: Vec<f32> = (0..10).map(|k| k as f32 / 10.0).collect();
         column_max(&row, 3, &mut best, &mut arg);
         for k in 0..10 {
             assert_eq!(arg[k], if row[k] > 0.5 { 3 } else { 0 });
-        }
-        assert!(all_finite(&row));
-        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
-            for pos in [0, 8, 9] {
-                let mut r = row.clone();
-                r[pos] = bad;
-                assert!(!all_finite(&r));
-            }
         }
     }
 }

@@ -231,10 +231,7 @@ fn validate_polled(
     let band = poll.every * m;
     for (b, block) in scores.chunks(band).enumerate() {
         poll.row(b * poll.every)?;
-        if kernels::all_finite(block) {
-            continue;
-        }
-        if let Some(k) = block.iter().position(|x| !x.is_finite()) {
+        if let Some(k) = crate::finite::first_non_finite(block) {
             let k = b * band + k;
             return Err(Error::NonFinite {
                 what: what.into(),

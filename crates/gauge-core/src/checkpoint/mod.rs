@@ -162,13 +162,22 @@ impl Checkpoint {
             ));
         }
         let s = &self.shards[shard];
-        let mut buf = vec![0u8; count * size];
         let f = File::open(&s.path).map_err(|e| Error::io(&s.path, e))?;
-        f.read_exact_at(
-            &mut buf,
-            s.header.data_start + t.start + (start * size) as u64,
-        )
-        .map_err(|e| Error::io(&s.path, e))?;
+        let offset = s.header.data_start + t.start + (start * size) as u64;
+        if t.dtype == Dtype::F32 && cfg!(target_endian = "little") {
+            // Stored as this machine's `f32`: read straight into the result, without a byte buffer and a pass.
+            let mut out = vec![0f32; count];
+            // SAFETY: the byte view covers exactly `out`'s initialized memory, and every bit pattern is an `f32`.
+            let bytes = unsafe {
+                std::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<u8>(), count * size)
+            };
+            f.read_exact_at(bytes, offset)
+                .map_err(|e| Error::io(&s.path, e))?;
+            return Ok(out);
+        }
+        let mut buf = vec![0u8; count * size];
+        f.read_exact_at(&mut buf, offset)
+            .map_err(|e| Error::io(&s.path, e))?;
         Ok(match t.dtype {
             Dtype::F32 => buf
                 .chunks_exact(4)

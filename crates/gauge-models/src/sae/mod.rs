@@ -317,7 +317,7 @@ pub(crate) fn checked_mean(x: &[f32], d: usize, width: &str) -> Result<Vec<f64>>
             ),
         ));
     }
-    if let Some(k) = x.iter().position(|v| !v.is_finite()) {
+    if let Some(k) = gauge_core::finite::first_non_finite(x) {
         return Err(Error::input(
             "activations",
             format!(

@@ -3,11 +3,12 @@ import * as os from 'node:os';
 import { num, numList, str } from '../../../../dist/commands/args';
 import type { Experiment } from '../experiments';
 import { applyTable, runApplyBench, type ApplyBenchResult } from './apply';
+import { blockMajorTable, runBlockMajorBench, type BlockMajorBenchResult } from './block-major';
 import { collectTable, runCollectBench, type CollectBenchResult } from './collect';
 import { forwardTable, runForwardBench, type ForwardBenchResult } from './forward';
 import { assignmentTable, runAssignmentBench, type AssignmentBenchResult } from './assignment';
 import { moments } from './moments';
-import { runScaleBench, scaleTable, type ScaleResult } from './scale';
+import { runScaleBench, scaleTable, type Mode, type ScaleResult } from './scale';
 import { runTrainBench, trainTable, type TrainBenchResult } from './train';
 import { runStatsMemory, statsMemoryTable, type StatsMemoryResult } from './stats-memory';
 
@@ -93,13 +94,29 @@ const statsMemory: Experiment<StatsMemoryResult> = {
   table: statsMemoryTable,
 };
 
+const blockMajor: Experiment<BlockMajorBenchResult> = {
+  summary: 'a streamed SmolLM2 read block-major (once per call) against batch by batch (once per batch), cold and warm: time, bytes read, peak RSS',
+  flags: '[--sequences 32] [--seq 128] [--batch 8] [--reps 3] [--threads <CPUs>]',
+  options: { sequences: { type: 'string' }, seq: { type: 'string' }, batch: { type: 'string' }, reps: { type: 'string' }, threads: { type: 'string' } },
+  run: (v) =>
+    runBlockMajorBench({
+      sequences: num(v.sequences, '--sequences', 32, { min: 1, max: 4096, integer: true }),
+      seq: num(v.seq, '--seq', 128, { min: 1, max: 2048, integer: true }),
+      batch: num(v.batch, '--batch', 8, { min: 1, max: 4096, integer: true }),
+      reps: num(v.reps, '--reps', 3, { min: 1, max: 100, integer: true }),
+      threads: num(v.threads, '--threads', os.cpus().length, { min: 1, max: 1024, integer: true }),
+    }),
+  table: blockMajorTable,
+};
+
 const scale: Experiment<ScaleResult> = {
   summary: 'align large bf16 pairs (TinyLlama-1.1B, Llama-2-7B, the Llama-3-70B block shape) whole and streamed: peak RSS, tokens/s',
-  flags: '[--pairs tinyllama,llama2-7b,llama3-70b-4] [--context 256] [--work-dir DIR]',
-  options: { pairs: { type: 'string' }, context: { type: 'string' }, 'work-dir': { type: 'string' } },
+  flags: '[--pairs tinyllama,llama2-7b,llama3-70b-4] [--modes whole,streamed,weights] [--context 256] [--work-dir DIR]',
+  options: { pairs: { type: 'string' }, modes: { type: 'string' }, context: { type: 'string' }, 'work-dir': { type: 'string' } },
   run: (v) =>
     runScaleBench({
       pairs: typeof v.pairs === 'string' ? v.pairs.split(',').filter(Boolean) : undefined,
+      modes: typeof v.modes === 'string' ? (v.modes.split(',').filter(Boolean) as Mode[]) : undefined,
       contextLength: num(v.context, '--context', 256, { min: 1, max: 8192, integer: true }),
       workDir: str(v['work-dir'], '--work-dir'),
     }),
@@ -126,6 +143,7 @@ const train: Experiment<TrainBenchResult> = {
 export const BENCHES: Record<string, Experiment<any>> = {
   assignment,
   apply,
+  'block-major': blockMajor,
   collect,
   forward,
   moments,

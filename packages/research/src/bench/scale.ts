@@ -17,7 +17,7 @@ import * as path from 'node:path';
 import native = require('../../../../dist/native');
 import { Gauge } from '../../../../dist/gauge';
 import { formatBytes } from '../../../../dist/memory';
-import { PACKAGE_ROOT, machine } from '../../../../dist/results';
+import { PACKAGE_ROOT, defaultResultsDir, machine } from '../../../../dist/results';
 import type { Table } from '../../../../dist/table';
 
 /** One pair of the benchmark. */
@@ -85,9 +85,19 @@ export const PAIRS: Record<string, PairSpec> = {
   },
 };
 
+/** The runs of a pair: activations with the models whole or streamed, and from the weights. */
+export const MODES = ['whole', 'streamed', 'weights'] as const;
+export type Mode = (typeof MODES)[number];
+
 export interface ScaleOptions {
   /** Pairs to run (keys of {@link PAIRS}). @default all */
   pairs?: string[];
+  /**
+   * Runs to do of each pair (a pair has the activation runs its spec lists, and weights). Rows of the recorded
+   * result that this run does not redo (other pairs or modes) are carried over, marked `carried`, when the
+   * recorded run had the same context length. @default all
+   */
+  modes?: Mode[];
   /** Scratch directory for the checkpoints (removed afterwards). @default os.tmpdir() */
   workDir?: string;
   /** Tokens per sequence. @default 256 */
@@ -101,7 +111,7 @@ export interface ScaleRow {
   parameters: number;
   /** Bytes of one checkpoint on disk. */
   checkpointBytes: number;
-  mode: 'whole' | 'streamed' | 'weights';
+  mode: Mode;
   budget: string;
   tokens: number;
   streamed: boolean;
@@ -116,6 +126,8 @@ export interface ScaleRow {
   extrapolated?: { layers: number; forwardSeconds: number };
   /** The gauge equals the other mode's (TinyLlama: streamed against whole). */
   sameGaugeAsWhole?: boolean;
+  /** Carried over from the recorded result, not measured in this run. */
+  carried?: boolean;
 }
 
 export interface ScaleResult {
@@ -168,7 +180,7 @@ async function runPair(key: string, spec: PairSpec, o: Required<ScaleOptions>): 
     };
     const rows: ScaleRow[] = [];
     const gauges = new Map<string, Gauge>();
-    for (const run of spec.runs) {
+    for (const run of spec.runs.filter((r) => o.modes.includes(r.mode))) {
       process.stderr.write(`  ${spec.name}: align, ${run.mode} (--memory-budget ${run.budget})...\n`);
       const out = path.join(work, `g-${run.mode}.safetensors`);
       const r = alignRun([
@@ -208,6 +220,7 @@ async function runPair(key: string, spec: PairSpec, o: Required<ScaleOptions>): 
     if (whole && streamed) {
       for (const row of rows) row.sameGaugeAsWhole = whole.equals(streamed);
     }
+    if (!o.modes.includes('weights')) return rows;
     process.stderr.write(`  ${spec.name}: align --from weights...\n`);
     const w = alignRun([a, b, '--from', 'weights', '--truth', truthFile, '--out', path.join(work, 'g-weights.safetensors')]);
     rows.push({
@@ -230,16 +243,36 @@ async function runPair(key: string, spec: PairSpec, o: Required<ScaleOptions>): 
 export async function runScaleBench(options: ScaleOptions = {}): Promise<ScaleResult> {
   const o: Required<ScaleOptions> = {
     pairs: options.pairs ?? Object.keys(PAIRS),
+    modes: options.modes ?? [...MODES],
     workDir: options.workDir ?? os.tmpdir(),
     contextLength: options.contextLength ?? 256,
   };
+  for (const m of o.modes) if (!MODES.includes(m)) throw new Error(`--modes: ${JSON.stringify(m)} is not one of ${MODES.join(', ')}`);
   const rows: ScaleRow[] = [];
   for (const key of o.pairs) {
     const spec = PAIRS[key];
     if (!spec) throw new Error(`--pairs: ${JSON.stringify(key)} is not one of ${Object.keys(PAIRS).join(', ')}`);
     rows.push(...(await runPair(key, spec, o)));
   }
-  return { name: 'scale', params: o, rows, machine: machine() };
+  return { name: 'scale', params: o, rows: withCarried(rows, o), machine: machine() };
+}
+
+/**
+ * `fresh` with the recorded result's rows that it did not redo (by pair and mode), marked `carried`, in the
+ * order of {@link PAIRS} and {@link MODES}; `fresh` alone when there is no recorded result of the same context
+ * length.
+ */
+function withCarried(fresh: ScaleRow[], o: Required<ScaleOptions>): ScaleRow[] {
+  const file = path.join(defaultResultsDir(), 'scale.json');
+  if (!fs.existsSync(file)) return fresh;
+  const previous = JSON.parse(fs.readFileSync(file, 'utf8')) as ScaleResult;
+  if (previous.params?.contextLength !== o.contextLength) return fresh;
+  const key = (r: ScaleRow) => `${r.pair}\u0000${r.mode}`;
+  const redone = new Set(fresh.map(key));
+  const carried = previous.rows.filter((r) => !redone.has(key(r))).map((r) => ({ ...r, carried: true }));
+  const pairOrder = Object.values(PAIRS).map((p) => p.name);
+  const rank = (r: ScaleRow) => pairOrder.indexOf(r.pair) * MODES.length + MODES.indexOf(r.mode);
+  return [...carried, ...fresh].sort((x, y) => rank(x) - rank(y));
 }
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
@@ -260,7 +293,8 @@ export function scaleTable(r: ScaleResult): Table {
     rows: r.rows.map((row) => [
       `${row.pair}: d ${row.d}, ${row.layers} layers`,
       formatBytes(row.checkpointBytes),
-      row.mode === 'weights' ? 'weights' : `${row.tokens} tokens, ${row.streamed ? 'streamed' : 'whole'}${row.sameGaugeAsWhole === undefined ? '' : row.sameGaugeAsWhole ? ' (same gauge)' : ' (**different gauge**)'}`,
+      (row.carried ? '(previous run) ' : '') +
+        (row.mode === 'weights' ? 'weights' : `${row.tokens} tokens, ${row.streamed ? 'streamed' : 'whole'}${row.sameGaugeAsWhole === undefined ? '' : row.sameGaugeAsWhole ? ' (same gauge)' : ' (**different gauge**)'}`),
       row.budget,
       formatBytes(row.maxRssBytes),
       row.mode === 'weights' ? '-' : row.tokensPerSecond.toFixed(0),
