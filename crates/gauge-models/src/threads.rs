@@ -2,9 +2,8 @@
 //!
 //! candle sizes every CPU matrix product by `RAYON_NUM_THREADS` or, when that is unset, by the machine's physical
 //! cores, which on Linux it finds by opening and parsing `/proc/cpuinfo` again for every product
-//! (`num_cpus::get_physical`). That costs about 40 µs a product on a 2-core machine, proportionally more on a
-//! large host (the file grows with the cores), and the count ignores a container's CPU quota and the process's
-//! affinity mask. [`fix_thread_count`] sets `RAYON_NUM_THREADS`, when it is unset, to the CPUs this process may
+//! (`num_cpus::get_physical`): a file opened, read and parsed for every product, and a larger one the more cores
+//! the host has. The count also ignores a container's CPU quota and the process's affinity mask. [`fix_thread_count`] sets `RAYON_NUM_THREADS`, when it is unset, to the CPUs this process may
 //! use (`std::thread::available_parallelism`: affinity and cgroup quotas), so that a product reads one
 //! environment variable instead, and rayon's pool (which reads the same variable) and candle's products agree.
 
