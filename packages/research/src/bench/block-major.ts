@@ -28,10 +28,10 @@ import { GaugeTransportError } from '../../../../dist/errors';
 import { SMOLLM2_GGUF } from '../experiments/groups';
 import { machine, PACKAGE_ROOT } from '../../../../dist/results';
 import type { Table } from '../../../../dist/table';
-import { median } from './stats';
+import { PYTHON, peerPath, runPeer } from './python';
+import { maxAbsDiff, median } from './stats';
 
-const PYTHON = process.env.GAUGE_TRANSPORT_PYTHON ?? 'python3';
-const EVICT = path.resolve(__dirname, '..', '..', 'peers', 'evict.py');
+const EVICT = peerPath('evict.py');
 
 export interface BlockMajorBenchOptions {
   /** Sequences per repetition. @default 32 */
@@ -68,11 +68,6 @@ export interface BlockMajorBenchResult {
   /** Largest |Δ| between the block-major and the batch-by-batch states. */
   maxStateDiff: number;
   machine: Record<string, string | number>;
-}
-
-function evict(files: string[]): void {
-  const r = spawnSync(PYTHON, [EVICT, ...files], { encoding: 'utf8' });
-  if (r.status !== 0) throw new GaugeTransportError('PEER_UNAVAILABLE', `${EVICT} failed: ${r.stderr || r.error?.message}`);
 }
 
 /** One side in a child process: `reps` timed repetitions (after a warm-up when warm); the states to `statesOut`. */
@@ -166,7 +161,7 @@ export async function runBlockMajorBench(o: BlockMajorBenchOptions): Promise<Blo
     sides.push(side(dir, files, idsFile, site, 'resident', false, o, statesOf('resident')));
     const catTimes: number[] = [];
     for (let r = 0; r < o.reps; r++) {
-      evict(files);
+      runPeer('evict.py', files);
       const t0 = process.hrtime.bigint();
       const c = spawnSync('cat', files, { stdio: ['ignore', 'ignore', 'pipe'] });
       catTimes.push(Number(process.hrtime.bigint() - t0) / 1e9);
@@ -174,15 +169,13 @@ export async function runBlockMajorBench(o: BlockMajorBenchOptions): Promise<Blo
     }
     const a = native.readNpyMatrix(statesOf('block-major-false')).data;
     const b = native.readNpyMatrix(statesOf('batch-by-batch-false')).data;
-    let maxStateDiff = 0;
-    for (let i = 0; i < a.length; i++) maxStateDiff = Math.max(maxStateDiff, Math.abs(a[i] - b[i]));
     const catMedian = median(catTimes);
     return {
       name: 'block-major',
       params: { ...o, model: path.basename(SMOLLM2_GGUF), site, checkpointBytes, blocksRead, layers },
       sides,
       cat: { times: catTimes, median: catMedian, bytesPerS: checkpointBytes / catMedian },
-      maxStateDiff,
+      maxStateDiff: maxAbsDiff(a, b),
       machine: machine(),
     };
   } finally {

@@ -26,7 +26,7 @@ import { SMOLLM2_GGUF } from '../experiments/groups';
 import { machine, PACKAGE_ROOT } from '../../../../dist/results';
 import type { Table } from '../../../../dist/table';
 import { ensurePython, runPeer } from './python';
-import { median } from './stats';
+import { maxAbsDiff, median } from './stats';
 
 export interface CollectBenchOptions {
   /** Probe tokens per run. @default 4096 */
@@ -119,12 +119,6 @@ export function flopsPerToken(config: Record<string, number>, seq: number, sites
   const attention = 2 * 2 * heads * hd * ((seq + 1) / 2);
   const forward = layers * (2 * linear + attention);
   return 2 * forward + sites * 2 * d * d;
-}
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
 }
 
 export async function runCollectBench(o: CollectBenchOptions): Promise<CollectBenchResult> {

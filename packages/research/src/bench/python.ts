@@ -3,7 +3,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { GaugeTransportError } from '../../../../dist/errors';
 
-const PYTHON = process.env.GAUGE_TRANSPORT_PYTHON ?? 'python3';
+/** The Python that runs the peers. */
+export const PYTHON = process.env.GAUGE_TRANSPORT_PYTHON ?? 'python3';
 
 /** `packages/research/peers/`, from `src/bench/` and from the compiled `dist/bench/` alike. */
 const PEERS = path.resolve(__dirname, '..', '..', 'peers');
@@ -20,9 +21,12 @@ export function ensurePython(modules: string[], packages: string[]): void {
   }
 }
 
+/** The path of `packages/research/peers/<script>`. */
+export const peerPath = (script: string): string => path.join(PEERS, script);
+
 /** Runs `packages/research/peers/<script>` with `args` and parses its JSON output. */
 export function runPeer<T>(script: string, args: string[]): T {
-  const file = path.join(PEERS, script);
+  const file = peerPath(script);
   const out = execFileSync(PYTHON, [file, ...args], { encoding: 'utf8', maxBuffer: 64 * 2 ** 20 });
   return JSON.parse(out) as T;
 }

@@ -15,6 +15,7 @@ import native = require('../../../../dist/native');
 import { Gauge } from '../../../../dist/gauge';
 import { PACKAGE_ROOT, machine } from '../../../../dist/results';
 import type { Table } from '../../../../dist/table';
+import { maxAbsDiff } from '../bench/stats';
 
 /** The gauges the experiment applies. */
 export const GAUGE_KINDS = ['Sd', '±Sd', 'Bd', 'rotation'] as const;
@@ -82,12 +83,6 @@ export const REAL_MODELS: Record<string, string> = {
 };
 
 const DEFAULT_MODELS = ['tiny', 'tiny-qwen2', 'tiny-gpt2', SMOLLM2_GGUF, GEMMA3_GGUF, MINILM_DIR];
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
 
 function maxAbs(a: Float32Array): number {
   let m = 0;
