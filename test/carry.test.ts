@@ -54,6 +54,50 @@ describe('carryPairs', () => {
     expect(r.carried).toEqual(['tiny']);
   });
 
+  test('a re-run pair keeps its place among the recorded ones', () => {
+    const three: R = {
+      ...recorded,
+      params: { pairs: ['tiny', 'smollm2-ft', 'gemma3-ft'], steps: 2000 },
+      setups: { 'tiny-base': 'tiny setup', 'SmolLM2 ft': 'smol setup', 'Gemma ft': 'gemma setup' },
+      contrasts: { 'tiny-base: code': 1, 'SmolLM2 ft: sentiment': 2, 'SmolLM2 ft: refusal': 4, 'Gemma ft: sentiment': 3 },
+      rows: [
+        { pair: 'tiny-base', nmse: 0.1 },
+        { pair: 'SmolLM2 ft', nmse: 0.2 },
+        { pair: 'SmolLM2 ft', nmse: 0.21 },
+        { pair: 'Gemma ft', nmse: 0.3 },
+      ],
+    };
+    const fresh: R = {
+      name: 'sae',
+      params: { pairs: ['smollm2-ft'], steps: 2000 },
+      setups: { 'SmolLM2 ft': 'again' },
+      contrasts: { 'SmolLM2 ft: sentiment': 5, 'SmolLM2 ft: refusal': 6 },
+      rows: [
+        { pair: 'SmolLM2 ft', nmse: 0.25 },
+        { pair: 'SmolLM2 ft', nmse: 0.26 },
+      ],
+    };
+    const r = carryPairs(fresh, three, ORDER);
+    expect(r.rows).toEqual([
+      { pair: 'tiny-base', nmse: 0.1 },
+      { pair: 'SmolLM2 ft', nmse: 0.25 },
+      { pair: 'SmolLM2 ft', nmse: 0.26 },
+      { pair: 'Gemma ft', nmse: 0.3 },
+    ]);
+    expect(Object.entries(r.setups)).toEqual([
+      ['tiny-base', 'tiny setup'],
+      ['SmolLM2 ft', 'again'],
+      ['Gemma ft', 'gemma setup'],
+    ]);
+    expect(Object.entries(r.contrasts!)).toEqual([
+      ['tiny-base: code', 1],
+      ['SmolLM2 ft: sentiment', 5],
+      ['SmolLM2 ft: refusal', 6],
+      ['Gemma ft: sentiment', 3],
+    ]);
+    expect(r.carried).toEqual(['tiny', 'gemma3-ft']);
+  });
+
   test('nothing is carried from a run with other parameters, or when every pair ran', () => {
     const other: R = { ...recorded, params: { pairs: ['gemma3-ft'], steps: 500 }, rows: [{ pair: 'Gemma ft', nmse: 0.3 }] };
     expect(carryPairs(other, recorded, ORDER)).toBe(other);

@@ -13,8 +13,11 @@
  *   FLOPs a probe token needs (both forwards, causal attention counted at its mean length, and the `x.T @ y`
  *   products at every site).
  *
- * The correlation at one site is compared between the fused and unfused runs and against transformers', so all
- * three did the same computation.
+ * - with `--baseline REV`, an earlier revision of this package built once (`baseline.ts`), through the same script:
+ *   the code as it was when a speed-up was asked for, measured beside the code as it is.
+ *
+ * The correlation at one site is compared between the fused and unfused runs (and the baseline's) and against
+ * transformers', so every side did the same computation.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -25,6 +28,7 @@ import { GaugeTransportError } from '../../../../dist/errors';
 import { SMOLLM2_GGUF } from '../experiments/groups';
 import { machine, PACKAGE_ROOT } from '../../../../dist/results';
 import type { Table } from '../../../../dist/table';
+import { baselineBuild } from './baseline';
 import { ensurePython, runPeer } from './python';
 import { maxAbsDiff, median } from './stats';
 
@@ -39,6 +43,8 @@ export interface CollectBenchOptions {
   reps: number;
   /** Threads for every side. @default the number of CPUs */
   threads: number;
+  /** An earlier revision to measure beside this one (`--baseline REV`). */
+  baseline?: string;
 }
 
 interface Side {
@@ -56,8 +62,12 @@ export interface CollectBenchResult {
   unfused: Side & { forwardSeconds: number; statsSeconds: number };
   transformers: Side & { torch: string; version: string };
   roofline: { numpy: string; sgemmGflops: number; flopsPerToken: number; tokensPerS: number };
+  /** The earlier revision's pass, when `--baseline` was given. */
+  baseline?: Side & { commit: string; subject: string; forwardSeconds: number; statsSeconds: number; maxCorrDiff: number };
   /** fused over unfused tokens/s. */
   speedup: number;
+  /** fused over the baseline's tokens/s. */
+  speedupOverBaseline?: number;
   /** fused over transformers tokens/s. */
   ratio: number;
   /** fused tokens/s over the roofline's. */
@@ -69,10 +79,13 @@ export interface CollectBenchResult {
   machine: Record<string, string | number>;
 }
 
-/** Our pass in a child process: warm-up, then `reps` timed runs; writes the correlation at `site` to `corrOut`. */
-function ours(dir: string, idsFile: string, corrOut: string, site: string, o: CollectBenchOptions, fused: boolean) {
+/**
+ * Our pass in a child process: warm-up, then `reps` timed runs; writes the correlation at `site` to `corrOut`.
+ * `root` is the package whose `dist/native.js` runs it (this one, or a baseline build).
+ */
+function ours(dir: string, idsFile: string, corrOut: string, site: string, o: CollectBenchOptions, fused: boolean, root = PACKAGE_ROOT) {
   const script = `
-    const native = require(${JSON.stringify(path.join(PACKAGE_ROOT, 'dist', 'native.js'))});
+    const native = require(${JSON.stringify(path.join(root, 'dist', 'native.js'))});
     const fs = require('node:fs');
     (async () => {
       const ids = Uint32Array.from(JSON.parse(fs.readFileSync(${JSON.stringify(idsFile)}, 'utf8')));
@@ -88,8 +101,8 @@ function ours(dir: string, idsFile: string, corrOut: string, site: string, o: Co
         const t0 = process.hrtime.bigint();
         last = await native.collectPairStats(a, b, ids, options, (q) => { p = q; });
         times.push(Number(process.hrtime.bigint() - t0) / 1e9);
-        forward.push(p.forwardSeconds);
-        stats.push(p.statsSeconds);
+        forward.push(p ? p.forwardSeconds : NaN);
+        stats.push(p ? p.statsSeconds : NaN);
       }
       const d = last.d;
       native.writeNpy(${JSON.stringify(corrOut)}, last.correlation(${JSON.stringify(site)}), [d, d]);
@@ -127,6 +140,7 @@ export async function runCollectBench(o: CollectBenchOptions): Promise<CollectBe
   }
   if (!fs.existsSync(SMOLLM2_GGUF)) throw new GaugeTransportError('IO', `${SMOLLM2_GGUF} not found; run python3 scripts/fetch_models.py`);
   ensurePython(['torch', 'transformers', 'numpy'], ['torch', 'transformers', 'numpy']);
+  const base = o.baseline === undefined ? undefined : baselineBuild(o.baseline, (s) => process.stderr.write(`  ${s}\n`));
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'gt-collect-bench-'));
   try {
     const dir = path.join(work, 'model');
@@ -140,9 +154,10 @@ export async function runCollectBench(o: CollectBenchOptions): Promise<CollectBe
     native.writeNpy(idsNpy, Float32Array.from(ids), [ids.length]);
     // transformers' hidden_states[5] is h_5 (index i < L is h_i).
     const corrSite = 'h_5';
-    const files = { fused: path.join(work, 'fused.npy'), unfused: path.join(work, 'unfused.npy'), hf: path.join(work, 'hf.npy') };
+    const files = { fused: path.join(work, 'fused.npy'), unfused: path.join(work, 'unfused.npy'), hf: path.join(work, 'hf.npy'), base: path.join(work, 'base.npy') };
     const fused = ours(dir, idsJson, files.fused, corrSite, o, true);
     const unfused = ours(dir, idsJson, files.unfused, corrSite, o, false);
+    const before = base === undefined ? undefined : ours(dir, idsJson, files.base, corrSite, o, true, base.dir);
     const peer = runPeer<{ times: number[]; median: number; tokens_per_s: number; peak_rss_bytes: number; torch: string; transformers: string }>(
       'collect_transformers.py',
       [dir, '--ids', idsNpy, '--seq', `${o.seq}`, '--batch', `${o.batch}`, '--reps', `${o.reps}`, '--threads', `${o.threads}`, '--corr-site', '5', '--corr-out', files.hf],
@@ -168,11 +183,16 @@ export async function runCollectBench(o: CollectBenchOptions): Promise<CollectBe
       torch: peer.torch,
       version: peer.transformers,
     };
+    const baseline =
+      base === undefined || before === undefined
+        ? undefined
+        : { ...before.side, commit: base.commit, subject: base.subject, maxCorrDiff: maxAbsDiff(corr(files.fused), corr(files.base)) };
     return {
       name: 'collect',
       params: { ...o, model: path.basename(SMOLLM2_GGUF), sites: fused.sites },
       fused: fused.side,
       unfused: unfused.side,
+      ...(baseline === undefined ? {} : { baseline, speedupOverBaseline: fused.side.tokensPerS / baseline.tokensPerS }),
       transformers,
       roofline,
       speedup: fused.side.tokensPerS / unfused.side.tokensPerS,
@@ -196,6 +216,15 @@ export function collectTable(r: CollectBenchResult): Table {
     rows: [
       row('gauge-transport, fused CPU kernels', r.fused, `forward ${r.fused.forwardSeconds.toFixed(2)} s, statistics ${r.fused.statsSeconds.toFixed(2)} s`),
       row('gauge-transport, candle compositions (before)', r.unfused, `fused is ${r.speedup.toFixed(2)}x; max abs Δcorr ${r.maxCorrDiffUnfused.toExponential(1)}`),
+      ...(r.baseline === undefined
+        ? []
+        : [
+            row(
+              `gauge-transport at ${r.baseline.commit.slice(0, 7)} (the build before this work)`,
+              r.baseline,
+              `fused is ${r.speedupOverBaseline!.toFixed(2)}x; max abs Δcorr ${r.baseline.maxCorrDiff.toExponential(1)}`,
+            ),
+          ]),
       row(`transformers ${r.transformers.version} (torch ${r.transformers.torch})`, r.transformers, `fused is ${r.ratio.toFixed(2)}x; max abs Δcorr ${r.maxCorrDiffTransformers.toExponential(1)}`),
       [
         `roofline: numpy ${r.roofline.numpy} sgemm ${r.roofline.sgemmGflops.toFixed(0)} GFLOP/s / ${(r.roofline.flopsPerToken / 1e9).toFixed(3)} GFLOP per token`,

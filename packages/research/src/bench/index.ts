@@ -67,10 +67,11 @@ const forward: Experiment<ForwardBenchResult> = {
 
 const collect: Experiment<CollectBenchResult> = {
   summary: 'paired-statistics tokens/s on SmolLM2-135M: fused CPU kernels, candle compositions, transformers, and the sgemm roofline; peak RSS',
-  flags: '[--tokens 4096] [--seq 256] [--batch 8] [--reps 3] [--threads <CPUs>]',
-  options: { tokens: { type: 'string' }, seq: { type: 'string' }, batch: { type: 'string' }, reps: { type: 'string' }, threads: { type: 'string' } },
+  flags: '[--tokens 4096] [--seq 256] [--batch 8] [--reps 3] [--threads <CPUs>] [--baseline <git revision>]',
+  options: { tokens: { type: 'string' }, seq: { type: 'string' }, batch: { type: 'string' }, reps: { type: 'string' }, threads: { type: 'string' }, baseline: { type: 'string' } },
   run: (v) =>
     runCollectBench({
+      ...(typeof v.baseline === 'string' ? { baseline: v.baseline } : {}),
       tokens: num(v.tokens, '--tokens', 4096, { min: 1, max: 1 << 20, integer: true }),
       seq: num(v.seq, '--seq', 256, { min: 1, max: 8192, integer: true }),
       batch: num(v.batch, '--batch', 8, { min: 1, max: 256, integer: true }),
