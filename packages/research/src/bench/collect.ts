@@ -13,6 +13,9 @@
  *   FLOPs a probe token needs (both forwards, causal attention counted at its mean length, and the `x.T @ y`
  *   products at every site).
  *
+ * - candle's sgemm (the `gemm` crate, which the passes call) on the same GEMM shapes as numpy's, called as a linear
+ *   layer calls it (`crates/gauge-models/examples/gemm_shapes.rs`), to tell the GEMM's share of the gap to the
+ *   roofline from the rest of the pass's;
  * - with `--baseline REV`, an earlier revision of this package built once (`baseline.ts`), through the same script:
  *   the code as it was when a speed-up was asked for, measured beside the code as it is.
  *
@@ -62,6 +65,8 @@ export interface CollectBenchResult {
   unfused: Side & { forwardSeconds: number; statsSeconds: number };
   transformers: Side & { torch: string; version: string };
   roofline: { numpy: string; sgemmGflops: number; flopsPerToken: number; tokensPerS: number };
+  /** candle's sgemm on the roofline's shapes: GFLOP/s, and that over numpy's. */
+  candleSgemm?: { gflops: number; ofNumpy: number };
   /** The earlier revision's pass, when `--baseline` was given. */
   baseline?: Side & { commit: string; subject: string; forwardSeconds: number; statsSeconds: number; maxCorrDiff: number };
   /** fused over unfused tokens/s. */
@@ -119,6 +124,20 @@ function ours(dir: string, idsFile: string, corrOut: string, site: string, o: Co
   };
 }
 
+/** candle's sgemm on `shapes` (`KxN,...`) with `m` rows, built and run by cargo from this checkout. */
+function candleSgemm(m: number, shapes: string, threads: number): { gflops: number } {
+  const r = spawnSync('cargo', ['run', '--release', '--quiet', '-p', 'gauge-models', '--example', 'gemm_shapes', '--', '--m', `${m}`, '--shapes', shapes], {
+    cwd: PACKAGE_ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, RAYON_NUM_THREADS: String(threads) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  if (r.error || r.status !== 0) {
+    throw new GaugeTransportError('PEER_UNAVAILABLE', `cargo run --example gemm_shapes failed (${r.error?.message ?? `exit ${r.status}`})`);
+  }
+  return JSON.parse(r.stdout) as { gflops: number };
+}
+
 /** FLOPs per probe token: both models' forward passes (no output head) and the `x.T @ y` products at `sites`. */
 export function flopsPerToken(config: Record<string, number>, seq: number, sites: number): number {
   const d = config.hidden_size;
@@ -167,11 +186,9 @@ export async function runCollectBench(o: CollectBenchOptions): Promise<CollectBe
     const heads = config.num_attention_heads;
     const kv = config.num_key_value_heads ?? heads;
     const hd = config.head_dim ?? d / heads;
-    const gemm = runPeer<{ numpy: string; gflops: number }>('sgemm_roofline.py', [
-      '--m', `${o.seq * o.batch}`,
-      '--shapes', [`${d}x${heads * hd}`, `${d}x${kv * hd}`, `${heads * hd}x${d}`, `${d}x${ffn}`, `${ffn}x${d}`].join(','),
-      '--threads', `${o.threads}`,
-    ]);
+    const shapes = [`${d}x${heads * hd}`, `${d}x${kv * hd}`, `${heads * hd}x${d}`, `${d}x${ffn}`, `${ffn}x${d}`].join(',');
+    const gemm = runPeer<{ numpy: string; gflops: number }>('sgemm_roofline.py', ['--m', `${o.seq * o.batch}`, '--shapes', shapes, '--threads', `${o.threads}`]);
+    const candle = candleSgemm(o.seq * o.batch, shapes, o.threads);
     const flops = flopsPerToken(config, o.seq, fused.sites);
     const roofline = { numpy: gemm.numpy, sgemmGflops: gemm.gflops, flopsPerToken: flops, tokensPerS: (gemm.gflops * 1e9) / flops };
     const corr = (f: string) => native.readNpyMatrix(f).data;
@@ -195,6 +212,7 @@ export async function runCollectBench(o: CollectBenchOptions): Promise<CollectBe
       ...(baseline === undefined ? {} : { baseline, speedupOverBaseline: fused.side.tokensPerS / baseline.tokensPerS }),
       transformers,
       roofline,
+      candleSgemm: { gflops: candle.gflops, ofNumpy: candle.gflops / gemm.gflops },
       speedup: fused.side.tokensPerS / unfused.side.tokensPerS,
       ratio: fused.side.tokensPerS / transformers.tokensPerS,
       fractionOfRoofline: fused.side.tokensPerS / roofline.tokensPerS,
@@ -233,6 +251,17 @@ export function collectTable(r: CollectBenchResult): Table {
         '',
         `fused reaches ${(100 * r.fractionOfRoofline).toFixed(0)}%`,
       ],
+      ...(r.candleSgemm === undefined
+        ? []
+        : [
+            [
+              `candle's sgemm (gemm crate) on the same shapes: ${r.candleSgemm.gflops.toFixed(0)} GFLOP/s`,
+              `${((r.roofline.tokensPerS * r.candleSgemm.gflops) / r.roofline.sgemmGflops).toFixed(0)} tok/s`,
+              '',
+              '',
+              `${(100 * r.candleSgemm.ofNumpy).toFixed(0)}% of numpy's sgemm; fused reaches ${((100 * r.fractionOfRoofline) / r.candleSgemm.ofNumpy).toFixed(0)}% of this bound`,
+            ],
+          ]),
     ],
   };
 }
