@@ -20,11 +20,23 @@ export interface TrajectorySmollm2Options {
   seed: number;
 }
 
+/** The losses of one fine-tuning run, summarized. */
+export interface RunLosses {
+  first: number;
+  last: number;
+  peak?: number;
+  peakStep?: number;
+}
+
 export interface TrajectorySmollm2Result {
   name: 'trajectory-smollm2';
   params: TrajectorySmollm2Options & { recipe: typeof FINETUNE };
   /** Mean loss of the first and last segment of each run. */
-  losses: { lr: number; a: { first: number; last: number }; b: { first: number; last: number } }[];
+  /**
+   * Per run (`a`: declarations, `b`: JavaScript), the mean loss of the first and last `segment` steps and the largest
+   * single-step loss with its step (from 1; absent in results recorded before it was kept).
+   */
+  losses: { lr: number; a: RunLosses; b: RunLosses }[];
   rows: TrajectoryRow[];
   /** Seconds of this run's own training and alignment (learning rates carried over cost nothing). */
   seconds: { training: number; alignment: number };
@@ -72,7 +84,10 @@ export async function runTrajectorySmollm2(
     const b = await fineTuneRun('javascript', o.steps, { lr, log });
     training += a.seconds + b.seconds;
     const seg = FINETUNE.segment;
-    const ends = (l: number[]) => ({ first: mean(l.slice(0, seg)), last: mean(l.slice(-seg)) });
+    const ends = (l: number[]): RunLosses => {
+      const peak = Math.max(...l);
+      return { first: mean(l.slice(0, seg)), last: mean(l.slice(-seg)), peak, peakStep: l.indexOf(peak) + 1 };
+    };
     losses.push({ lr, a: ends(a.losses), b: ends(b.losses) });
     const work = path.join(FINETUNE_ROOT, `trajectory-lr${lr}-seed${o.seed}`);
     fs.mkdirSync(work, { recursive: true });
