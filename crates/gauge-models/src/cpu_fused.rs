@@ -12,6 +12,8 @@
 //!   attention products at 256 positions), reading key/value head `j / rep` without repeating it, and writing the
 //!   heads merged, `[batch, seq, heads · head_dim]`.
 
+use std::mem::MaybeUninit;
+
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
@@ -97,15 +99,17 @@ fn softmax_row_impl(row: &mut [f32], mask: &[f32], scale: f32) {
 }
 
 #[inline(always)]
-fn silu_mul_impl(g: &[f32], u: &[f32], dst: &mut [f32]) {
+fn silu_mul_impl(g: &[f32], u: &[f32], dst: &mut [MaybeUninit<f32>]) {
     for ((d, &g), &u) in dst.iter_mut().zip(g).zip(u) {
-        *d = g / (1.0 + exp(-g)) * u;
+        d.write(g / (1.0 + exp(-g)) * u);
     }
 }
 
 /// The row and element kernels, compiled once for AVX2 (picked at run time where the CPU has it) and once for the
 /// target's baseline.
 pub(crate) mod dispatch {
+    use std::mem::MaybeUninit;
+
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     unsafe fn softmax_row_avx2(row: &mut [f32], mask: &[f32], scale: f32) {
@@ -114,7 +118,7 @@ pub(crate) mod dispatch {
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    unsafe fn silu_mul_avx2(g: &[f32], u: &[f32], dst: &mut [f32]) {
+    unsafe fn silu_mul_avx2(g: &[f32], u: &[f32], dst: &mut [MaybeUninit<f32>]) {
         super::silu_mul_impl(g, u, dst)
     }
 
@@ -132,7 +136,7 @@ pub(crate) mod dispatch {
         super::softmax_row_impl(row, mask, scale)
     }
 
-    pub(super) fn silu_mul(g: &[f32], u: &[f32], dst: &mut [f32]) {
+    pub(super) fn silu_mul(g: &[f32], u: &[f32], dst: &mut [MaybeUninit<f32>]) {
         #[cfg(target_arch = "x86_64")]
         if has_avx2() {
             // SAFETY: the CPU has AVX2 (checked just above).
@@ -250,10 +254,14 @@ impl CustomOp2 for SiluMul {
         }
         /// Elements per task: large enough to amortize scheduling, small enough to share among the threads.
         const CHUNK: usize = 1 << 14;
-        let mut dst = vec![0f32; g.len()];
-        dst.par_chunks_mut(CHUNK)
+        let mut dst = Vec::with_capacity(g.len());
+        dst.spare_capacity_mut()[..g.len()]
+            .par_chunks_mut(CHUNK)
             .zip(g.par_chunks(CHUNK).zip(u.par_chunks(CHUNK)))
             .for_each(|(d, (g, u))| dispatch::silu_mul(g, u, d));
+        // SAFETY: the chunks of `dst` and `g` (and `u`, of the same shape) pair up one for one, and each task writes
+        // every element of its chunk.
+        unsafe { dst.set_len(g.len()) };
         Ok((CpuStorage::F32(dst), l1.shape().clone()))
     }
 }
@@ -278,11 +286,13 @@ impl CustomOp1 for SiluMulHalves {
         if let Some(last) = out_dims.last_mut() {
             *last = f;
         }
-        let mut dst = vec![0f32; gu.len() / 2];
+        let n = gu.len() / 2;
+        let mut dst = Vec::with_capacity(n);
         // Rows per task: about as many elements as `SiluMul`'s chunks (nothing to do when `f` is 0).
         if let Some(rows) = (1usize << 14).checked_div(f) {
             let rows = rows.max(1);
-            dst.par_chunks_mut(rows * f)
+            dst.spare_capacity_mut()[..n]
+                .par_chunks_mut(rows * f)
                 .zip(gu.par_chunks(rows * width))
                 .for_each(|(d, gu)| {
                     for (d, row) in d.chunks_exact_mut(f).zip(gu.chunks_exact(width)) {
@@ -291,6 +301,9 @@ impl CustomOp1 for SiluMulHalves {
                     }
                 });
         }
+        // SAFETY: `gu` holds `n / f` rows of `2 f` and `dst` `n / f` rows of `f`; the tasks pair them up row for row
+        // and write every element of each output row (`n` is 0 when `f` is).
+        unsafe { dst.set_len(n) };
         Ok((CpuStorage::F32(dst), Shape::from(out_dims)))
     }
 }
@@ -363,7 +376,9 @@ impl CustomOp3 for Attention {
         }
         let rep = heads / kv;
         let width = heads * hd;
-        let mut out = vec![0f32; b * seq * width];
+        // Not zeroed: the tasks below store every element (each (sequence, head) pair's rows at its head's columns,
+        // from products over at least one key), and nothing reads it before.
+        let mut out = Vec::<f32>::with_capacity(b * seq * width);
         let dst = Out(out.as_mut_ptr());
         (0..b * heads).into_par_iter().for_each(|task| {
             let (bi, h) = (task / heads, task % heads);
@@ -431,6 +446,8 @@ impl CustomOp3 for Attention {
                 }
             }
         });
+        // SAFETY: every one of the `b · seq · width` elements was stored above (see where `out` is made).
+        unsafe { out.set_len(b * seq * width) };
         Ok((CpuStorage::F32(out), Shape::from_dims(&[b, seq, width])))
     }
 }

@@ -1,7 +1,8 @@
 //! The linear layer `y = x Wᵀ + b` over the last axis: `x` `[…, in]`, `W` `[out, in]` (the Hugging Face layout),
 //! `b` `[out]`, `y` `[…, out]`.
 //!
-//! Inference runs candle's `Linear`. A layer being trained on the CPU in `f32` (its input or weight carries a
+//! Inference on the CPU in `f32` runs one matrix product into an output buffer it fills (candle's `Linear` zeroes
+//! the output first, on one thread, while the other threads wait: a few percent of a forward pass). A layer being trained on the CPU in `f32` (its input or weight carries a
 //! gradient) runs one matrix product forward and two backward, as a single graph node: `∂x = g W` and `∂W = gᵀ x`,
 //! the latter written straight in `W`'s layout. candle's composition (a reshape, a transpose of `W`, a batched
 //! product) adds a node per view, and its backward pass makes a zero tensor of each node's size and adds the
@@ -100,16 +101,19 @@ impl From<candle_nn::Linear> for Linear {
 impl Module for Linear {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let w = self.0.weight();
-        let trained = x.track_op() || w.track_op();
-        if !(trained
-            && crate::cpu_fused::applies(x)
+        if !(crate::cpu_fused::applies(x)
             && crate::cpu_fused::applies(w)
             && w.is_contiguous()
             && w.rank() == 2)
         {
             return self.0.forward(x);
         }
-        let y = x.contiguous()?.apply_op2(w, TrainedLinear)?;
+        let x = x.contiguous()?;
+        let y = if x.track_op() || w.track_op() {
+            x.apply_op2(w, TrainedLinear)?
+        } else {
+            x.apply_op2_no_bwd(w, &TrainedLinear)?
+        };
         match self.0.bias() {
             Some(b) => y.broadcast_add(b),
             None => Ok(y),
@@ -134,6 +138,75 @@ pub(crate) unsafe fn product(
     (rhs_rs, rhs_cs): (usize, usize),
     parallel: bool,
 ) {
+    // SAFETY: the caller's contract: every addressed element is in bounds.
+    unsafe {
+        product_raw(
+            (m, n, k),
+            dst.as_mut_ptr(),
+            (dst_rs, dst_cs),
+            acc,
+            lhs,
+            (lhs_rs, lhs_cs),
+            rhs,
+            (rhs_rs, rhs_cs),
+            parallel,
+        )
+    }
+}
+
+/// `lhs [m, k] · rhs [k, n]` in a new row-major `[m, n]` buffer, on candle's thread count. The buffer is not zeroed
+/// first: a product that does not accumulate writes every element of its destination and reads none.
+///
+/// # Safety
+/// Every `(row, column)` the strides address lies inside its buffer: `lhs` `m × k`, `rhs` `k × n`.
+pub(crate) unsafe fn product_new(
+    (m, n, k): (usize, usize, usize),
+    lhs: &[f32],
+    lhs_strides: (usize, usize),
+    rhs: &[f32],
+    rhs_strides: (usize, usize),
+) -> Vec<f32> {
+    if k == 0 {
+        // An empty sum: the product may not touch its destination at all.
+        return vec![0.0; m * n];
+    }
+    let mut dst = Vec::<f32>::with_capacity(m * n);
+    // SAFETY: the destination is the buffer's `m × n` capacity, written through a raw pointer (no reference to
+    // its uninitialised elements is made), row-major; the operands are the caller's contract. With `acc` false and
+    // `k > 0` the product stores every destination element, so the length can then cover them all.
+    unsafe {
+        product_raw(
+            (m, n, k),
+            dst.as_mut_ptr(),
+            (n, 1),
+            false,
+            lhs,
+            lhs_strides,
+            rhs,
+            rhs_strides,
+            true,
+        );
+        dst.set_len(m * n);
+    }
+    dst
+}
+
+/// [`product`] into a destination given by its pointer.
+///
+/// # Safety
+/// As [`product`]'s, with `dst` valid for writes (and for reads when `acc`) at every `(row, column)` addressed.
+#[allow(clippy::too_many_arguments)]
+unsafe fn product_raw(
+    (m, n, k): (usize, usize, usize),
+    dst: *mut f32,
+    (dst_rs, dst_cs): (usize, usize),
+    acc: bool,
+    lhs: &[f32],
+    (lhs_rs, lhs_cs): (usize, usize),
+    rhs: &[f32],
+    (rhs_rs, rhs_cs): (usize, usize),
+    parallel: bool,
+) {
     // candle's count re-reads the CPU topology on every call (a few percent of a training step).
     static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     let threads = *THREADS.get_or_init(candle_core::utils::get_num_threads);
@@ -148,7 +221,7 @@ pub(crate) unsafe fn product(
             m,
             n,
             k,
-            dst.as_mut_ptr(),
+            dst,
             dst_cs as isize,
             dst_rs as isize,
             acc,
@@ -199,21 +272,11 @@ impl CustomOp2 for TrainedLinear {
         let (rows, inner, out) = sizes(l1, l2)?;
         let x = f32_data(s1, l1, self.name(), "input")?;
         let w = f32_data(s2, l2, self.name(), "weight")?;
-        let mut y = vec![0f32; rows * out];
-        // SAFETY: `x` is `rows × inner` row-major, `Wᵀ` reads `W` (`out × inner`) column-major, `y` is `rows × out`.
-        unsafe {
-            product(
-                (rows, out, inner),
-                &mut y,
-                (out, 1),
-                false,
-                x,
-                (inner, 1),
-                w,
-                (1, inner),
-                true,
-            )
-        };
+        if x.len() != rows * inner || w.len() != out * inner {
+            candle_core::bail!("linear: input or weight storage does not match its layout");
+        }
+        // SAFETY: `x` is `rows × inner` row-major, `Wᵀ` reads `W` (`out × inner`) column-major (lengths checked).
+        let y = unsafe { product_new((rows, out, inner), x, (inner, 1), w, (1, inner)) };
         let mut dims = l1.shape().dims().to_vec();
         *dims.last_mut().expect("rank checked by sizes") = out;
         Ok((CpuStorage::F32(y), Shape::from(dims)))
@@ -470,13 +533,30 @@ mod tests {
     }
 
     #[test]
-    fn inference_and_mismatched_shapes_keep_candles_path() {
-        let w = seeded(&[3, 4], 5, 1.0);
-        let l = Linear::new(w, None);
-        // Nothing carries a gradient: candle's layer, the same numbers.
-        let y = l.forward(&seeded(&[2, 4], 6, 1.0)).unwrap();
-        assert_eq!(y.dims(), &[2, 3]);
+    fn inference_equals_candles_layer_and_mismatched_shapes_are_errors() {
+        // Shapes around the product's blocking (k past its cache blocks, rows and columns off its tile sizes), a
+        // strided input and a bias.
+        for (x_shape, out, bias) in [
+            (vec![2, 4], 3, false),
+            (vec![3, 37, 600], 97, true),
+            (vec![1, 5, 1], 17, false),
+        ] {
+            let inner = *x_shape.last().unwrap();
+            let w = seeded(&[out, inner], 5, 1.0);
+            let b = bias.then(|| seeded(&[out], 8, 1.0));
+            let ours = Linear::new(w.clone(), b.clone());
+            let theirs = candle_nn::Linear::new(w, b);
+            let x = seeded(&x_shape, 6, 1.0);
+            let (yo, yt) = (ours.forward(&x).unwrap(), theirs.forward(&x).unwrap());
+            assert_eq!(yo.dims(), yt.dims());
+            assert!(gap(&yo, &yt) < 1e-4, "differs by {}", gap(&yo, &yt));
+        }
+        let x = seeded(&[4, 9], 9, 1.0).t().unwrap();
+        let l = Linear::new(seeded(&[3, 4], 5, 1.0), None);
+        let theirs = candle_nn::Linear::new(seeded(&[3, 4], 5, 1.0), None);
+        assert!(gap(&l.forward(&x).unwrap(), &theirs.forward(&x).unwrap()) < 1e-5);
         let x = Var::from_tensor(&seeded(&[2, 5], 7, 1.0)).unwrap();
         assert!(l.forward(x.as_tensor()).is_err());
+        assert!(l.forward(&seeded(&[2, 5], 7, 1.0)).is_err());
     }
 }
