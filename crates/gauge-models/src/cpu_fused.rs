@@ -105,44 +105,86 @@ fn silu_mul_impl(g: &[f32], u: &[f32], dst: &mut [MaybeUninit<f32>]) {
     }
 }
 
-/// The row and element kernels, compiled once for AVX2 (picked at run time where the CPU has it) and once for the
-/// target's baseline.
+/// The row and element kernels, compiled for AVX-512 and for AVX2 (the widest the CPU has is picked at run time)
+/// and once for the target's baseline. Every width computes the same operations in the same order (the reductions
+/// keep [`LANES`] partial sums whatever the vector width), so all three give bit-identical results.
 pub(crate) mod dispatch {
     use std::mem::MaybeUninit;
 
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    unsafe fn softmax_row_avx2(row: &mut [f32], mask: &[f32], scale: f32) {
-        super::softmax_row_impl(row, mask, scale)
+    /// The instruction sets the kernels are compiled for, widest first.
+    #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+    pub(crate) enum Width {
+        Avx512,
+        Avx2,
+        Baseline,
     }
 
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    unsafe fn silu_mul_avx2(g: &[f32], u: &[f32], dst: &mut [MaybeUninit<f32>]) {
-        super::silu_mul_impl(g, u, dst)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    fn has_avx2() -> bool {
-        std::arch::is_x86_feature_detected!("avx2")
-    }
-
-    pub(crate) fn softmax_row(row: &mut [f32], mask: &[f32], scale: f32) {
+    /// The widest kernels this CPU runs.
+    pub(crate) fn widest() -> Width {
         #[cfg(target_arch = "x86_64")]
-        if has_avx2() {
-            // SAFETY: the CPU has AVX2 (checked just above).
-            return unsafe { softmax_row_avx2(row, mask, scale) };
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return Width::Avx512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                return Width::Avx2;
+            }
         }
-        super::softmax_row_impl(row, mask, scale)
+        Width::Baseline
     }
 
-    pub(super) fn silu_mul(g: &[f32], u: &[f32], dst: &mut [MaybeUninit<f32>]) {
-        #[cfg(target_arch = "x86_64")]
-        if has_avx2() {
-            // SAFETY: the CPU has AVX2 (checked just above).
-            return unsafe { silu_mul_avx2(g, u, dst) };
-        }
-        super::silu_mul_impl(g, u, dst)
+    /// Defines `$name(args)` running `$imp(args)` compiled at `width`, falling back to a narrower width (never a
+    /// wider one) where the CPU lacks it.
+    macro_rules! kernel {
+        ($(#[$doc:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),*) = $imp:path;) => {
+            $(#[$doc])*
+            $vis fn $name($($arg: $ty),*) {
+                $name::at(widest(), $($arg),*)
+            }
+
+            pub(crate) mod $name {
+                use super::*;
+
+                #[cfg(target_arch = "x86_64")]
+                #[target_feature(enable = "avx512f")]
+                unsafe fn avx512($($arg: $ty),*) {
+                    $imp($($arg),*)
+                }
+
+                #[cfg(target_arch = "x86_64")]
+                #[target_feature(enable = "avx2")]
+                unsafe fn avx2($($arg: $ty),*) {
+                    $imp($($arg),*)
+                }
+
+                /// At `width`, or a narrower one where the CPU lacks it.
+                pub(crate) fn at(width: Width, $($arg: $ty),*) {
+                    #[cfg(target_arch = "x86_64")]
+                    {
+                        if width == Width::Avx512 && std::arch::is_x86_feature_detected!("avx512f") {
+                            // SAFETY: the CPU has AVX-512F (checked just above).
+                            return unsafe { avx512($($arg),*) };
+                        }
+                        if width != Width::Baseline && std::arch::is_x86_feature_detected!("avx2") {
+                            // SAFETY: the CPU has AVX2 (checked just above).
+                            return unsafe { avx2($($arg),*) };
+                        }
+                    }
+                    let _ = width;
+                    $imp($($arg),*)
+                }
+            }
+        };
+    }
+
+    kernel! {
+        /// `row ← softmax(row · scale + mask)` in place.
+        pub(crate) fn softmax_row(row: &mut [f32], mask: &[f32], scale: f32) = super::super::softmax_row_impl;
+    }
+
+    kernel! {
+        /// `dst ← silu(g) ⊙ u`, every element of `dst` written.
+        pub(crate) fn silu_mul(g: &[f32], u: &[f32], dst: &mut [MaybeUninit<f32>]) = super::super::silu_mul_impl;
     }
 }
 
@@ -522,6 +564,48 @@ pub(crate) fn silu_mul_halves(gu: &Tensor) -> Result<Tensor> {
 mod tests {
     use super::*;
     use candle_core::Device;
+
+    #[test]
+    fn every_kernel_width_gives_the_same_bits() {
+        use dispatch::Width;
+        let mut rng = gauge_core::rng::SplitMix64::new(11);
+        // Lengths off every vector width, values across exp's clamps, and a causal-style mask.
+        for n in [1usize, 7, 8, 15, 16, 17, 100, 256, 1000] {
+            let g: Vec<f32> = (0..n)
+                .map(|_| (rng.next_f64() * 200.0 - 100.0) as f32)
+                .collect();
+            let u: Vec<f32> = (0..n)
+                .map(|_| (rng.next_f64() * 4.0 - 2.0) as f32)
+                .collect();
+            let mask: Vec<f32> = (0..n)
+                .map(|i| {
+                    if i * 3 < n * 2 {
+                        0.0
+                    } else {
+                        f32::NEG_INFINITY
+                    }
+                })
+                .collect();
+            let run = |w: Width| {
+                let mut d = vec![MaybeUninit::uninit(); n];
+                dispatch::silu_mul::at(w, &g, &u, &mut d);
+                let silu: Vec<u32> = d
+                    .iter()
+                    .map(|v| unsafe { v.assume_init() }.to_bits())
+                    .collect();
+                let mut row = g.clone();
+                dispatch::softmax_row::at(w, &mut row, &mask, 0.37);
+                (silu, row.iter().map(|v| v.to_bits()).collect::<Vec<_>>())
+            };
+            let base = run(Width::Baseline);
+            for w in [Width::Avx2, Width::Avx512] {
+                assert!(
+                    run(w) == base,
+                    "{w:?} differs from the baseline at length {n}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn exp_matches_libm_across_the_range() {

@@ -132,10 +132,15 @@ fn record(
                 }
             } else {
                 with_f32(x, |fx| {
-                    with_f32(y, |fy| {
-                        finite(fx, names.0, site, d, at)?;
-                        finite(fy, names.1, site, d, at)?;
-                        Ok(m.update(fx, fy, n)?)
+                    with_f32(y, |fy| match m.update(fx, fy, n) {
+                        Ok(()) => Ok(()),
+                        // The update finds a non-finite value while it shifts the rows; the scans name the
+                        // model, the site and the probe token (only after an error, so no pass reads them twice).
+                        Err(e) => {
+                            finite(fx, names.0, site, d, at)?;
+                            finite(fy, names.1, site, d, at)?;
+                            Err(e.into())
+                        }
                     })
                 })?;
             }

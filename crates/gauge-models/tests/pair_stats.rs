@@ -309,3 +309,33 @@ fn device_moments_stop_on_non_finite_activations() {
     assert_eq!(m[0].count(), 2048);
     assert_eq!(m[1].count(), 2048);
 }
+
+/// The streamed pass (the one `align` and `stats` run) names a non-finite activation as the whole-model pass does;
+/// it finds it while updating the moments, so no scan reads the activations first.
+#[test]
+fn streamed_pass_names_non_finite_activations() {
+    let tmp = std::env::temp_dir().join(format!("gt-overflow-streamed-{}", std::process::id()));
+    let path = overflowing_copy(&tmp);
+    let a = Model::load(&fixture("tiny"), &Device::Cpu).unwrap();
+    let b = Model::load_streamed(&path, &Device::Cpu).unwrap();
+    let sites = [Site::Residual(1), Site::Residual(2)];
+    let mut m: Vec<_> = sites.iter().map(|_| CrossMoments::new(64, 64)).collect();
+    let ids = probe(16, a.vocab_size());
+    let batching = Batching { seq: 8, batch: 2 };
+    let e = gauge_models::streamed_stats::accumulate_streamed(
+        (&a, &b),
+        ("A", "B"),
+        &ids,
+        &sites,
+        batching,
+        &mut m,
+        u64::MAX,
+        |_| true,
+    )
+    .unwrap_err();
+    std::fs::remove_dir_all(&tmp).unwrap();
+    let msg = e.to_string();
+    assert!(msg.contains("activations of B at h_2"), "{msg}");
+    assert!(msg.contains("probe token 0 coordinate"), "{msg}");
+    assert!(msg.contains("stopping"), "{msg}");
+}
