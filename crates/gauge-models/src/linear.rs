@@ -128,30 +128,19 @@ impl Module for Linear {
 /// Every `(row, column)` the strides address lies inside its buffer: `lhs` `m × k`, `rhs` `k × n`, `dst` `m × n`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn product(
-    (m, n, k): (usize, usize, usize),
+    sizes: (usize, usize, usize),
     dst: &mut [f32],
-    (dst_rs, dst_cs): (usize, usize),
+    dst_strides: (usize, usize),
     acc: bool,
     lhs: &[f32],
-    (lhs_rs, lhs_cs): (usize, usize),
+    lhs_strides: (usize, usize),
     rhs: &[f32],
-    (rhs_rs, rhs_cs): (usize, usize),
+    rhs_strides: (usize, usize),
     parallel: bool,
 ) {
+    let (d, l, r) = (dst_strides, lhs_strides, rhs_strides);
     // SAFETY: the caller's contract: every addressed element is in bounds.
-    unsafe {
-        product_raw(
-            (m, n, k),
-            dst.as_mut_ptr(),
-            (dst_rs, dst_cs),
-            acc,
-            lhs,
-            (lhs_rs, lhs_cs),
-            rhs,
-            (rhs_rs, rhs_cs),
-            parallel,
-        )
-    }
+    unsafe { product_raw(sizes, dst.as_mut_ptr(), d, acc, lhs, l, rhs, r, parallel) }
 }
 
 /// `lhs [m, k] · rhs [k, n]` in a new row-major `[m, n]` buffer, on candle's thread count. The buffer is not zeroed

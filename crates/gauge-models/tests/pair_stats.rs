@@ -179,25 +179,52 @@ fn overflowing_copy(dir: &Path) -> PathBuf {
     out
 }
 
-#[test]
-fn non_finite_activations_stop_with_the_model_site_token_and_coordinate() {
-    let tmp = std::env::temp_dir().join(format!("gt-overflow-{}", std::process::id()));
+/// Runs `pass` on the tiny fixture (as `A`) against its overflowing copy (as `B`, loaded streamed when `streamed`)
+/// at `h_1` and `h_2` on 16 probe tokens, checks that the error names B, `h_2`, the token and the coordinate, and
+/// returns the moments as the error left them.
+fn stops_on_overflow(
+    name: &str,
+    streamed: bool,
+    pass: impl FnOnce(
+        (&Model, &Model),
+        &[u32],
+        &[Site],
+        Batching,
+        &mut [CrossMoments],
+    ) -> gauge_models::Result<()>,
+) -> Vec<CrossMoments> {
+    let tmp = std::env::temp_dir().join(format!("gt-overflow-{name}-{}", std::process::id()));
     let path = overflowing_copy(&tmp);
     let a = Model::load(&fixture("tiny"), &Device::Cpu).unwrap();
-    let b = Model::load(&path, &Device::Cpu).unwrap();
+    let b = if streamed {
+        Model::load_streamed(&path, &Device::Cpu).unwrap()
+    } else {
+        Model::load(&path, &Device::Cpu).unwrap()
+    };
     let sites = [Site::Residual(1), Site::Residual(2)];
     let mut m: Vec<_> = sites.iter().map(|_| CrossMoments::new(64, 64)).collect();
     let ids = probe(16, a.vocab_size());
-    let batching = Batching { seq: 8, batch: 2 };
-    let e = accumulate((&a, &b), ("A", "B"), &ids, &sites, batching, &mut m, |_| {
-        true
-    })
+    let e = pass(
+        (&a, &b),
+        &ids,
+        &sites,
+        Batching { seq: 8, batch: 2 },
+        &mut m,
+    )
     .unwrap_err();
     std::fs::remove_dir_all(&tmp).unwrap();
     let msg = e.to_string();
     assert!(msg.contains("activations of B at h_2"), "{msg}");
     assert!(msg.contains("probe token 0 coordinate"), "{msg}");
     assert!(msg.contains("stopping"), "{msg}");
+    m
+}
+
+#[test]
+fn non_finite_activations_stop_with_the_model_site_token_and_coordinate() {
+    let m = stops_on_overflow("whole", false, |models, ids, sites, batching, m| {
+        accumulate(models, ("A", "B"), ids, sites, batching, m, |_| true)
+    });
     // h_1 is still finite, yet nothing was accumulated: every site is checked before any is updated.
     assert_eq!(m[0].count(), 0);
 }
@@ -310,32 +337,22 @@ fn device_moments_stop_on_non_finite_activations() {
     assert_eq!(m[1].count(), 2048);
 }
 
-/// The streamed pass (the one `align` and `stats` run) names a non-finite activation as the whole-model pass does;
-/// it finds it while updating the moments, so no scan reads the activations first.
+/// The streamed pass (the one `align` and `stats` run with a memory budget) names a non-finite activation as the
+/// whole-model pass does; it finds it while updating the moments, so no scan reads the activations first.
 #[test]
 fn streamed_pass_names_non_finite_activations() {
-    let tmp = std::env::temp_dir().join(format!("gt-overflow-streamed-{}", std::process::id()));
-    let path = overflowing_copy(&tmp);
-    let a = Model::load(&fixture("tiny"), &Device::Cpu).unwrap();
-    let b = Model::load_streamed(&path, &Device::Cpu).unwrap();
-    let sites = [Site::Residual(1), Site::Residual(2)];
-    let mut m: Vec<_> = sites.iter().map(|_| CrossMoments::new(64, 64)).collect();
-    let ids = probe(16, a.vocab_size());
-    let batching = Batching { seq: 8, batch: 2 };
-    let e = gauge_models::streamed_stats::accumulate_streamed(
-        (&a, &b),
-        ("A", "B"),
-        &ids,
-        &sites,
-        batching,
-        &mut m,
-        u64::MAX,
-        |_| true,
-    )
-    .unwrap_err();
-    std::fs::remove_dir_all(&tmp).unwrap();
-    let msg = e.to_string();
-    assert!(msg.contains("activations of B at h_2"), "{msg}");
-    assert!(msg.contains("probe token 0 coordinate"), "{msg}");
-    assert!(msg.contains("stopping"), "{msg}");
+    stops_on_overflow("streamed", true, |models, ids, sites, batching, m| {
+        let names = ("A", "B");
+        gauge_models::streamed_stats::accumulate_streamed(
+            models,
+            names,
+            ids,
+            sites,
+            batching,
+            m,
+            u64::MAX,
+            |_| true,
+        )
+        .map(|_| ())
+    });
 }
