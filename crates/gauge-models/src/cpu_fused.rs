@@ -111,19 +111,22 @@ fn silu_mul_impl(g: &[f32], u: &[f32], dst: &mut [MaybeUninit<f32>]) {
 pub(crate) mod dispatch {
     use std::mem::MaybeUninit;
 
-    /// The instruction sets the kernels are compiled for, widest first.
-    #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+    /// The instruction sets the kernels are compiled for, narrowest first.
+    #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pub(crate) enum Width {
-        Avx512,
-        Avx2,
         Baseline,
+        Avx2,
+        Avx512,
     }
 
-    /// The widest kernels this CPU runs.
+    /// The widest kernels this CPU runs (AVX-512 only where AVX2 is there too, so every narrower width runs).
     pub(crate) fn widest() -> Width {
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx512f") {
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx2")
+            {
                 return Width::Avx512;
             }
             if std::arch::is_x86_feature_detected!("avx2") {
@@ -159,19 +162,15 @@ pub(crate) mod dispatch {
 
                 /// At `width`, or a narrower one where the CPU lacks it.
                 pub(crate) fn at(width: Width, $($arg: $ty),*) {
-                    #[cfg(target_arch = "x86_64")]
-                    {
-                        if width == Width::Avx512 && std::arch::is_x86_feature_detected!("avx512f") {
-                            // SAFETY: the CPU has AVX-512F (checked just above).
-                            return unsafe { avx512($($arg),*) };
-                        }
-                        if width != Width::Baseline && std::arch::is_x86_feature_detected!("avx2") {
-                            // SAFETY: the CPU has AVX2 (checked just above).
-                            return unsafe { avx2($($arg),*) };
-                        }
+                    match width.min(widest()) {
+                        // SAFETY: `widest` found AVX-512F and AVX2 on this CPU.
+                        #[cfg(target_arch = "x86_64")]
+                        Width::Avx512 => unsafe { avx512($($arg),*) },
+                        // SAFETY: `widest` found AVX2 on this CPU.
+                        #[cfg(target_arch = "x86_64")]
+                        Width::Avx2 => unsafe { avx2($($arg),*) },
+                        _ => $imp($($arg),*),
                     }
-                    let _ = width;
-                    $imp($($arg),*)
                 }
             }
         };

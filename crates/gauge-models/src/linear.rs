@@ -1,10 +1,10 @@
 //! The linear layer `y = x Wᵀ + b` over the last axis: `x` `[…, in]`, `W` `[out, in]` (the Hugging Face layout),
 //! `b` `[out]`, `y` `[…, out]`.
 //!
-//! Inference on the CPU in `f32` runs one matrix product into an output buffer it fills (candle's `Linear` zeroes
-//! the output first, on one thread, while the other threads wait: a few percent of a forward pass). A layer being trained on the CPU in `f32` (its input or weight carries a
-//! gradient) runs one matrix product forward and two backward, as a single graph node: `∂x = g W` and `∂W = gᵀ x`,
-//! the latter written straight in `W`'s layout. candle's composition (a reshape, a transpose of `W`, a batched
+//! On the CPU in `f32` the layer is one matrix product into an output buffer the product fills (candle's `Linear`
+//! zeroes the output first, on one thread, while the other threads wait: a few percent of a forward pass). When
+//! it is trained (its input or weight carries a gradient) it is a single graph node with two products backward,
+//! `∂x = g W` and `∂W = gᵀ x`, the latter written straight in `W`'s layout. candle's composition (a reshape, a transpose of `W`, a batched
 //! product) adds a node per view, and its backward pass makes a zero tensor of each node's size and adds the
 //! gradient into it, so every step would pass over every weight several more times (and once transposed).
 //! `GAUGE_TRANSPORT_CPU_FUSED=0` keeps the composition.
@@ -110,9 +110,9 @@ impl Module for Linear {
         }
         let x = x.contiguous()?;
         let y = if x.track_op() || w.track_op() {
-            x.apply_op2(w, TrainedLinear)?
+            x.apply_op2(w, LinearProduct)?
         } else {
-            x.apply_op2_no_bwd(w, &TrainedLinear)?
+            x.apply_op2_no_bwd(w, &LinearProduct)?
         };
         match self.0.bias() {
             Some(b) => y.broadcast_add(b),
@@ -243,12 +243,12 @@ fn sizes(x: &Layout, w: &Layout) -> Result<(usize, usize, usize)> {
     }
 }
 
-/// `y = x Wᵀ` with a backward pass.
-struct TrainedLinear;
+/// `y = x Wᵀ`, with a backward pass when trained.
+struct LinearProduct;
 
-impl CustomOp2 for TrainedLinear {
+impl CustomOp2 for LinearProduct {
     fn name(&self) -> &'static str {
-        "linear-train"
+        "linear"
     }
 
     fn cpu_fwd(
@@ -284,7 +284,7 @@ impl CustomOp2 for TrainedLinear {
             let dx = g.apply_op2_no_bwd(w, &InputGrad)?;
             return Ok((Some(dx), None));
         }
-        let both = x.apply_op3_no_bwd(w, &g, &TrainedLinearGrad)?;
+        let both = x.apply_op3_no_bwd(w, &g, &LinearProductGrad)?;
         let [dx, dw] = <[Tensor; 2]>::try_from(crate::cpu_train::split_flat(
             &both,
             &[x.shape(), w.shape()],
@@ -359,7 +359,7 @@ fn weight_grad(
     Ok(())
 }
 
-/// `∂x = g W` `[…, in]` of [`TrainedLinear`] from `g` `[…, out]` and `W`, when `∂W` goes to a gradient buffer.
+/// `∂x = g W` `[…, in]` of [`LinearProduct`] from `g` `[…, out]` and `W`, when `∂W` goes to a gradient buffer.
 struct InputGrad;
 
 impl CustomOp2 for InputGrad {
@@ -415,10 +415,10 @@ impl InplaceOp3 for WeightGrad {
     }
 }
 
-/// `[∂x, ∂W]` (flattened) of [`TrainedLinear`] from `x`, `W` and `g` `[…, out]`: `∂x = g W`, `∂W = gᵀ x`.
-struct TrainedLinearGrad;
+/// `[∂x, ∂W]` (flattened) of [`LinearProduct`] from `x`, `W` and `g` `[…, out]`: `∂x = g W`, `∂W = gᵀ x`.
+struct LinearProductGrad;
 
-impl CustomOp3 for TrainedLinearGrad {
+impl CustomOp3 for LinearProductGrad {
     fn name(&self) -> &'static str {
         "linear-train-grad"
     }
